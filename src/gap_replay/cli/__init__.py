@@ -1,0 +1,1 @@
+"""Command-line interface (click): `gap-replay` and `guidelines`."""

@@ -1,0 +1,266 @@
+"""The one polite HTTP client every source uses.
+
+Per-host rate limit, robots.txt, a User-Agent with a contact, bounded retries with exponential
+backoff that honour Retry-After, conditional requests (ETag / Last-Modified) through a SQLite
+cache, `--base-url` rewriting, and resumable file downloads.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import threading
+import time
+import urllib.robotparser
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+import requests_cache
+
+from gap_replay import __version__
+from gap_replay.urls import rewrite_base_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTACT = os.environ.get("GAP_REPLAY_CONTACT", "https://github.com/gap-replay/gap-replay")
+USER_AGENT = f"gap-replay/{__version__} (+{DEFAULT_CONTACT}; corpus research crawler)"
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class FetchError(RuntimeError):
+    """A URL that still failed after bounded retries; `reason` says why, for the state file."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
+class RobotsDisallowed(FetchError):
+    pass
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 4
+    backoff: float = 0.5
+    max_wait: float = 60.0
+    timeout: float = 30.0
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _HostLimiter:
+    """At most `rate` requests per second per host, shared by all threads of a client."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_slot: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, host: str) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_slot.get(host, 0.0))
+            self.next_slot[host] = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class PoliteClient:
+    """HTTP GETs for one crawl: polite, cached, retried, rewritten to `base_url` when given.
+
+    `url` arguments are always the *original* URLs (what documents record); the client
+    rewrites them to `base_url` for the actual request.
+    """
+
+    def __init__(self, *, base_url: str | None = None, rate: float = 1.0,
+                 cache_path: str | os.PathLike | None = None, retry: RetryPolicy | None = None,
+                 respect_robots: bool = True, user_agent: str = USER_AGENT,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url
+        self.retry = retry or RetryPolicy()
+        self.respect_robots = respect_robots
+        self.limiter = _HostLimiter(rate)
+        self.sleep = sleep
+        if cache_path is not None:
+            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+            self.session: requests.Session = requests_cache.CachedSession(
+                str(cache_path), backend="sqlite", expire_after=requests_cache.EXPIRE_IMMEDIATELY,
+                always_revalidate=True, allowable_codes=(200,), stale_if_error=False)
+        else:
+            self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots_lock = threading.Lock()
+        self.network_requests = 0
+
+    # -- public API ---------------------------------------------------------------------------
+    def resolve(self, url: str) -> str:
+        return rewrite_base_url(url, self.base_url)
+
+    def get(self, url: str, *, params: dict | None = None, headers: dict | None = None,
+            cache: bool = True, stream: bool = False, ok_statuses: tuple[int, ...] = (200,)
+            ) -> requests.Response:
+        """GET with robots, rate limit and bounded retries; raises FetchError when it gives up."""
+        if self.respect_robots and not self.allowed(url):
+            raise RobotsDisallowed(url, "disallowed by robots.txt")
+        target = self.resolve(url)
+        return self._get_with_retries(url, target, params=params, headers=headers, cache=cache,
+                                      stream=stream, ok_statuses=ok_statuses)
+
+    def get_text(self, url: str, **kwargs) -> str:
+        resp = self.get(url, **kwargs)
+        if resp.encoding is None or resp.encoding.lower() == "iso-8859-1":
+            resp.encoding = resp.apparent_encoding if "html" not in resp.headers.get(
+                "Content-Type", "") else "utf-8"
+        return resp.text
+
+    def get_json(self, url: str, **kwargs):
+        resp = self.get(url, **kwargs)
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise FetchError(url, f"invalid JSON answer: {exc}") from exc
+
+    def download(self, url: str, dest: str | os.PathLike, *, expected_size: int | None = None,
+                 chunk_size: int = 1 << 20, on_progress: Callable[[int], None] | None = None) -> Path:
+        """Download `url` to `dest` with resume (HTTP Range) and a size check; atomic rename.
+
+        A dropped connection resumes from the bytes already on disk. A 403/400 raises
+        FetchError with that status so callers can re-list expired pre-signed links.
+        """
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        attempts = 0
+        while True:
+            have = part.stat().st_size if part.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            try:
+                resp = self.get(url, headers=headers, cache=False, stream=True,
+                                ok_statuses=(200, 206, 416))
+                with resp:
+                    if resp.status_code == 416:
+                        total = have
+                    else:
+                        if resp.status_code == 200 and have:
+                            have = 0  # server ignored Range: start over
+                        mode = "ab" if have else "wb"
+                        total = have + int(resp.headers.get("Content-Length", 0) or 0)
+                        with open(part, mode) as fh:
+                            for chunk in resp.iter_content(chunk_size):
+                                fh.write(chunk)
+                                if on_progress:
+                                    on_progress(len(chunk))
+                size = part.stat().st_size if part.exists() else 0
+                if total and size < total:
+                    raise requests.ConnectionError(f"short body: {size} of {total} bytes")
+                if expected_size is not None and size != expected_size:
+                    part.unlink(missing_ok=True)
+                    raise FetchError(url, f"size mismatch: got {size} bytes, expected {expected_size}")
+                os.replace(part, dest)
+                return dest
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                attempts += 1
+                if attempts > self.retry.max_retries:
+                    raise FetchError(url, f"download failed after {attempts} attempts: {exc}") from exc
+                log.warning("download of %s interrupted (%s); resuming", url, exc)
+                self.sleep(self._backoff(attempts))
+
+    def allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._robots_lock:
+            if origin not in self._robots:
+                self._robots[origin] = self._load_robots(origin)
+            parser = self._robots[origin]
+        return True if parser is None else parser.can_fetch(self.session.headers["User-Agent"], url)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        robots_url = f"{origin}/robots.txt"
+        try:
+            resp = self._get_with_retries(robots_url, self.resolve(robots_url), cache=True,
+                                          ok_statuses=(200, 401, 403, 404, 410))
+        except FetchError as exc:
+            log.warning("robots.txt unavailable for %s (%s); proceeding politely", origin, exc.reason)
+            return None
+        if resp.status_code != 200:
+            return None
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(resp.text.splitlines())
+        return parser
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry.max_wait, self.retry.backoff * (2 ** (attempt - 1)))
+
+    def _get_with_retries(self, url: str, target: str, *, params=None, headers=None, cache=True,
+                          stream=False, ok_statuses=(200,)) -> requests.Response:
+        host = urlsplit(target).netloc
+        last_reason = ""
+        last_status = None
+        for attempt in range(self.retry.max_retries + 1):
+            if attempt:
+                log.info("retrying %s (attempt %d): %s", url, attempt + 1, last_reason)
+            self.limiter.wait(host)
+            try:
+                if cache and isinstance(self.session, requests_cache.CachedSession):
+                    resp = self.session.get(target, params=params, headers=headers,
+                                            timeout=self.retry.timeout, stream=stream)
+                else:
+                    ctx = (self.session.cache_disabled()
+                           if isinstance(self.session, requests_cache.CachedSession) else _null())
+                    with ctx:
+                        resp = self.session.get(target, params=params, headers=headers,
+                                                timeout=self.retry.timeout, stream=stream)
+                if not getattr(resp, "from_cache", False) or getattr(resp, "revalidated", False):
+                    self.network_requests += 1
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                last_reason, last_status = f"{type(exc).__name__}: {exc}", None
+                self.sleep(self._backoff(attempt + 1))
+                continue
+            if resp.status_code in ok_statuses:
+                return resp
+            last_status = resp.status_code
+            last_reason = f"HTTP {resp.status_code}"
+            if resp.status_code not in RETRY_STATUSES:
+                resp.close()
+                raise FetchError(url, last_reason, resp.status_code)
+            wait = _retry_after_seconds(resp.headers.get("Retry-After"))
+            resp.close()
+            if wait is not None and wait > self.retry.max_wait:
+                raise FetchError(url, f"{last_reason}, Retry-After {wait:.0f}s exceeds the limit",
+                                 resp.status_code)
+            self.sleep(wait if wait is not None else self._backoff(attempt + 1))
+        raise FetchError(url, f"gave up after {self.retry.max_retries + 1} attempts: {last_reason}",
+                         last_status)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,133 @@
+"""JSON-lines shards, plain or gzip/zstd compressed, read with quarantine and written atomically."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from typing import IO, Iterator
+
+import fsspec
+import orjson
+import zstandard
+
+from gap_replay.document import Document, InvalidDocument
+from gap_replay.io.paths import atomic_write, filesystem
+from gap_replay.io.quarantine import Quarantine
+
+SHARD_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json")
+
+
+def _open_decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if path.endswith(".zst"):
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return raw
+
+
+def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"
+                 ) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, JSON object) from a shard; every bad line goes to `quarantine`.
+
+    Invalid UTF-8, malformed JSON, a non-object line, and a truncated or corrupt compressed
+    stream are quarantined with file and line; the records before the damage are kept.
+    """
+    path = str(path)
+    lineno = 0
+    with fsspec.open(path, "rb") as raw:
+        stream = io.BufferedReader(_open_decompressed(raw, path), buffer_size=1 << 20)
+        try:
+            for lineno, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    quarantine.add(file=path, line=lineno, reason=f"invalid UTF-8 at byte {exc.start}",
+                                   raw=line, source=source)
+                    continue
+                try:
+                    obj = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
+                    quarantine.add(file=path, line=lineno, reason=f"malformed JSON: {exc}", raw=line,
+                                   source=source)
+                    continue
+                if not isinstance(obj, dict):
+                    quarantine.add(file=path, line=lineno, reason="JSON line is not an object",
+                                   raw=line, source=source)
+                    continue
+                yield lineno, obj
+        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
+            quarantine.add(file=path, line=lineno + 1,
+                           reason=f"truncated or corrupt compressed stream after line {lineno}: {exc}",
+                           source=source)
+
+
+def iter_documents(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"
+                   ) -> Iterator[Document]:
+    """Yield Documents from a shard; records missing required fields are quarantined."""
+    for lineno, obj in iter_records(path, quarantine, source):
+        try:
+            yield Document.from_dict(obj)
+        except InvalidDocument as exc:
+            quarantine.add(file=str(path), line=lineno, reason=f"invalid document: {exc}",
+                           raw=orjson.dumps(obj), source=obj.get("source") or source)
+
+
+def list_shards(directory: str | os.PathLike) -> list[str]:
+    """All shard files below `directory`, sorted, so task order never depends on the filesystem."""
+    fs, fs_path = filesystem(directory)
+    if not fs.exists(fs_path):
+        return []
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+    found = [p for p in fs.find(fs_path) if p.endswith(SHARD_SUFFIXES) and ".tmp-" not in p]
+    return sorted(prefix + p for p in found)
+
+
+class ShardWriter:
+    """Write one shard of JSON lines atomically; compression chosen by suffix.
+
+    gzip headers carry no timestamp or file name, and zstd frames no dictionary id,
+    so the same records always give the same bytes.
+    """
+
+    def __init__(self, path: str | os.PathLike, compresslevel: int = 6) -> None:
+        self.path = str(path)
+        self.compresslevel = compresslevel
+        self.count = 0
+        self._ctx = None
+        self._raw: IO[bytes] | None = None
+        self._out = None
+
+    def __enter__(self) -> "ShardWriter":
+        self._ctx = atomic_write(self.path)
+        self._raw = self._ctx.__enter__()
+        if self.path.endswith(".gz"):
+            self._out = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb",
+                                      compresslevel=self.compresslevel, mtime=0)
+        elif self.path.endswith(".zst"):
+            cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
+            self._out = cctx.stream_writer(self._raw, closefd=False)
+        else:
+            self._out = self._raw
+        return self
+
+    def write(self, record: Document | dict | bytes) -> None:
+        if isinstance(record, Document):
+            line = record.to_json()
+        elif isinstance(record, dict):
+            line = orjson.dumps(record)
+        else:
+            line = record
+        self._out.write(line + b"\n")
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._out is not self._raw:
+                self._out.close()
+        finally:
+            self._ctx.__exit__(exc_type, exc, tb)
