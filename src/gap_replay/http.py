@@ -166,6 +166,8 @@ class PoliteClient:
                         if resp.status_code == 200 and have:
                             have = 0  # server ignored Range: start over
                         mode = "ab" if have else "wb"
+                        # Keep the bytes of a cut-off body; the size check below resumes from them.
+                        resp.raw.enforce_content_length = False
                         total = have + int(resp.headers.get("Content-Length", 0) or 0)
                         with open(part, mode) as fh:
                             for chunk in resp.iter_content(chunk_size):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import zlib
 from typing import IO, Iterator
@@ -27,6 +26,22 @@ def _open_decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
     return raw
 
 
+def _lines(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[bytes]:
+    """Lines of a (decompressed) byte stream, read in small chunks so that the records before a
+    truncation are still yielded when the decompressor fails."""
+    pending = b""
+    while True:
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"
                  ) -> Iterator[tuple[int, dict]]:
     """Yield (line number, JSON object) from a shard; every bad line goes to `quarantine`.
@@ -37,9 +52,9 @@ def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = 
     path = str(path)
     lineno = 0
     with fsspec.open(path, "rb") as raw:
-        stream = io.BufferedReader(_open_decompressed(raw, path), buffer_size=1 << 20)
+        stream = _open_decompressed(raw, path)
         try:
-            for lineno, line in enumerate(stream, start=1):
+            for lineno, line in enumerate(_lines(stream), start=1):
                 if not line.strip():
                     continue
                 try:
