@@ -81,15 +81,15 @@ def to_document(obj: Any, *, subset: str, key: str, file_url: str, line: int,
                     url=f"{file_url}#L{line}", meta=meta)
 
 
-def iter_file_records(raw: BinaryIO, *, name: str, quarantine: Quarantine
-                      ) -> Iterator[tuple[int, Any]]:
+def iter_file_records(raw: BinaryIO, *, name: str, quarantine: Quarantine,
+                      stats: dict | None = None) -> Iterator[tuple[int, Any]]:
     """(line, parsed JSON) for every well-formed line; the rest are quarantined with `name`:line.
 
     Invalid UTF-8 and malformed JSON are quarantined per line; a truncated or corrupt file is
     quarantined once with its reason after the records before the damage were yielded.
     """
     try:
-        for line, data in iter_lines(raw, name):
+        for line, data in iter_lines(raw, name, stats):
             if not data.strip():
                 continue
             try:
@@ -109,9 +109,10 @@ def iter_file_records(raw: BinaryIO, *, name: str, quarantine: Quarantine
 
 
 def iter_documents(raw: BinaryIO, *, subset: str, key: str, file_url: str,
-                   quarantine: Quarantine, text_field: str = "text") -> Iterator[Document]:
+                   quarantine: Quarantine, text_field: str = "text", stats: dict | None = None
+                   ) -> Iterator[Document]:
     """Documents of one raw data file stream (records that are not documents are quarantined)."""
-    for line, obj in iter_file_records(raw, name=file_url, quarantine=quarantine):
+    for line, obj in iter_file_records(raw, name=file_url, quarantine=quarantine, stats=stats):
         try:
             yield to_document(obj, subset=subset, key=key, file_url=file_url, line=line,
                               text_field=text_field)

@@ -6,7 +6,8 @@ Per subset (budget = target x weight share):
 2. A probe reads the first documents of the first file: tokens per character (a tokenizer on
    that sample, else the chars-per-token constant) and tokens per raw byte, which with the
    file's size gives tokens per file and, times the file count, the subset's size.
-3. Document rate r = 1 if the subset fits the budget, else max(budget/size, 1/read_multiplier):
+3. Document rate r = 1 if the subset fits the budget, else max(1.25 x budget/size,
+   1/read_multiplier):
    a document is kept when unit_interval(seed, "replay-doc", key, line) < r. The floor keeps
    the reads to about read_multiplier x budget instead of the whole subset.
 4. Rounds: request only as many next files as the remaining budget needs at the observed
@@ -39,6 +40,10 @@ from gap_replay.sources.replay.urllists import DataFile, list_data_files
 
 log = logging.getLogger(__name__)
 PROBE_CHUNK = 4096
+# The document rate aims this much above budget/size: the kept total of a hash sample is random
+# and the size is an estimate, and running short would mean reading every file. The surplus is
+# simply not read (files) or trimmed (documents).
+RATE_MARGIN = 1.25
 
 
 class ReplayError(RuntimeError):
@@ -78,8 +83,9 @@ def probe_file(file: DataFile, settings: ReplaySettings, http: HTTPSettings,
     texts: list[str] = []
     exhausted = True
     position = length = None
+    stats: dict = {}
     with open_documents(file, Quarantine(), http, settings.text_field,
-                        chunk_size=PROBE_CHUNK) as (docs, stream):
+                        chunk_size=PROBE_CHUNK, stats=stats) as (docs, stream):
         for doc in docs:
             texts.append(doc.text)
             if len(texts) >= settings.probe_documents:
@@ -98,8 +104,9 @@ def probe_file(file: DataFile, settings: ReplaySettings, http: HTTPSettings,
         from gap_replay.sources.replay.hub import parquet_rows
 
         file_tokens = sample_tokens / len(texts) * parquet_rows(file.url)
-    elif length and position:
-        file_tokens = sample_tokens / position * length
+    elif length and position and stats.get("yielded"):
+        # tokens per decompressed byte of the lines read x decompressed bytes per raw byte
+        file_tokens = sample_tokens / stats["yielded"] * stats["decoded"] / position * length
     else:
         file_tokens = math.inf  # size unknown: fall back to the rate floor
     log.info("%s: probe of %d documents: %.3f tokens/char, ~%.3g tokens per file",
@@ -129,9 +136,11 @@ def _short(text: str) -> str:
 
 
 def choose_rate(budget: int, subset_tokens: float, read_multiplier: float) -> float:
+    """Document keep probability: all of a subset smaller than its budget, else budget/size with
+    a margin, but never below 1/read_multiplier (which caps reads at ~read_multiplier x budget)."""
     if subset_tokens <= budget:
         return 1.0
-    return min(1.0, max(budget / subset_tokens, 1.0 / read_multiplier))
+    return min(1.0, max(RATE_MARGIN * budget / subset_tokens, 1.0 / read_multiplier))
 
 
 def list_files(settings: ReplaySettings, http: HTTPSettings) -> dict[str, list[DataFile]]:
@@ -222,22 +231,30 @@ def _merge(runs: list[SubsetRun], settings: ReplaySettings, out: Path) -> dict[s
         documents = shard_index = 0
         tokens = 0.0
         used_files = 0
+        full = False
         writer: ShardWriter | None = None
         ratio = run.probe.ratio if run.probe else 0.0
         for result in run.results:
-            if result.get("beyond_budget") or tokens >= run.budget:
+            if result.get("beyond_budget") or full:
                 continue
             used_files += 1
             for doc in iter_part(result["part"]):
+                doc_tokens = estimate_tokens(doc.text, ratio)
+                if tokens + doc_tokens >= run.budget:
+                    # the document that crosses the budget is kept if that lands nearer to it
+                    if tokens + doc_tokens - run.budget > run.budget - tokens:
+                        full = True  # budget reached; stop without it
+                        break
                 if writer is None:
                     writer = ShardWriter(target_dir / f"part-{shard_index:05d}.jsonl.gz").__enter__()
                 writer.write(doc)
                 documents += 1
-                tokens += estimate_tokens(doc.text, ratio)
+                tokens += doc_tokens
                 if writer.count >= settings.docs_per_shard:
                     writer.__exit__(None, None, None)
                     writer, shard_index = None, shard_index + 1
                 if tokens >= run.budget:
+                    full = True
                     break
         if writer is not None:
             writer.__exit__(None, None, None)
@@ -259,7 +276,7 @@ def _merge(runs: list[SubsetRun], settings: ReplaySettings, out: Path) -> dict[s
             "documents_sampled": sum(r["kept"] for r in used),
             "quarantined": sum(r["quarantined"] for r in run.results),
             "shards": shard_index,
-            "short": tokens < run.budget,
+            "short": not full,
         }
     return {
         "source": "replay",

@@ -156,12 +156,18 @@ def decoder_for(name: str):
     return _Plain()
 
 
-def iter_lines(raw: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
+def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None
+               ) -> Iterator[tuple[int, bytes]]:
     """(line number from 1, line bytes without the newline) of a possibly compressed stream.
 
     Raises TruncatedInput after the last complete line when the compressed data is corrupt or
-    ends inside a member/frame; `partial` holds the incomplete tail.
+    ends inside a member/frame; `partial` holds the incomplete tail. `stats`, when given, counts
+    bytes "decoded" (decompressed so far) and "yielded" (lines handed out, with newlines): the
+    size estimate needs both because decoding runs ahead of the lines consumed.
     """
+    stats = stats if stats is not None else {}
+    stats.setdefault("decoded", 0)
+    stats.setdefault("yielded", 0)
     decoder = decoder_for(name)
     pending = b""
     lineno = 0
@@ -170,7 +176,9 @@ def iter_lines(raw: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
         if not chunk:
             break
         try:
-            pending += decoder.feed(chunk)
+            out = decoder.feed(chunk)
+            stats["decoded"] += len(out)
+            pending += out
         except (zlib.error, zstandard.ZstdError) as exc:
             for line in pending.split(b"\n")[:-1]:
                 lineno += 1
@@ -180,6 +188,7 @@ def iter_lines(raw: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
         *complete, pending = pending.split(b"\n")
         for line in complete:
             lineno += 1
+            stats["yielded"] += len(line) + 1
             yield lineno, line
     if not decoder.eof:
         raise TruncatedInput(f"compressed stream ends early (truncated file) after line {lineno}",

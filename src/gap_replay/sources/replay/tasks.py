@@ -61,11 +61,12 @@ def doc_unit(seed: int, key: str, line: int) -> float:
 
 @contextlib.contextmanager
 def open_documents(file: DataFile, quarantine: Quarantine, http: HTTPSettings,
-                   text_field: str = "text", chunk_size: int | None = None):
+                   text_field: str = "text", chunk_size: int | None = None,
+                   stats: dict | None = None):
     """Documents of one data file (HTTP RedPajama raw file or parquet); yields (iterator, stream).
 
-    `stream.position` (raw bytes read) and `stream.length` serve the size estimate; parquet
-    files give None for the stream.
+    `stream.position` (raw bytes read), `stream.length` and `stats` (see stream.iter_lines)
+    serve the size estimate; parquet files give None for the stream.
     """
     if file.kind == "parquet":
         from gap_replay.sources.replay.hub import iter_parquet_documents
@@ -76,7 +77,8 @@ def open_documents(file: DataFile, quarantine: Quarantine, http: HTTPSettings,
     raw = _Chunked(stream, chunk_size) if chunk_size else stream
     try:
         yield records.iter_documents(raw, subset=file.subset, key=file.key, file_url=file.url,
-                                     quarantine=quarantine, text_field=text_field), stream
+                                     quarantine=quarantine, text_field=text_field,
+                                     stats=stats), stream
     finally:
         stream.close()
 
