@@ -316,3 +316,17 @@ def test_cli_help_and_bad_size():
                           "--target-tokens", "12X", "--output", "/tmp/never"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "not a size" in bad.stderr
+
+
+def test_single_file_subset_is_not_read_to_the_end(tmp_path):
+    build_site(tmp_path / "site", SiteSpec(files_per_subset=1, docs_per_file=600,
+                                           subsets=("wikipedia",)))
+    settings = _settings(subsets=("wikipedia",), target_tokens=20_000)
+    with SiteServer(tmp_path / "site") as server:
+        summary = run_sample(settings, tmp_path / "out", http=_http(server))
+        again = run_sample(settings, tmp_path / "out", http=_http(server))
+        assert len(_data_gets(server)) == 2  # probe + sampling; the rerun reuses the part
+    s = summary["subsets"]["wikipedia"]
+    assert s["document_rate"] < 0.15 and not s["short"] and again == summary
+    assert s["documents_seen"] < 600  # stopped once the budget was kept
+    assert abs(s["estimated_tokens"] - 20_000) / 20_000 < 0.02

@@ -12,7 +12,8 @@ Per subset (budget = target x weight share):
    the reads to about read_multiplier x budget instead of the whole subset.
 4. Rounds: request only as many next files as the remaining budget needs at the observed
    kept-tokens-per-file (never more than floor(remaining / per file), at least one), in
-   parallel; stop when the kept estimate reaches the budget.
+   parallel; stop when the kept estimate reaches the budget. Inside a file, reading stops
+   once the file alone has kept the remaining budget (single-file subsets such as wikipedia).
 5. Merge in file order and cut at the first document where the running estimate reaches the
    budget; write `raw/replay/<subset>/part-NNNNN.jsonl.gz`. The core's mix later trims or tops
    up exactly by repeat counts.
@@ -185,10 +186,11 @@ def run_sample(settings: ReplaySettings, output: str | Path, *, http: HTTPSettin
         while active := [r for r in runs if not r.done]:
             batch: list[tuple[SubsetRun, FileTask]] = []
             for run in active:
+                remaining = run.budget - run.kept_tokens
                 for file in run.files[run.next_index:run.next_index + _files_needed(run)]:
                     batch.append((run, FileTask(file, settings.seed, run.rate, run.probe.ratio,
                                                 str(work), str(quarantine_dir), http,
-                                                settings.text_field)))
+                                                settings.text_field, cap_tokens=remaining)))
             results = pool.map(sample_file, [t for _, t in batch], desc="replay files")
             failed = [r for r in results if r.get("error")]
             if failed:

@@ -103,6 +103,10 @@ class FileTask:
     quarantine_dir: str
     http: HTTPSettings
     text_field: str = "text"
+    # Stop reading once this many estimated tokens were kept: the merge never needs more from
+    # this file than the subset's remaining budget (a 100 GB single-file subset is not read to
+    # the end for a small budget). The kept documents are a prefix of the uncapped ones.
+    cap_tokens: float = float("inf")
 
     @property
     def name(self) -> str:
@@ -127,10 +131,13 @@ class FileTask:
 def sample_file(task: FileTask) -> dict:
     """Stream one file, keep the documents chosen by hash, write them; return counts."""
     if task.stats_path.is_file() and task.part_path.is_file():
-        return orjson.loads(task.stats_path.read_bytes())
+        cached = orjson.loads(task.stats_path.read_bytes())
+        if not cached.get("stopped_early") or cached["kept_tokens"] >= task.cap_tokens:
+            return cached  # complete, or stopped at a cap at least as large as this one
     quarantine = Quarantine()
     seen = kept = 0
     kept_tokens = 0.0
+    stopped_early = False
     task.part_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with ShardWriter(task.part_path, compresslevel=1) as writer, \
@@ -141,6 +148,9 @@ def sample_file(task: FileTask) -> dict:
                     writer.write(doc)
                     kept += 1
                     kept_tokens += estimate_tokens(doc.text, task.ratio)
+                    if kept_tokens >= task.cap_tokens:
+                        stopped_early = True
+                        break
     except FetchError as exc:  # nothing recorded: a rerun fetches this file again
         log.error("%s: %s", task.file.url, exc.reason)
         return {"file": task.file.url, "key": task.file.key, "error": exc.reason}
@@ -151,6 +161,7 @@ def sample_file(task: FileTask) -> dict:
                     task.quarantine_path)
     stats = {"file": task.file.url, "key": task.file.key, "documents": seen, "kept": kept,
              "kept_tokens": kept_tokens, "quarantined": len(quarantine),
+             "stopped_early": stopped_early,
              "part": str(task.part_path)}
     with atomic_write(task.stats_path) as fh:
         fh.write(orjson.dumps(stats, option=orjson.OPT_SORT_KEYS))
