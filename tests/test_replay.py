@@ -149,6 +149,7 @@ def test_faults_are_retried_resumed_or_quarantined(tmp_path):
     docs = _raw_docs(tmp_path / "out")
     kept_trunc = sorted(d.meta["line"] for d in docs if d.meta["redpajama_file"].endswith("arxiv_0001.jsonl.gz"))
     assert kept_trunc and kept_trunc == list(range(1, len(kept_trunc) + 1)) and len(kept_trunc) < 30
+    assert trunc[0]["line"] == len(kept_trunc) + 1  # where the damage starts
     wiki_target = [d for d in docs if target.endswith(d.meta["redpajama_file"].rsplit("/", 1)[-1])]
     assert len(wiki_target) == 30 - (1 if target.endswith("0001.jsonl") else 0)
     s = summary["subsets"]

@@ -104,7 +104,7 @@ def iter_file_records(raw: BinaryIO, *, name: str, quarantine: Quarantine,
                 quarantine.add(file=name, line=line, reason=f"malformed JSON: {exc}", raw=data,
                                source="replay")
     except TruncatedInput as exc:
-        quarantine.add(file=name, line=None, reason=f"truncated: {exc.reason}", raw=exc.partial,
+        quarantine.add(file=name, line=exc.line, reason=f"truncated: {exc.reason}", raw=exc.partial,
                        source="replay")
 
 

@@ -29,10 +29,11 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 class TruncatedInput(OSError):
     """The data ended before its compressed stream or its declared length did."""
 
-    def __init__(self, reason: str, partial: bytes = b"") -> None:
+    def __init__(self, reason: str, partial: bytes = b"", line: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.partial = partial
+        self.line = line  # the first line that could not be read whole
 
 
 class HTTPByteStream:
@@ -184,7 +185,7 @@ def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None
                 lineno += 1
                 yield lineno, line
             raise TruncatedInput(f"corrupt compressed data after line {lineno}: {exc}",
-                                 pending.rsplit(b"\n", 1)[-1]) from exc
+                                 pending.rsplit(b"\n", 1)[-1], lineno + 1) from exc
         *complete, pending = pending.split(b"\n")
         for line in complete:
             lineno += 1
@@ -192,6 +193,6 @@ def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None
             yield lineno, line
     if not decoder.eof:
         raise TruncatedInput(f"compressed stream ends early (truncated file) after line {lineno}",
-                             pending)
+                             pending, lineno + 1)
     if pending:
         yield lineno + 1, pending
