@@ -331,3 +331,20 @@ def test_single_file_subset_is_not_read_to_the_end(tmp_path):
     assert s["document_rate"] < 0.15 and not s["short"] and again == summary
     assert s["documents_seen"] < 600  # stopped once the budget was kept
     assert abs(s["estimated_tokens"] - 20_000) / 20_000 < 0.02
+
+
+def test_cli_reports_a_missing_url_list_and_unknown_subsets(tmp_path):
+    env = {"PYTHONPATH": str(SRC), "PATH": ""}
+    (tmp_path / "site" / "redpajama").mkdir(parents=True)
+    with SiteServer(tmp_path / "site") as server:
+        missing = subprocess.run(
+            [sys.executable, "-m", "gap_replay", "replay", "sample", "--target-tokens", "1k",
+             "--base-url", server.base_url("redpajama"), "--output", str(tmp_path / "out")],
+            capture_output=True, text=True, env=env, timeout=60)
+    assert missing.returncode == 1 and "urls.txt" in missing.stderr and "404" in missing.stderr
+    with SiteServer(sample_sites_dir()) as server:
+        unknown = subprocess.run(
+            [sys.executable, "-m", "gap_replay", "replay", "sample", "--target-tokens", "1k",
+             "--base-url", server.base_url("redpajama"), "--output", str(tmp_path / "out"),
+             "--subsets", "github,c4"], capture_output=True, text=True, env=env, timeout=60)
+    assert unknown.returncode == 1 and "no data files for github, c4" in unknown.stderr

@@ -174,6 +174,9 @@ def run_sample(settings: ReplaySettings, output: str | Path, *, http: HTTPSettin
         if not files:
             log.warning("replay subset %r: the URL list names no data files", subset)
         runs.append(SubsetRun(subset, files, budgets[subset], done=not files))
+    if not any(run.files for run in runs):
+        raise ReplayError(f"no data files for {', '.join(settings.subsets)} in the URL lists "
+                          f"({settings.url_lists}); check --subsets and --url-lists")
     for run in runs:
         if run.files:
             run.probe = _cached_probe(run, settings, http, counter, work)
