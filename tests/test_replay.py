@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,10 @@ from replay_site import BASE, SiteSpec, all_text, build_site
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 DATA = "/redpajama/redpajama-data-1T/v1.0.0"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(SRC)}
 
 
 def _http(server: SiteServer) -> HTTPSettings:
@@ -135,6 +140,9 @@ def test_faults_are_retried_resumed_or_quarantined(tmp_path):
         summary = run_sample(settings, tmp_path / "out", http=_http(server))
         ranged = [r for r in server.requests_to(target) if "Range" in r.headers]
         statuses = [r.status for r in server.requests_to(f"{DATA}/arxiv/arxiv_0000.jsonl.gz")]
+        data_requests = server.requests_to(f"{DATA}/wikipedia/")
+    assert data_requests and all(r.headers.get("Accept-Encoding") == "identity"
+                                 for r in data_requests)  # raw bytes, so Range offsets hold
     assert ranged and ranged[0].status == 206          # the dropped body resumed with Range
     assert statuses[0] == 503 and 200 in statuses      # 503 then success
     entries = [json.loads(line) for p in sorted((tmp_path / "out" / "quarantine").rglob("*.jsonl"))
@@ -296,7 +304,7 @@ def test_cli_sample_1m_tokens(tmp_path):
             [sys.executable, "-m", "gap_replay", "replay", "sample", "--target-tokens", "1M",
              "--base-url", server.base_url("redpajama"), "--output", str(tmp_path / "out"),
              "--recipe", str(recipe_path), "--workers", "2", "--seed", "3"],
-            capture_output=True, text=True, timeout=240, env={"PYTHONPATH": str(SRC), "PATH": ""})
+            capture_output=True, text=True, timeout=240, env=_env())
         requested = set(_data_gets(server))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "work" / "replay" / "summary.json").read_text())
@@ -309,7 +317,7 @@ def test_cli_sample_1m_tokens(tmp_path):
 
 
 def test_cli_help_and_bad_size():
-    env = {"PYTHONPATH": str(SRC), "PATH": ""}
+    env = _env()
     help_ = subprocess.run([sys.executable, "-m", "gap_replay", "replay", "sample", "--help"],
                            capture_output=True, text=True, env=env)
     assert help_.returncode == 0 and "--target-tokens 420M" in help_.stdout
@@ -334,7 +342,7 @@ def test_single_file_subset_is_not_read_to_the_end(tmp_path):
 
 
 def test_cli_reports_a_missing_url_list_and_unknown_subsets(tmp_path):
-    env = {"PYTHONPATH": str(SRC), "PATH": ""}
+    env = _env()
     (tmp_path / "site" / "redpajama").mkdir(parents=True)
     with SiteServer(tmp_path / "site") as server:
         missing = subprocess.run(

@@ -83,6 +83,8 @@ class ReplaySettings:
         if section.get("hub"):
             kwargs["hub"] = {str(k): str(v) for k, v in section["hub"].items()}
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(kwargs.get("subsets"), str):
+            kwargs["subsets"] = tuple(kwargs["subsets"].split(","))
         if "target_tokens" in kwargs:
             kwargs["target_tokens"] = parse_size(kwargs["target_tokens"])
         settings = cls(**kwargs)

@@ -55,7 +55,11 @@ class HTTPByteStream:
         self._open()
 
     def _open(self) -> None:
-        headers = {"Range": f"bytes={self.position}-"} if self.position else {}
+        # identity: byte offsets must be those of the file (for Range), and compression is
+        # chosen by the file's suffix, never by an on-the-fly Content-Encoding
+        headers = {"Accept-Encoding": "identity"}
+        if self.position:
+            headers["Range"] = f"bytes={self.position}-"
         resp = self.client.get(self.url, headers=headers, cache=False, stream=True,
                                ok_statuses=(200, 206))
         resp.raw.decode_content = False  # decompression is chosen by file suffix, not headers
