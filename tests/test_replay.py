@@ -245,9 +245,15 @@ def test_larger_budget_extends_the_same_sample(site, tmp_path):
                    http=_http(server))
         run_sample(_settings(target_tokens=20_000, read_multiplier=2.0), tmp_path / "large",
                    http=_http(server))
+        large_before = {d.id for d in _raw_docs(tmp_path / "large")}
+        # the same output folder with the smaller budget: no stale shards of the larger run
+        shrunk = run_sample(_settings(target_tokens=10_000, read_multiplier=2.0),
+                            tmp_path / "large", http=_http(server))
     small = [d.id for d in _raw_docs(tmp_path / "small")]
     large = {d.id for d in _raw_docs(tmp_path / "large")}
-    assert small and set(small) < large
+    assert small and set(small) < large_before and large == set(small)
+    assert len(list_shards(tmp_path / "large" / "raw")) == sum(
+        s["shards"] for s in shrunk["subsets"].values())
 
 
 # -- hub alternative: parquet through datasets streaming ---------------------------------------

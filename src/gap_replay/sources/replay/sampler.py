@@ -22,6 +22,7 @@ The result depends on (seed, budget, files, ratio) only, never on the worker cou
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -31,8 +32,9 @@ from typing import Any
 import orjson
 
 from gap_replay.executors import make_executor
-from gap_replay.io import Quarantine, ShardWriter, atomic_write
+from gap_replay.io import Quarantine, atomic_write
 from gap_replay.sources.replay.settings import ReplaySettings
+from gap_replay.sources.replay.shards import ShardSeries
 from gap_replay.sources.replay.tasks import (FileTask, HTTPSettings, client_for, file_unit,
                                              iter_part, open_documents, sample_file)
 from gap_replay.sources.replay.tokens import (TokenCounter, estimate_tokens,
@@ -121,18 +123,18 @@ def _cached_probe(run: SubsetRun, settings: ReplaySettings, http: HTTPSettings,
                         str(settings.tokenizer or "")]).decode()
     path = work / run.subset / f"probe-{_short(key)}.json"
     if path.is_file():
-        return Probe(**orjson.loads(path.read_bytes()))
+        cached = orjson.loads(path.read_bytes())
+        return Probe(cached["ratio"], cached["file_tokens"] or math.inf, cached["documents"])
     probe = probe_file(run.files[0], settings, http, counter)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as fh:
-        fh.write(orjson.dumps(probe.__dict__ | {"file_tokens": probe.file_tokens
-                                                if math.isfinite(probe.file_tokens) else 1e300}))
+        finite = math.isfinite(probe.file_tokens)
+        fh.write(orjson.dumps({"ratio": probe.ratio, "documents": probe.documents,
+                               "file_tokens": probe.file_tokens if finite else None}))
     return probe
 
 
 def _short(text: str) -> str:
-    import hashlib
-
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -231,42 +233,28 @@ def _merge(runs: list[SubsetRun], settings: ReplaySettings, out: Path) -> dict[s
     """Write the kept documents in file order up to each subset's budget; return the summary."""
     subsets: dict[str, Any] = {}
     for run in runs:
-        target_dir = out / "raw" / "replay" / run.subset
-        target_dir.mkdir(parents=True, exist_ok=True)
-        documents = shard_index = 0
+        documents = used_files = 0
         tokens = 0.0
-        used_files = 0
         full = False
-        writer: ShardWriter | None = None
         ratio = run.probe.ratio if run.probe else 0.0
-        for result in run.results:
-            if result.get("beyond_budget") or full:
-                continue
-            used_files += 1
-            for doc in iter_part(result["part"]):
-                doc_tokens = estimate_tokens(doc.text, ratio)
-                if tokens + doc_tokens >= run.budget:
-                    # the document that crosses the budget is kept if that lands nearer to it
-                    if tokens + doc_tokens - run.budget > run.budget - tokens:
-                        full = True  # budget reached; stop without it
+        with ShardSeries(out / "raw" / "replay" / run.subset, settings.docs_per_shard) as series:
+            for result in run.results:
+                if result.get("beyond_budget") or full:
+                    continue
+                used_files += 1
+                for doc in iter_part(result["part"]):
+                    doc_tokens = estimate_tokens(doc.text, ratio)
+                    if tokens + doc_tokens >= run.budget:
+                        full = True
+                        # the document that crosses the budget is kept if that lands nearer it
+                        if tokens + doc_tokens - run.budget > run.budget - tokens:
+                            break
+                    series.write(doc)
+                    documents += 1
+                    tokens += doc_tokens
+                    if full:
                         break
-                if writer is None:
-                    writer = ShardWriter(target_dir / f"part-{shard_index:05d}.jsonl.gz").__enter__()
-                writer.write(doc)
-                documents += 1
-                tokens += doc_tokens
-                if writer.count >= settings.docs_per_shard:
-                    writer.__exit__(None, None, None)
-                    writer, shard_index = None, shard_index + 1
-                if tokens >= run.budget:
-                    full = True
-                    break
-        if writer is not None:
-            writer.__exit__(None, None, None)
-            shard_index += 1
-        for stale in sorted(target_dir.glob("part-*.jsonl.gz")):
-            if int(stale.name[5:10]) >= shard_index:
-                stale.unlink()
+        shard_index = series.shards
         used = [r for r in run.results if not r.get("beyond_budget")][:used_files]
         subsets[run.subset] = {
             "budget_tokens": run.budget,
