@@ -241,19 +241,20 @@ def test_budget_within_two_percent_with_a_real_tokenizer(site, tmp_path):
 
 def test_larger_budget_extends_the_same_sample(site, tmp_path):
     with SiteServer(site) as server:
-        run_sample(_settings(target_tokens=10_000, read_multiplier=2.0), tmp_path / "small",
+        run_sample(_settings(target_tokens=10_000, read_multiplier=2.0, docs_per_shard=10), tmp_path / "small",
                    http=_http(server))
-        run_sample(_settings(target_tokens=20_000, read_multiplier=2.0), tmp_path / "large",
+        run_sample(_settings(target_tokens=20_000, read_multiplier=2.0, docs_per_shard=10), tmp_path / "large",
                    http=_http(server))
         large_before = {d.id for d in _raw_docs(tmp_path / "large")}
+        shards_before = len(list_shards(tmp_path / "large" / "raw"))
         # the same output folder with the smaller budget: no stale shards of the larger run
-        shrunk = run_sample(_settings(target_tokens=10_000, read_multiplier=2.0),
+        shrunk = run_sample(_settings(target_tokens=10_000, read_multiplier=2.0, docs_per_shard=10),
                             tmp_path / "large", http=_http(server))
     small = [d.id for d in _raw_docs(tmp_path / "small")]
     large = {d.id for d in _raw_docs(tmp_path / "large")}
     assert small and set(small) < large_before and large == set(small)
-    assert len(list_shards(tmp_path / "large" / "raw")) == sum(
-        s["shards"] for s in shrunk["subsets"].values())
+    shards = len(list_shards(tmp_path / "large" / "raw"))
+    assert shards == sum(s["shards"] for s in shrunk["subsets"].values()) and shards < shards_before
 
 
 # -- hub alternative: parquet through datasets streaming ---------------------------------------
