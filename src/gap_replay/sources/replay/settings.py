@@ -1,0 +1,96 @@
+"""The recipe's `replay:` section as typed settings, and human token sizes (420M, 1.5B)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_URL_LISTS = "https://data.together.xyz/redpajama-data-1T/v1.0.0/urls.txt"
+DEFAULT_SUBSETS = ("wikipedia", "arxiv", "book", "stackexchange")
+# Published RedPajama-1T subset sizes in billions of (LLaMA) tokens: sampling in proportion
+# to them is the same as sampling uniformly over the union of the chosen subsets.
+PUBLISHED_BILLION_TOKENS = {"common_crawl": 878, "c4": 175, "github": 59, "arxiv": 28,
+                            "book": 26, "wikipedia": 24, "stackexchange": 20}
+DEFAULT_TARGET_TOKENS = 420_000_000
+# Documented fallback when no tokenizer is given: LLaMA-2 averages about 4 characters per
+# token on English prose (fewer on LaTeX and code, which this slightly under-counts).
+DEFAULT_CHARS_PER_TOKEN = 4.0
+
+_SIZE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+
+
+def parse_size(value: str | int | float) -> int:
+    """'420M' -> 420_000_000, '1.5B' -> 1_500_000_000, '2k' -> 2000, '420_000_000' as is."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 420M, 1.5B, 1000000)")
+    number = float(match.group(1).replace("_", "").replace(",", ""))
+    result = int(round(number * _UNITS[match.group(2).lower()]))
+    if result <= 0:
+        raise ValueError(f"size must be positive: {value!r}")
+    return result
+
+
+@dataclass
+class ReplaySettings:
+    """Everything the sampler needs; built from the recipe, overridden by the CLI."""
+
+    target_tokens: int = DEFAULT_TARGET_TOKENS
+    subsets: tuple[str, ...] = DEFAULT_SUBSETS
+    weights: dict[str, float] = field(default_factory=lambda: dict(PUBLISHED_BILLION_TOKENS))
+    url_lists: str = DEFAULT_URL_LISTS
+    chars_per_token: float = DEFAULT_CHARS_PER_TOKEN
+    tokenizer: str | None = None
+    probe_documents: int = 200
+    read_multiplier: float = 10.0
+    docs_per_shard: int = 10_000
+    rate: float = 1.0
+    max_resumes: int = 5
+    hub: dict[str, str] = field(default_factory=dict)
+    text_field: str = "text"
+    seed: int = 0
+
+    def budgets(self) -> dict[str, int]:
+        """Token budget per subset: target x weight / sum of the chosen subsets' weights."""
+        weights = {s: float(self.weights.get(s, 1.0)) for s in self.subsets}
+        total = sum(weights.values())
+        if total <= 0:
+            raise ValueError("replay weights of the chosen subsets sum to zero")
+        return {s: int(round(self.target_tokens * w / total)) for s, w in weights.items()}
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any] | None, **overrides: Any) -> "ReplaySettings":
+        recipe = recipe or {}
+        section = dict(recipe.get("replay") or {})
+        kwargs: dict[str, Any] = {}
+        target = ((recipe.get("sources") or {}).get("replay") or {}).get("target_tokens")
+        if target is not None:
+            kwargs["target_tokens"] = parse_size(target)
+        if "seed" in recipe:
+            kwargs["seed"] = int(recipe["seed"])
+        for key in ("url_lists", "chars_per_token", "tokenizer", "probe_documents",
+                    "read_multiplier", "docs_per_shard", "rate", "max_resumes", "text_field"):
+            if section.get(key) is not None:
+                kwargs[key] = section[key]
+        if section.get("subsets"):
+            kwargs["subsets"] = tuple(section["subsets"])
+        if section.get("weights"):
+            kwargs["weights"] = {str(k): float(v) for k, v in section["weights"].items()}
+        if section.get("hub"):
+            kwargs["hub"] = {str(k): str(v) for k, v in section["hub"].items()}
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(kwargs.get("subsets"), str):
+            kwargs["subsets"] = tuple(kwargs["subsets"].split(","))
+        if "target_tokens" in kwargs:
+            kwargs["target_tokens"] = parse_size(kwargs["target_tokens"])
+        settings = cls(**kwargs)
+        settings.subsets = tuple(dict.fromkeys(s.strip() for s in settings.subsets if s.strip()))
+        if not settings.subsets:
+            raise ValueError("no replay subsets chosen")
+        if settings.chars_per_token <= 0 or settings.read_multiplier < 1:
+            raise ValueError("chars_per_token must be > 0 and read_multiplier >= 1")
+        return settings
