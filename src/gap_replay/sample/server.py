@@ -63,6 +63,17 @@ def _sniff_type(path: Path, body: bytes) -> str:
     return "text/html; charset=utf-8"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (a sampler that has read enough) are normal, not errors."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class SiteServer:
     """Serve `root` on 127.0.0.1; use as a context manager or call start()/stop()."""
 
@@ -85,7 +96,7 @@ class SiteServer:
             def do_GET(self) -> None:
                 server._handle(self, head=False)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
