@@ -62,6 +62,7 @@ class ScrapeSummary:
     unchanged: int = 0        # refreshed and identical
     skipped: int = 0          # already in the state (resume)
     duplicates: int = 0       # a second URL of an article already scraped
+    disallowed: int = 0       # links robots.txt forbids: never fetched, not failures
     rejected: int = 0         # kept in raw with text "" and meta.rejected
     failed: int = 0
     records: int = 0          # records in the shards after this run
@@ -162,6 +163,10 @@ class SourceScraper:
                     self.summary.skipped += 1
                     continue
                 if self.options.limit is not None and new_count >= self.options.limit:
+                    continue
+                if self.options.respect_robots and not self.client.allowed(link.url):
+                    self.summary.disallowed += 1
+                    log.info("%s: %s is disallowed by robots.txt; skipped", self.spec.tag, link.url)
                     continue
                 new_count += 1
                 self._article(link, key, done)
