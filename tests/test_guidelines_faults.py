@@ -226,3 +226,34 @@ def test_killed_scrape_resumes_without_refetching_completed_pages(server, tmp_pa
     assert fetched == [metformin]                  # the two completed pages were not fetched again
     assert [r["title"] for r in read_shards(out, "drugs")] == ["Amoxicillin Dosage", "Atorvastatin Dosage",
                                                                "Metformin Dosage"]
+
+
+def test_sitemap_index_discovery_and_hostile_xml_is_not_resolved(tmp_path):
+    site = tmp_path / "sites" / "smap"
+    (site / "g").mkdir(parents=True)
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    (site / "sitemap.xml").write_text(
+        f'<?xml version="1.0"?><sitemapindex {ns}><sitemap><loc>https://smap.org/s1.xml</loc></sitemap>'
+        f'<sitemap><loc>https://smap.org/evil.xml</loc></sitemap></sitemapindex>')
+    (site / "s1.xml").write_text(
+        f'<?xml version="1.0"?><urlset {ns}><url><loc>https://smap.org/g/one</loc></url>'
+        f'<url><loc>https://smap.org/about</loc></url></urlset>')
+    (site / "evil.xml").write_text(
+        '<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        f'<urlset {ns}><url><loc>https://smap.org/g/&x;</loc></url></urlset>')
+    (site / "g" / "one").write_text("<html><body><main><h1>One</h1><p>Guideline text about sepsis bundles "
+                                    "and early antibiotics within one hour.</p></main></body></html>")
+    spec = parse_spec({
+        "tag": "smap", "name": "S", "audience": "both", "license": "t", "redistributable": False,
+        "base_url": "https://smap.org",
+        "discovery": [{"urls": ["https://smap.org/sitemap.xml"], "format": "sitemap", "include": ["/g/"]}],
+    }, "<string>")
+    with SiteServer(tmp_path / "sites") as srv:
+        opts = ScrapeOptions(base_url=srv.base_url("smap"), rate=0, progress=False, retry=FAST)
+        summary = scrape_source(spec, tmp_path / "out", opts)
+        fetched = [r.path for r in srv.requests_to("/smap/g/")]
+    assert [r["url"] for r in read_shards(tmp_path / "out", "smap")] == ["https://smap.org/g/one"]
+    assert fetched == ["/smap/g/one"]                    # no entity expanded into a URL
+    assert summary.failed == 0
+    [(url, error, _status)] = State(tmp_path / "out" / "state.sqlite").failures("smap:listing")
+    assert url == "https://smap.org/evil.xml" and "DTD" in error

@@ -253,9 +253,8 @@ class SourceScraper:
 
         data = self.fetcher.pdf(url)
         result = pdf_module.extract_pdf(data, url)
-        out = Extracted(title=hint_title or result.title, text=result.text)
-        out.pdf_link = url
-        out.pages = result.pages  # type: ignore[attr-defined]
+        out = Extracted(title=hint_title or result.title, text=result.text, pdf_link=url,
+                        pages=result.pages)
         if not out.text.strip():
             raise FetchError(url, "PDF has no extractable text")
         return out
@@ -315,7 +314,7 @@ class SourceScraper:
             meta["language"] = page.language
         if page.pdf_link:
             meta["pdf_url"] = page.pdf_link
-        if getattr(page, "pages", None):
+        if page.pages:
             meta["pdf_pages"] = page.pages
         if result.rejected:
             meta["rejected"] = result.rejected
