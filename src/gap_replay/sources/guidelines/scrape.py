@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -261,8 +262,6 @@ class SourceScraper:
 
     def _sections(self, link: Link, page: Extracted, body: bytes) -> str:
         """Articles spread over tabs/chapters: each wanted section's content under `# Name`."""
-        import re
-
         rules = self.spec.article.sections
         assert rules is not None
         chosen: list[tuple[str, str]] = []
