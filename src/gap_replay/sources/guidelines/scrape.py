@@ -140,6 +140,8 @@ class SourceScraper:
     def run(self) -> ScrapeSummary:
         started = time.monotonic()
         done = self.store.done_urls()
+        aliases = self.store.alias_urls()
+        self.this_run: set[str] = set()   # canonical URLs written or confirmed in this run
         retry_first = [url for url, _err, _st in self.state.failures(self.spec.tag)]
 
         def fetch_listing(url: str):
@@ -160,8 +162,8 @@ class SourceScraper:
                     continue
                 seen.add(key)
                 self.summary.discovered += 1
-                if key in done and not self.options.refresh:
-                    self.summary.skipped += 1
+                if key in self.this_run or key in done and (not self.options.refresh or key in aliases):
+                    self.summary.skipped += 1   # refresh revalidates canonical URLs, not aliases
                     continue
                 if self.options.limit is not None and new_count >= self.options.limit:
                     continue
@@ -197,7 +199,8 @@ class SourceScraper:
         canonical = key
         if self.spec.article.canonical and page.canonical and _same_site(page.canonical, link.url):
             canonical = article_key(page.canonical, self.spec.article.drop_query)
-        if canonical != key and canonical in done and not self.options.refresh:
+        if canonical != key and (canonical in self.this_run or
+                                 (canonical in done and not self.options.refresh)):
             self.store.add_alias(key, canonical)
             done.add(key)
             self.summary.duplicates += 1
@@ -208,14 +211,13 @@ class SourceScraper:
                 and old.title == doc.title:
             if canonical != key:
                 self.store.add_alias(key, canonical)
-                if key in done or canonical in done:
-                    self.summary.duplicates += 1
-                    return
             self.summary.unchanged += 1
             done.update({key, canonical})
+            self.this_run.add(canonical)
             return
         self.store.put(doc, aliases=(key,))
         done.update({key, canonical})
+        self.this_run.add(canonical)
         self.summary.scraped += 1
         if doc.meta.get("rejected"):
             self.summary.rejected += 1
