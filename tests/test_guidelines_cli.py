@@ -87,6 +87,7 @@ def test_clean_rederives_text_without_fetching(server, tmp_path):
     result = runner.invoke(cli, ["--specs", str(specs), "clean", "--output", str(out), "--source", "idsa"])
     assert result.exit_code == 0, result.output
     assert "idsa: 3 records, 1 changed, 1 rejected by rules" in result.output
+    assert re.search(r"characters removed by rule: .*drop_lines_containing \d+", result.output)
     assert server.requests_to("/") == []                       # nothing fetched
     after = {r["url"]: r for r in records(out, "idsa")}
     cdi = "https://www.idsociety.org/practice-guideline/clostridioides-difficile-infection"

@@ -176,6 +176,10 @@ def clean(ctx: click.Context, output: str, sources: tuple[str, ...]) -> None:
         counts = reclean_source(specs[tag], output)
         click.echo(f"{tag}: {counts['records']} records, {counts['changed']} changed, "
                    f"{counts['rejected']} rejected by rules")
+        if counts["removed"]:
+            by_rule = ", ".join(f"{rule} {chars}" for rule, chars in
+                                sorted(counts["removed"].items(), key=lambda kv: -kv[1]))
+            click.echo(f"  characters removed by rule: {by_rule}")
 
 
 if __name__ == "__main__":

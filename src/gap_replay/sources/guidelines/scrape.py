@@ -340,11 +340,13 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
     state = State(paths["state"])
     store = RecordStore(state, spec.tag)
     hook = get_hook(spec.hook)
-    counts = {"records": 0, "changed": 0, "rejected": 0}
+    counts: dict = {"records": 0, "changed": 0, "rejected": 0, "removed": {}}
     updates: list[Document] = []
     for doc in store.iter_records():
         counts["records"] += 1
         result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
+        for rule, chars in result.removed.items():
+            counts["removed"][rule] = counts["removed"].get(rule, 0) + chars
         meta = dict(doc.meta)
         meta.pop("rejected", None)
         if result.rejected:
