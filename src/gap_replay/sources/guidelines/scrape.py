@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ScrapeOptions:
     base_url: str | None = None      # replaces scheme+host of every URL (tests, mirrors, the sample)
+    site_urls: dict[str, str] = field(default_factory=dict)   # per-tag base URLs (win over base_url)
     rate: float = 1.0                # requests per second per host (0 = unlimited, for local mirrors)
     limit: int | None = None         # at most this many new articles per source
     refresh: bool = False            # revalidate articles already scraped (conditional GETs)
@@ -116,7 +117,8 @@ class SourceScraper:
         rate = options.rate
         if spec.rate and rate:
             rate = min(rate, spec.rate)
-        self.client = client or PoliteClient(base_url=options.base_url, rate=rate,
+        self.client = client or PoliteClient(base_url=options.site_urls.get(spec.tag, options.base_url),
+                                             rate=rate,
                                              cache_path=self.paths["cache"], retry=options.retry,
                                              respect_robots=options.respect_robots)
         self.fetcher = Fetcher(self.client)
@@ -332,6 +334,30 @@ def scrape_source(spec: Spec, output: str | os.PathLike, options: ScrapeOptions 
                   client: PoliteClient | None = None) -> ScrapeSummary:
     """Scrape one source into OUT/raw/guidelines/<tag>/ (see the module docstring)."""
     return SourceScraper(spec, output, options or ScrapeOptions(), client).run()
+
+
+def scrape_sources(specs: list[Spec], output: str | os.PathLike, options: ScrapeOptions,
+                   workers: int = 1) -> list[tuple[str, ScrapeSummary | Exception]]:
+    """Scrape several sources, `workers` at a time (threads: the work is waiting on sites).
+
+    Each source keeps its own client and per-host rate limit, so different sites are scraped
+    side by side while each still sees at most `rate` requests per second. Returns
+    (tag, summary or the exception that stopped that source) in the order given; one broken
+    source never stops the others.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: Spec):
+        try:
+            return spec.tag, scrape_source(spec, output, options)
+        except Exception as exc:  # noqa: BLE001 - reported per source
+            log.exception("guidelines %s: scrape failed", spec.tag)
+            return spec.tag, exc
+
+    if workers <= 1 or len(specs) <= 1:
+        return [one(spec) for spec in specs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guidelines") as pool:
+        return list(pool.map(one, specs))
 
 
 def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
