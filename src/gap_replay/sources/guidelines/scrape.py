@@ -209,7 +209,7 @@ class SourceScraper:
             return
         doc = self.build_record(link, canonical, page)
         old = self.store.get(canonical)
-        if old is not None and old.meta.get("content_hash") == doc.meta.get("content_hash") \
+        if old is not None and old.meta.get("page_hash") == doc.meta.get("page_hash") \
                 and old.title == doc.title:
             if canonical != key:
                 self.store.add_alias(key, canonical)
@@ -311,7 +311,7 @@ class SourceScraper:
             "fetched_at": _now(),
             "license": spec.license,
             "redistributable": spec.redistributable,
-            "content_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
+            "page_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
         }
         if page.language:
             meta["language"] = page.language
