@@ -209,8 +209,10 @@ class SourceScraper:
             return
         doc = self.build_record(link, canonical, page)
         old = self.store.get(canonical)
-        if old is not None and old.meta.get("page_hash") == doc.meta.get("page_hash") \
-                and old.title == doc.title:
+        if old is not None and old.meta.get("page_hash") == doc.meta.get("page_hash"):
+            # Same page: keep its fetch time, so the record only changes if the rules did.
+            doc.meta["fetched_at"] = old.meta.get("fetched_at", doc.meta["fetched_at"])
+        if old is not None and doc.to_json() == old.to_json():
             if canonical != key:
                 self.store.add_alias(key, canonical)
             self.summary.unchanged += 1
