@@ -6,6 +6,9 @@ A hook is a class with any of these optional methods; the engine calls what exis
   that the spec's `article` rules then read like any page.
 * `clean(text: str, title: str) -> str`: source-specific text rules the YAML cannot express,
   run after the spec's rules and before the common rules.
+* `after_records(store: RecordStore) -> None`: a rule that needs every record of the source
+  (WikiDoc's "X overview" supersedes X's microchapters); runs after a scrape and after
+  `guidelines clean`, before the shards are written; it updates records through the store.
 
 Register with `@register("name")`. Keep hooks short: a hook replaces a rule, not a scraper.
 """
