@@ -79,3 +79,14 @@ class MagicApp:
     def clean(self, text: str, title: str) -> str:
         """Drop editor placeholders ("Write remark here") that leak into the exported text."""
         return "\n".join(l for l in text.split("\n") if not self.PLACEHOLDER.match(l.strip()))
+
+
+@register("wikidoc")
+class WikiDoc:
+    """WikiDoc: an "X overview" page supersedes X's microchapters (and nothing else), a rule over
+    all the source's records; the rule itself lives in supersede.py / clean.wikidoc_superseded."""
+
+    def after_records(self, store) -> None:
+        from gap_replay.sources.guidelines.supersede import supersede_microchapters
+
+        supersede_microchapters(store)
