@@ -1,0 +1,440 @@
+"""S2ORC v2 full text (`content.text` + `content.annotations`) → the paper's format.
+
+The layout is built from *blocks* (abstract, section headers, paragraphs, formulas) rather than
+by labelling every character, which is what made the original slow and fragile:
+
+* title first (from the papers join, else the first `title` span), then a blank line;
+* `# Header` for the exact main-header vocabulary, `## Header` otherwise, case kept;
+* in-text citations → `[bib_ref] cited title (≤12 words), First-author [/bib_ref]`;
+* figure/table references → `[fig_ref] Figure N: caption (≤12 words) [/fig_ref]`;
+* formulas → `[formula] ... [/formula]`; figure and table captions → `[fig] ... [/fig]` /
+  `[table] ... [/table]` after the body;
+* no author block, affiliations, venue or bibliography (only annotated blocks are emitted);
+* URLs removed; a dropped span leaves a space, so words never glue.
+
+Offsets are code-point indices; Python `str` slicing is by code point, so they are used as is.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gap_replay.sources.pubmed.textutil import (
+    header_line,
+    remove_urls,
+    short_caption,
+    squash,
+    tidy_lines,
+    truncate_words,
+)
+
+# Only these annotation types are read; the rest (authors, venues, bib authors' first names...)
+# are never decoded, which is most of the JSON in a row.
+USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula", "bibref",
+                    "bibentry", "bibtitle", "bibauthorlastname", "figure", "figurecaption",
+                    "figureref", "tableref", "table")
+_FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
+
+
+class S2orcFormatError(ValueError):
+    """The record is not an S2ORC v2 row (the reason is the message, for the quarantine)."""
+
+
+@dataclass(slots=True)
+class Span:
+    start: int
+    end: int
+    attrs: dict
+
+
+def _spans(raw: Any, text_len: int) -> list[Span]:
+    """Decode one annotation value: a JSON string, an already-decoded list, or null."""
+    if raw is None:
+        return []
+    if isinstance(raw, (str, bytes)):
+        if not raw or raw == "null":
+            return []
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise S2orcFormatError(f"annotation is not valid JSON: {exc}") from exc
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise S2orcFormatError(f"annotation is a {type(raw).__name__}, expected a list")
+    out = []
+    append = out.append
+    for item in raw:
+        try:
+            start = item["start"]
+            end = item["end"]
+            if type(start) is not int or type(end) is not int:
+                start, end = int(start), int(end)  # offsets written as strings
+        except (KeyError, TypeError, ValueError):
+            continue  # not a span (null, a bare number, missing offsets): ignored
+        if start < 0:
+            start = 0
+        if end > text_len:
+            end = text_len
+        if end <= start:
+            continue
+        attrs = item.get("attributes")
+        append(Span(start, end, attrs if type(attrs) is dict else _NO_ATTRS))
+    out.sort(key=_span_key)
+    return out
+
+
+_NO_ATTRS: dict = {}
+
+
+def _span_key(s: "Span") -> tuple[int, int]:
+    return (s.start, -s.end)
+
+
+def _squash(text: str) -> str:
+    """Whitespace runs → one space, with C-level replaces (faster than split/join here)."""
+    if "\n" in text:
+        text = text.replace("\n", " ")
+    if "\t" in text:
+        text = text.replace("\t", " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text.strip()
+
+
+@dataclass(slots=True)
+class _Ref:
+    """One inline replacement inside a block."""
+
+    start: int
+    end: int
+    token: str | None  # None: drop the span (leave a space)
+
+
+@dataclass
+class Article:
+    text: str
+    ann: dict[str, list[Span]]
+    _bib_cache: dict[str, str | None] = field(default_factory=dict)
+    _fig_cache: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    _figures: dict[str, Span] | None = None
+    _starts: dict[str, list[int]] = field(default_factory=dict)
+    _bib_entries: dict[str, Span] | None = None
+
+    def spans(self, key: str) -> list[Span]:
+        return self.ann.get(key, [])
+
+    def inside(self, key: str, outer: Span) -> Span | None:
+        """The first `key` span contained in `outer` (spans are sorted by start)."""
+        spans = self.spans(key)
+        starts = self._starts.get(key)
+        if starts is None:
+            starts = self._starts[key] = [s.start for s in spans]
+        for i in range(bisect_left(starts, outer.start), len(spans)):
+            s = spans[i]
+            if s.start >= outer.end:
+                break
+            if s.end <= outer.end:
+                return s
+        return None
+
+    # -- references ----------------------------------------------------------------------------
+    def bib_token(self, ref_id: str) -> str | None:
+        if ref_id in self._bib_cache:
+            return self._bib_cache[ref_id]
+        token = None
+        if self._bib_entries is None:
+            self._bib_entries = {}
+            for s in self.spans("bibentry"):
+                self._bib_entries.setdefault(str(s.attrs.get("id")), s)
+        entry = self._bib_entries.get(ref_id)
+        if entry is not None:
+            title_span = self.inside("bibtitle", entry)
+            author_span = self.inside("bibauthorlastname", entry)
+            title = squash(self.text[title_span.start:title_span.end]) if title_span else ""
+            author = squash(self.text[author_span.start:author_span.end]) if author_span else ""
+            title = truncate_words(remove_urls(title).strip(" .,"), 12)
+            if title and author:
+                token = f"[bib_ref] {title}, {author} [/bib_ref]"
+            elif title:
+                token = f"[bib_ref] {title} [/bib_ref]"
+        self._bib_cache[ref_id] = token
+        return token
+
+    def figures(self) -> dict[str, Span]:
+        if self._figures is None:
+            self._figures = {}
+            for s in self.spans("figure") + self.spans("table"):
+                fid = s.attrs.get("id")
+                if isinstance(fid, str) and fid not in self._figures:
+                    self._figures[fid] = s
+        return self._figures
+
+    def figure_name_caption(self, fig_id: str) -> tuple[str, str] | None:
+        """('Figure 2', 'full caption') for a figure/table id, or None when it cannot be named."""
+        if fig_id in self._fig_cache:
+            return self._fig_cache[fig_id]
+        result = None
+        fig = self.figures().get(fig_id)
+        if fig is not None:
+            cap = self.inside("figurecaption", fig)
+            cap_start = cap.start if cap else fig.start
+            caption = self.text[cap.start:cap.end] if cap else self.text[fig.start:fig.end]
+            prefix = self.text[fig.start:cap_start] if cap else ""
+            name = _figure_name(prefix, fig_id, fig.attrs.get("type"))
+            caption = squash(remove_urls(caption))
+            # GROBID repeats the label number right before the caption ("\nFigure 2 :\n2[Left]...").
+            m = re.match(r"^(\d+)\s*", caption)
+            if m and name.endswith(" " + m.group(1)):
+                caption = caption[m.end():]
+            caption = caption.lstrip(".,:) ")
+            result = (name, caption)
+        self._fig_cache[fig_id] = result
+        return result
+
+    def fig_token(self, fig_id: str) -> str | None:
+        named = self.figure_name_caption(fig_id)
+        if named is None:
+            return None
+        name, caption = named
+        short = short_caption(caption)
+        return f"[fig_ref] {name}: {short} [/fig_ref]" if short else f"[fig_ref] {name} [/fig_ref]"
+
+
+_FIG_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?|scheme|chart|plate|box)\.?\s*", re.I)
+
+
+def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
+    is_table = kind == "table" or fig_id.startswith("tab")
+    default = "Table" if is_table else "Figure"
+    lines = [squash(line) for line in prefix.split("\n") if line.strip()]
+    label = lines[0] if lines else ""
+    label = re.sub(r"[:()]", " ", label)
+    label = squash(label)
+    m = _FIG_WORD.match(label)
+    if not m:
+        return default
+    word = m.group(1).lower()
+    if word.startswith("fig"):
+        word = "Figure"
+    elif word.startswith("tab"):
+        word = "Table"
+    else:
+        word = word.capitalize()
+    rest = label[m.end():].strip(" .")
+    return f"{word} {rest}".strip()
+
+
+def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
+    """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included."""
+    before = text[max(0, start - 3):start]
+    for i in range(len(before) - 1, -1, -1):
+        ch = before[i]
+        if ch in "([":
+            start = start - (len(before) - i)
+            break
+        if ch.isalnum():
+            break
+    after = text[end:end + 3]
+    for i, ch in enumerate(after):
+        if ch in ")]":
+            end = end + i + 1
+            break
+        if ch.isalnum():
+            break
+    return start, end
+
+
+def _all_refs(article: Article) -> list[_Ref]:
+    """Every inline replacement of the document, sorted, overlaps resolved (first wins)."""
+    text = article.text
+    refs: list[_Ref] = []
+    for key in ("bibref", "figureref", "tableref", "formula"):
+        for s in article.spans(key):
+            if key == "formula":
+                body = squash(text[s.start:s.end])
+                refs.append(_Ref(s.start, s.end, f"[formula] {body} [/formula]" if body else None))
+                continue
+            ref_id = s.attrs.get("ref_id")
+            token = None
+            if isinstance(ref_id, str) and ref_id:
+                token = article.bib_token(ref_id) if key == "bibref" else article.fig_token(ref_id)
+            if key == "bibref":
+                start, end = _extend_brackets(text, s.start, s.end)
+                refs.append(_Ref(start, end, token))
+            elif token is not None:
+                refs.append(_Ref(s.start, s.end, token))
+            # an unresolved figure/table reference keeps its own words ("Table 1")
+    refs.sort(key=lambda r: (r.start, -r.end))
+    merged: list[_Ref] = []
+    for ref in refs:
+        if merged and ref.start < merged[-1].end:
+            continue  # overlapping spans: the earlier, longer one wins
+        merged.append(ref)
+    return merged
+
+
+def _render_block(article: Article, block: Span, refs: list[_Ref], ref_starts: list[int]) -> str:
+    text = article.text
+    pieces: list[str] = []
+    pos = block.start
+    for i in range(bisect_left(ref_starts, block.start), len(refs)):
+        ref = refs[i]
+        if ref.start >= block.end:
+            break
+        if ref.end > block.end:
+            continue
+        pieces.append(text[pos:ref.start])
+        # a space on each side so words never glue, but none before the next punctuation mark
+        nxt = text[ref.end:ref.end + 2]
+        tight = nxt[:1] in _PUNCT
+        if nxt[:1] == " " and nxt[1:] in _PUNCT and nxt[1:]:
+            tight = True
+            ref_end = ref.end + 1
+        else:
+            ref_end = ref.end
+        if ref.token:
+            pieces.append(f" {ref.token}" if tight else f" {ref.token} ")
+        elif not tight:
+            pieces.append(" ")
+        pos = ref_end
+    pieces.append(text[pos:block.end])
+    out = _squash("".join(pieces))
+    return out.replace("\u2022", "-") if "\u2022" in out else out
+
+
+_PUNCT = frozenset(".,;:")
+
+
+def _body_start(article: Article) -> int:
+    """Where the body begins: the abstract or the first header, whichever comes first (an
+    abstract at offset 0 counts)."""
+    candidates = [s.start for key in ("abstract", "sectionheader") for s in article.spans(key)[:1]]
+    if not candidates:
+        candidates = [s.start for s in article.spans("paragraph")[:1]]
+    return min(candidates) if candidates else 0
+
+
+def _title(article: Article) -> str:
+    for s in article.spans("title"):  # a title may be annotated twice: the first one wins
+        title = squash(article.text[s.start:s.end])
+        if title:
+            return title
+    return ""
+
+
+def _blocks(article: Article) -> list[tuple[str, Span]]:
+    """Ordered, non-overlapping (kind, span) blocks of the body."""
+    body_start = _body_start(article)
+    stop = min((s.start for s in article.spans("bibentry")), default=len(article.text))
+    # GROBID writes figure and table blocks after the body: the body stops at the first one
+    # that follows a paragraph.
+    first_par = next((s.start for s in article.spans("paragraph") if s.start >= body_start), None)
+    if first_par is not None:
+        stop = min([stop] + [s.start for key in ("figure", "table") for s in article.spans(key)
+                             if s.start > first_par])
+    raw: list[tuple[str, Span]] = []
+    for kind in ("abstract", "sectionheader", "paragraph", "formula"):
+        for s in article.spans(kind):
+            if s.start >= body_start and s.start < stop:
+                raw.append((kind, s))
+    if not any(kind == "paragraph" for kind, _ in raw):
+        # No paragraph annotations: take the text between the body start and the first
+        # figure or bibliography entry, minus the annotated headers.
+        end = min([stop] + [s.start for s in article.spans("figure") if s.start > body_start])
+        raw.append(("paragraph", Span(body_start, end, {})))
+    raw.sort(key=lambda kb: (kb[1].start, -kb[1].end))
+    blocks: list[tuple[str, Span]] = []
+    for kind, span in raw:
+        if blocks and span.start < blocks[-1][1].end:
+            prev_kind, prev = blocks[-1]
+            if prev_kind == "paragraph" and kind == "sectionheader" and span.start > prev.start:
+                # a header inside a (fallback) paragraph splits it
+                blocks[-1] = (prev_kind, Span(prev.start, span.start, prev.attrs))
+                blocks.append((kind, span))
+                if span.end < prev.end:
+                    blocks.append(("paragraph", Span(span.end, prev.end, {})))
+            # anything else overlapping is nested in the previous block and rendered inline
+            continue
+        blocks.append((kind, span))
+    return blocks
+
+
+def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
+    """Format one S2ORC v2 row; returns (text, info) where info has `title`, counts of tokens."""
+    content = record.get("content")
+    if not isinstance(content, dict):
+        raise S2orcFormatError("no 'content' object (not an S2ORC v2 row)")
+    text = content.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise S2orcFormatError("empty content.text")
+    annotations = content.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise S2orcFormatError("content.annotations is not an object")
+    ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS}
+    article = Article(text=text, ann=ann)
+    title = squash(title or "") or _title(article)
+
+    lines: list[str] = []
+    if title:
+        lines.append(title)
+        lines.append("")
+    header_seen_abstract = False
+    refs = _all_refs(article)
+    ref_starts = [r.start for r in refs]
+    for kind, span in _blocks(article):
+        if kind == "sectionheader":
+            header = squash(text[span.start:span.end])
+            if header and not _FIGURE_HEADER.match(header):
+                lines.append("")
+                lines.append(header_line(header))
+                lines.append("")
+            continue
+        if kind == "formula":
+            body = squash(text[span.start:span.end])
+            if body:
+                lines.append(f"[formula] {body} [/formula]")
+            continue
+        rendered = _render_block(article, span, refs, ref_starts)
+        if kind == "abstract" and rendered and not header_seen_abstract:
+            header_seen_abstract = True
+            if not rendered.lower().startswith("abstract"):
+                lines.append("# Abstract")
+                lines.append("")
+        # never start a block with a dangling token or punctuation left by a mis-parse
+        rendered = rendered.lstrip(":;,.) ")
+        if rendered:
+            lines.append(rendered)
+    captions = _captions(article)
+    if captions:
+        lines.append("")
+        lines.extend(captions)
+    out = tidy_lines(remove_urls("\n".join(lines)).split("\n"))
+    if title and not out.startswith(title):
+        out = f"{title}\n\n{out}"
+    info = {"title": title, "bib_refs": out.count("[bib_ref]"), "fig_refs": out.count("[fig_ref]"),
+            "formulas": out.count("[formula]"), "figures": out.count("[fig]") + out.count("[table]")}
+    return out, info
+
+
+def _captions(article: Article) -> list[str]:
+    out = []
+    seen: set[str] = set()
+    for fig_id, span in sorted(article.figures().items(), key=lambda kv: kv[1].start):
+        named = article.figure_name_caption(fig_id)
+        if named is None:
+            continue
+        name, caption = named
+        if name in ("Figure", "Table") and not caption[:1].isupper():
+            continue  # no label and a caption that starts mid-sentence: a mis-parsed block
+        if not caption or "continued" in caption.lower() or name + caption in seen:
+            continue
+        seen.add(name + caption)
+        tag = "table" if fig_id.startswith("tab") or span.attrs.get("type") == "table" else "fig"
+        out.append(f"[{tag}] {name}: {caption} [/{tag}]")
+    return out

@@ -1,0 +1,102 @@
+"""Small text helpers shared by the S2ORC, JATS and MEDLINE formatters."""
+
+from __future__ import annotations
+
+import re
+
+URL_RE = re.compile(r"(?:\bhttps?://|\bftp://|\bwww\.)[^\s<>\"\]\[)(]+", re.I)
+
+# Section titles that open a main (`#`) section, compared whole (after numbering, case and
+# punctuation are normalised); anything else is a `##` sub-section.
+MAIN_HEADER_SET = frozenset(h.strip() for h in """
+abstract, introduction, background, related work, literature review, methods, method,
+materials and methods, material and methods, methods and materials, patients and methods,
+subjects and methods, methodology, study design, experimental, experimental section,
+experimental procedures, results, result, findings, results and discussion, analysis,
+statistical analysis, discussion, discussion and conclusion, discussion and conclusions,
+conclusion, conclusions, summary, conclusion and future work, conclusions and future work,
+contributions, author contributions, strengths and limitations, limitations,
+limitations and future work, future work, future research, future directions, funding,
+funding statement, financial support, disclosure, disclosures, declarations,
+declaration of interests, competing interests, conflict of interest, conflicts of interest,
+ethics statement, ethical approval, ethics approval, acknowledgments, acknowledgements,
+acknowledgment, acknowledgement, data availability, data availability statement, tables,
+figures, appendix, appendices, supplementary material, case report, case presentation
+""".replace("\n", " ").split(",") if h.strip())
+_NUMBERING = re.compile(r"^\s*(?:(?:\d+(?:\.\d+)*|[ivxlc]+|[a-h])[.)]?\s+)", re.I)
+_NON_LETTERS = re.compile(r"[^a-z ]+")
+
+
+def header_key(title: str) -> str:
+    key = _NUMBERING.sub("", title.strip()).lower().replace("&", " and ")
+    return " ".join(_NON_LETTERS.sub(" ", key).split())
+
+
+def is_main_header(title: str) -> bool:
+    """Exact vocabulary (not substring): 'Statistical analysis' is main, 'Treatment-related
+    outcomes' is not."""
+    return header_key(title) in MAIN_HEADER_SET
+
+
+def header_line(title: str, level: int | None = None) -> str:
+    """'# Title' for main sections, '## Title' otherwise; the title's case is kept."""
+    title = " ".join(title.split()).rstrip(":").strip()
+    if level is None:
+        level = 1 if is_main_header(title) else 2
+    return f"{'#' * min(level, 2)} {title}"
+
+
+def remove_urls(text: str) -> str:
+    if "http" not in text and "www." not in text and "ftp://" not in text:
+        return text  # the common case, without running the regex
+    return URL_RE.sub("", text)
+
+
+def squash(text: str) -> str:
+    """One line: collapse every run of whitespace to a single space."""
+    return " ".join(text.split())
+
+
+def truncate_words(text: str, n: int = 12) -> str:
+    words = text.split()
+    if len(words) <= n:
+        return " ".join(words)
+    return " ".join(words[:n]) + "..."
+
+
+def short_caption(caption: str, n: int = 12) -> str:
+    """First clause of a caption (when it is long), then at most `n` words."""
+    caption = squash(caption)
+    if len(caption) > 20:
+        clause = _CLAUSE.split(caption, maxsplit=1)[0]
+        if len(clause) >= 8:
+            caption = clause
+    return truncate_words(caption.strip(" .,;:"), n)
+
+
+_CLAUSE = re.compile(r"(?<=\w)[.;:](?:\s|$)|\s[(]")
+
+
+def tidy_lines(lines: list[str]) -> str:
+    """Join squashed lines: one blank line before and after every header, never two blank
+    lines in a row. Plain `str` methods: regular expressions over long non-ASCII texts were
+    the formatter's hot spot."""
+    out: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if line.startswith("#") and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+        if line.startswith("#"):
+            out.append("")
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out)
+
+
+def tidy(text: str) -> str:
+    return tidy_lines(text.split("\n"))
