@@ -74,6 +74,7 @@ def short_caption(caption: str, n: int = 12) -> str:
     return truncate_words(caption.strip(" .,;:"), n)
 
 
+_CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:])")
 _CLAUSE = re.compile(r"(?<=\w)[.;:](?:\s|$)|\s[(]")
 
 
@@ -88,6 +89,8 @@ def tidy_lines(lines: list[str]) -> str:
             if out and out[-1] != "":
                 out.append("")
             continue
+        if "[/" in line and " [/" in line:
+            line = _CLOSE_TOKEN_PUNCT.sub(r"\1\2", line)
         if line.startswith("#") and out and out[-1] != "":
             out.append("")
         out.append(line)
@@ -95,7 +98,42 @@ def tidy_lines(lines: list[str]) -> str:
             out.append("")
     while out and out[-1] == "":
         out.pop()
-    return "\n".join(out)
+    return "\n".join(_drop_empty_sections(out))
+
+
+def _level(line: str) -> int:
+    if line.startswith("## "):
+        return 2
+    if line.startswith("# "):
+        return 1
+    return 0
+
+
+def _drop_empty_sections(lines: list[str]) -> list[str]:
+    """A header followed only by a header of the same or a higher level (or nothing) heads an
+    empty section (e.g. supplementary material that was dropped): remove it."""
+    keep: list[str] = []
+    next_level = 0  # level of the next non-empty line, scanning backwards
+    for line in reversed(lines):
+        level = _level(line)
+        if level:
+            if next_level == -1 or (next_level and next_level <= level):
+                continue
+            next_level = level
+        elif line:
+            next_level = 3  # body text
+        elif next_level == 0:
+            next_level = -1  # end of document
+        keep.append(line)
+    keep.reverse()
+    out: list[str] = []
+    for line in keep:  # collapse blank lines left behind
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
 
 
 def tidy(text: str) -> str:
