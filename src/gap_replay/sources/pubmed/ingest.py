@@ -57,12 +57,13 @@ class IngestReport:
     dropped: Counter = field(default_factory=Counter)
     quarantined: int = 0
     shards: list[str] = field(default_factory=list)
+    fulltext_dedup: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"files": self.files, "skipped_files": self.skipped_files,
                 "records_in": self.records_in, "written": dict(sorted(self.written.items())),
                 "dropped": dict(sorted(self.dropped.items())), "quarantined": self.quarantined,
-                "shards": len(self.shards)}
+                "shards": len(self.shards), "fulltext_dedup": dict(sorted(self.fulltext_dedup.items()))}
 
 
 class Context:
@@ -348,10 +349,8 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     quarantine.flush(output / "quarantine" / qname)
     if report.written.get("papers"):
         index_papers(output)
-    dedup = apply_fulltext_dedup(output)
-    for reason, n in dedup.items():
-        report.dropped[reason] += n
-        report.written["abstracts"] -= n
+    # Abstracts already on disk (this run's or earlier runs') that now have a full text.
+    report.fulltext_dedup = apply_fulltext_dedup(output)
     return report
 
 
