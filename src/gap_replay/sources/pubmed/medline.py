@@ -9,6 +9,7 @@ file size. Version resolution and deletions across files are done by `MedlineRes
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,9 @@ def parse_citation(el, source_name: str = "") -> Citation:
         pub_date = _date(article.find("Journal/JournalIssue/PubDate")) or _date(
             article.find("ArticleDate"))
         language_codes = [_t(x) for x in article.findall("Language")]
-    title = title.strip("[]").strip() if title.startswith("[") else title  # translated titles
+    bracketed = re.match(r"^\[(.*)\](\.?)$", title)  # translated titles: "[Titel]."
+    if bracketed:
+        title = bracketed.group(1).strip() + bracketed.group(2)
     types = [_t(x) for x in (article.findall("PublicationTypeList/PublicationType")
                              if article is not None else [])]
     comments = cit.findall("CommentsCorrectionsList/CommentsCorrections")

@@ -38,6 +38,7 @@ from gap_replay.sources.pubmed.textutil import (
 USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula", "bibref",
                     "bibentry", "bibtitle", "bibauthorlastname", "figure", "figurecaption",
                     "figureref", "tableref", "table")
+_ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)(?:[:.]\s*|\s+(?=[A-Z])|(?=[A-Z]))")
 _FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
 
 
@@ -403,9 +404,9 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         rendered = _render_block(article, span, refs, ref_starts)
         if kind == "abstract" and rendered and not header_seen_abstract:
             header_seen_abstract = True
-            if not rendered.lower().startswith("abstract"):
-                lines.append("# Abstract")
-                lines.append("")
+            rendered = _ABSTRACT_WORD.sub("", rendered)
+            lines.append("# Abstract")
+            lines.append("")
         # never start a block with a dangling token or punctuation left by a mis-parse
         rendered = rendered.lstrip(":;,.) ")
         if rendered:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-URL_RE = re.compile(r"(?:\bhttps?://|\bftp://|\bwww\.)[^\s<>\"\]\[)(]+", re.I)
+URL_RE = re.compile(r"[ \t]?(?:\bhttps?://|\bftp://|\bwww\.)[^\s<>\"\]\[)(]+", re.I)
 
 # Section titles that open a main (`#`) section, compared whole (after numbering, case and
 # punctuation are normalised); anything else is a `##` sub-section.
@@ -68,8 +68,8 @@ def short_caption(caption: str, n: int = 12) -> str:
     """First clause of a caption (when it is long), then at most `n` words."""
     caption = squash(caption)
     if len(caption) > 20:
-        clause = _CLAUSE.split(caption, maxsplit=1)[0]
-        if len(clause) >= 8:
+        clause = _CLAUSE.split(caption, maxsplit=1)[0].strip()
+        if clause:
             caption = clause
     return truncate_words(caption.strip(" .,;:"), n)
 
