@@ -38,22 +38,23 @@ FORMAT_OF = {"papers": "s2-papers", "s2orc": "s2orc", "abstracts": "s2-abstracts
 
 
 def _client(base_url: str | None, rate: float, retry: RetryPolicy | None = None,
-            sleep: Callable[[float], None] | None = None) -> PoliteClient:
+            sleep: Callable[[float], None] | None = None, robots: bool = False) -> PoliteClient:
+    """S2 is an API (no robots.txt); the NCBI file server is crawled politely (robots=True)."""
     kwargs = {"sleep": sleep} if sleep else {}
-    return PoliteClient(base_url=base_url, rate=rate, respect_robots=False,
+    return PoliteClient(base_url=base_url, rate=rate, respect_robots=robots,
                         retry=retry or RetryPolicy(max_retries=5, backoff=1.0, timeout=120), **kwargs)
 
 
 def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | None,
                      base_url: str | None = None, release: str = "latest",
                      recipe: dict | None = None, client: PoliteClient | None = None,
-                     progress: Callable | None = None) -> dict:
+                     progress: Callable | None = None, rate: float = 1.0) -> dict:
     """List, stream-filter (PubMed only) and ingest one S2 dataset of one release."""
     output = Path(output)
     if not api_key:
         raise S2Error("the Semantic Scholar datasets API needs a key: set S2_API_KEY or pass "
                       "--api-key-file (or use `gap-replay pubmed fetch-oa/fetch-baseline`)")
-    client = client or _client(base_url, rate=1.0)
+    client = client or _client(base_url, rate=rate)
     api = S2Datasets(client, api_key)
     if release == "latest":
         release = api.latest_release()
@@ -112,6 +113,7 @@ def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_
     client = client or _client(base_url, rate=1.0)
     api = S2Datasets(client, api_key)
     quarantine = Quarantine()
+    (output / "pubmed").mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(output / "pubmed" / "superseded.sqlite"))
     db.execute("CREATE TABLE IF NOT EXISTS gone (corpusid INTEGER PRIMARY KEY)")
     updates: list[str] = []
@@ -170,10 +172,10 @@ def _drop_superseded(output: Path, source: str, db: sqlite3.Connection) -> int:
 
 def fetch_oa(output: str | os.PathLike, *, base_url: str | None = None, subset: str = "oa_comm",
              limit: int | None = None, recipe: dict | None = None,
-             progress: Callable | None = None) -> dict:
+             progress: Callable | None = None, rate: float = 3.0) -> dict:
     """PMC OA JATS packages → `raw/papers/pmc/` (and abstract-only articles to `raw/abstracts/`)."""
     output = Path(output)
-    client = _client(base_url, rate=3.0)
+    client = _client(base_url, rate=rate, robots=True)
     urls = ncbi.oa_package_urls(client, subset, limit=limit)
     state = State(output / "state.sqlite")
     files, failed = ncbi.download_listed(client, urls, output / "ncbi" / "pmc_oa" / subset, state,
@@ -184,10 +186,10 @@ def fetch_oa(output: str | os.PathLike, *, base_url: str | None = None, subset: 
 
 def fetch_baseline(output: str | os.PathLike, *, base_url: str | None = None,
                    updates: bool = True, limit: int | None = None, recipe: dict | None = None,
-                   progress: Callable | None = None) -> dict:
+                   progress: Callable | None = None, rate: float = 3.0) -> dict:
     """PubMed baseline (+ update) MEDLINE files → `raw/abstracts/pubmed/`."""
     output = Path(output)
-    client = _client(base_url, rate=3.0)
+    client = _client(base_url, rate=rate, robots=True)
     urls, md5s = ncbi.baseline_urls(client, updates=updates, limit=limit)
     state = State(output / "state.sqlite")
     files, failed = ncbi.download_listed(client, urls, output / "ncbi" / "pubmed", state,
@@ -206,28 +208,37 @@ def _route(ctx: AcquireContext) -> tuple[str, str | None]:
     return route or ("s2" if key else "ncbi"), key
 
 
+def _rates(ctx: AcquireContext) -> tuple[float, float]:
+    """(S2, NCBI) requests per second: the services' limits, none for the local sample."""
+    return (0.0, 0.0) if ctx.sample_url else (1.0, 3.0)
+
+
 def acquire_papers(ctx: AcquireContext) -> dict:
     route, key = _route(ctx)
+    s2_rate, ncbi_rate = _rates(ctx)
     out: dict = {"route": route}
     if route in ("s2", "both"):
         base = ctx.site_url("s2api")
         out["s2_papers"] = download_dataset(ctx.output, "papers", api_key=key, base_url=base,
-                                            recipe=ctx.recipe)
+                                            recipe=ctx.recipe, rate=s2_rate)
         out["s2orc"] = download_dataset(ctx.output, "s2orc", api_key=key, base_url=base,
-                                        recipe=ctx.recipe)
+                                        recipe=ctx.recipe, rate=s2_rate)
     if route in ("ncbi", "both"):
         out["pmc_oa"] = fetch_oa(ctx.output, base_url=ctx.site_url("ncbi"), recipe=ctx.recipe,
-                                 limit=ctx.options.get("oa_limit"))
+                                 limit=ctx.options.get("oa_limit"), rate=ncbi_rate)
     return out
 
 
 def acquire_abstracts(ctx: AcquireContext) -> dict:
     route, key = _route(ctx)
+    s2_rate, ncbi_rate = _rates(ctx)
     out: dict = {"route": route}
     if route in ("s2", "both"):
         out["s2_abstracts"] = download_dataset(ctx.output, "abstracts", api_key=key,
-                                               base_url=ctx.site_url("s2api"), recipe=ctx.recipe)
+                                               base_url=ctx.site_url("s2api"), recipe=ctx.recipe,
+                                               rate=s2_rate)
     if route in ("ncbi", "both"):
         out["medline"] = fetch_baseline(ctx.output, base_url=ctx.site_url("ncbi"),
-                                        recipe=ctx.recipe, limit=ctx.options.get("baseline_limit"))
+                                        recipe=ctx.recipe, limit=ctx.options.get("baseline_limit"),
+                                        rate=ncbi_rate)
     return out
