@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -46,11 +47,13 @@ class S2orcFormatError(ValueError):
     """The record is not an S2ORC v2 row (the reason is the message, for the quarantine)."""
 
 
-@dataclass(slots=True)
-class Span:
+class Span(NamedTuple):
     start: int
     end: int
     attrs: dict
+
+
+_new_span = tuple.__new__  # builds a Span without the Python-level __new__ (hot loop)
 
 
 def _spans(raw: Any, text_len: int) -> list[Span]:
@@ -85,16 +88,15 @@ def _spans(raw: Any, text_len: int) -> list[Span]:
         if end <= start:
             continue
         attrs = item.get("attributes")
-        append(Span(start, end, attrs if type(attrs) is dict else _NO_ATTRS))
-    out.sort(key=_span_key)
+        append(_new_span(Span, (start, end, attrs if type(attrs) is dict else _NO_ATTRS)))
+    out.sort(key=_start)  # stable; usually already sorted, which timsort checks in O(n)
     return out
 
 
 _NO_ATTRS: dict = {}
 
 
-def _span_key(s: "Span") -> tuple[int, int]:
-    return (s.start, -s.end)
+_start = itemgetter(0)
 
 
 def _squash(text: str) -> str:
@@ -126,6 +128,8 @@ class Article:
     _figures: dict[str, Span] | None = None
     _starts: dict[str, list[int]] = field(default_factory=dict)
     _bib_entries: dict[str, Span] | None = None
+    _fig_tokens: dict[str, str | None] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"bib": 0, "fig": 0, "for": 0})
 
     def spans(self, key: str) -> list[Span]:
         return self.ann.get(key, [])
@@ -157,9 +161,12 @@ class Article:
         if entry is not None:
             title_span = self.inside("bibtitle", entry)
             author_span = self.inside("bibauthorlastname", entry)
-            title = squash(self.text[title_span.start:title_span.end]) if title_span else ""
-            author = squash(self.text[author_span.start:author_span.end]) if author_span else ""
-            title = truncate_words(remove_urls(title).strip(" .,"), 12)
+            title = self.text[title_span[0]:title_span[1]] if title_span else ""
+            author = " ".join(self.text[author_span[0]:author_span[1]].split()) if author_span else ""
+            if "://" in title or "www." in title:
+                title = remove_urls(title)
+            words = title.split()
+            title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
             if title and author:
                 token = f"[bib_ref] {title}, {author} [/bib_ref]"
             elif title:
@@ -199,12 +206,17 @@ class Article:
         return result
 
     def fig_token(self, fig_id: str) -> str | None:
-        named = self.figure_name_caption(fig_id)
-        if named is None:
-            return None
-        name, caption = named
-        short = short_caption(caption)
-        return f"[fig_ref] {name}: {short} [/fig_ref]" if short else f"[fig_ref] {name} [/fig_ref]"
+        token = self._fig_tokens.get(fig_id, False)
+        if token is False:
+            named = self.figure_name_caption(fig_id)
+            token = None
+            if named is not None:
+                name, caption = named
+                short = short_caption(caption)
+                token = (f"[fig_ref] {name}: {short} [/fig_ref]" if short
+                         else f"[fig_ref] {name} [/fig_ref]")
+            self._fig_tokens[fig_id] = token
+        return token
 
 
 _FIG_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?|scheme|chart|plate|box)\.?\s*", re.I)
@@ -251,65 +263,112 @@ def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _all_refs(article: Article) -> list[_Ref]:
-    """Every inline replacement of the document, sorted, overlaps resolved (first wins)."""
+def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
+    """Every inline replacement (start, end, token or None to drop) of the document, sorted,
+    overlaps resolved (the earlier, longer span wins)."""
     text = article.text
-    refs: list[_Ref] = []
+    refs: list[tuple[int, int, str | None]] = []
+    append = refs.append
     for key in ("bibref", "figureref", "tableref", "formula"):
-        for s in article.spans(key):
+        is_bib = key == "bibref"
+        for start, end, attrs in article.spans(key):
             if key == "formula":
-                body = squash(text[s.start:s.end])
-                refs.append(_Ref(s.start, s.end, f"[formula] {body} [/formula]" if body else None))
+                body = squash(text[start:end])
+                append((start, end, f"[formula] {body} [/formula]" if body else None))
                 continue
-            ref_id = s.attrs.get("ref_id")
+            ref_id = attrs.get("ref_id")
             token = None
-            if isinstance(ref_id, str) and ref_id:
-                token = article.bib_token(ref_id) if key == "bibref" else article.fig_token(ref_id)
-            if key == "bibref":
-                start, end = _extend_brackets(text, s.start, s.end)
-                refs.append(_Ref(start, end, token))
+            if ref_id and isinstance(ref_id, str):
+                token = article.bib_token(ref_id) if is_bib else article.fig_token(ref_id)
+            if is_bib:
+                start, end = _extend_brackets(text, start, end)
+                append((start, end, token))
             elif token is not None:
-                refs.append(_Ref(s.start, s.end, token))
+                append((start, end, token))
             # an unresolved figure/table reference keeps its own words ("Table 1")
-    refs.sort(key=lambda r: (r.start, -r.end))
-    merged: list[_Ref] = []
+    refs.sort(key=_ref_key)
+    merged: list[tuple[int, int, str | None]] = []
+    last_end = -1
     for ref in refs:
-        if merged and ref.start < merged[-1].end:
-            continue  # overlapping spans: the earlier, longer one wins
+        if ref[0] < last_end:
+            continue
         merged.append(ref)
+        last_end = ref[1]
     return merged
 
 
-def _render_block(article: Article, block: Span, refs: list[_Ref], ref_starts: list[int]) -> str:
+def _ref_key(ref: tuple) -> tuple[int, int]:
+    return (ref[0], -ref[1])
+
+
+_BLOCK_SEP = "\x00"
+
+
+def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -> list[str]:
+    """Render every text block in one pass over the sorted blocks and references: each
+    reference becomes its token (or a space when dropped), whitespace runs collapse, and a
+    token is followed by a space unless punctuation comes next. One join and a few C-level
+    replaces over the whole document instead of per-block string work."""
     text = article.text
+    counts = article.counts
     pieces: list[str] = []
-    pos = block.start
-    for i in range(bisect_left(ref_starts, block.start), len(refs)):
-        ref = refs[i]
-        if ref.start >= block.end:
-            break
-        if ref.end > block.end:
-            continue
-        pieces.append(text[pos:ref.start])
-        # a space on each side so words never glue, but none before the next punctuation mark
-        nxt = text[ref.end:ref.end + 2]
-        tight = nxt[:1] in _PUNCT
-        if nxt[:1] == " " and nxt[1:] in _PUNCT and nxt[1:]:
-            tight = True
-            ref_end = ref.end + 1
+    append = pieces.append
+    j, n = 0, len(refs)
+    for bstart, bend, _attrs in spans:
+        while j < n and refs[j][0] < bstart:
+            j += 1
+        pos = bstart
+        space_before = True
+        k = j
+        while k < n:
+            rstart, rend, token = refs[k]
+            if rstart >= bend:
+                break
+            k += 1
+            if rend > bend:
+                continue
+            seg = text[pos:rstart]
+            if seg:
+                append(seg)
+                space_before = seg[-1] in _SPACE
+            nxt = text[rend:rend + 1]
+            if nxt in _PUNCT:
+                space_after = False  # no space before the punctuation mark
+            elif nxt in _SPACE:
+                if text[rend + 1:rend + 2] in _PUNCT:
+                    rend += 1  # "[/bib_ref] ." → "[/bib_ref]."
+                    space_after = False
+                else:
+                    space_after = False  # the text's own space follows
+            else:
+                space_after = True
+            if token:
+                counts[token[1:4]] += 1  # "bib", "fig" or "for"(mula)
+                append(("" if space_before else " ") + token + (" " if space_after else ""))
+                space_before = space_after
+            elif space_after and not space_before:
+                append(" ")  # a dropped span never glues two words
+                space_before = True
+            pos = rend
+        append(text[pos:bend])
+        append(_BLOCK_SEP)
+    out = []
+    # per block (small strings): whole-document replaces were slower on long non-ASCII text
+    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
+        if "://" in part or "www." in part:
+            part = remove_urls(part)
+        if "\n" in part or "  " in part or "\t" in part or "\r" in part:
+            part = " ".join(part.split())
         else:
-            ref_end = ref.end
-        if ref.token:
-            pieces.append(f" {ref.token}" if tight else f" {ref.token} ")
-        elif not tight:
-            pieces.append(" ")
-        pos = ref_end
-    pieces.append(text[pos:block.end])
-    out = _squash("".join(pieces))
-    return out.replace("\u2022", "-") if "\u2022" in out else out
+            part = part.strip()
+        if "\u2022" in part:
+            part = part.replace("\u2022", "-")
+        out.append(part)
+    return out
 
 
 _PUNCT = frozenset(".,;:")
+_SPACE = frozenset(" \n\t")
 
 
 def _body_start(article: Article) -> int:
@@ -387,10 +446,12 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         lines.append("")
     header_seen_abstract = False
     refs = _all_refs(article)
-    ref_starts = [r.start for r in refs]
-    for kind, span in _blocks(article):
+    blocks = _blocks(article)
+    rendered_blocks = iter(_render_paragraphs(
+        article, [span for kind, span in blocks if kind in ("abstract", "paragraph")], refs))
+    for kind, span in blocks:
         if kind == "sectionheader":
-            header = squash(text[span.start:span.end])
+            header = squash(remove_urls(text[span.start:span.end]))
             if header and not _FIGURE_HEADER.match(header):
                 lines.append("")
                 lines.append(header_line(header))
@@ -401,7 +462,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
             if body:
                 lines.append(f"[formula] {body} [/formula]")
             continue
-        rendered = _render_block(article, span, refs, ref_starts)
+        rendered = next(rendered_blocks)
         if kind == "abstract" and rendered and not header_seen_abstract:
             header_seen_abstract = True
             rendered = _ABSTRACT_WORD.sub("", rendered)
@@ -415,11 +476,12 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     if captions:
         lines.append("")
         lines.extend(captions)
-    out = tidy_lines(remove_urls("\n".join(lines)).split("\n"))
+    out = tidy_lines(lines, token_punct=False)
     if title and not out.startswith(title):
         out = f"{title}\n\n{out}"
-    info = {"title": title, "bib_refs": out.count("[bib_ref]"), "fig_refs": out.count("[fig_ref]"),
-            "formulas": out.count("[formula]"), "figures": out.count("[fig]") + out.count("[table]")}
+    formulas = sum(1 for kind, _ in blocks if kind == "formula")
+    info = {"title": title, "bib_refs": article.counts["bib"], "fig_refs": article.counts["fig"],
+            "formulas": formulas + article.counts["for"], "figures": len(captions)}
     return out, info
 
 

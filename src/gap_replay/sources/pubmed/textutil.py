@@ -78,7 +78,7 @@ _CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:])")
 _CLAUSE = re.compile(r"(?<=\w)[.;:](?:\s|$)|\s[(]")
 
 
-def tidy_lines(lines: list[str]) -> str:
+def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
     """Join squashed lines: one blank line before and after every header, never two blank
     lines in a row. Plain `str` methods: regular expressions over long non-ASCII texts were
     the formatter's hot spot."""
@@ -89,7 +89,7 @@ def tidy_lines(lines: list[str]) -> str:
             if out and out[-1] != "":
                 out.append("")
             continue
-        if "[/" in line and " [/" in line:
+        if token_punct and "[/" in line:
             line = _CLOSE_TOKEN_PUNCT.sub(r"\1\2", line)
         if line.startswith("#") and out and out[-1] != "":
             out.append("")
