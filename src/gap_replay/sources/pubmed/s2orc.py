@@ -39,6 +39,7 @@ from gap_replay.sources.pubmed.textutil import (
 USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula", "bibref",
                     "bibentry", "bibtitle", "bibauthorlastname", "figure", "figurecaption",
                     "figureref", "tableref", "table")
+LOOKUP_ANNOTATIONS = ("bibtitle", "bibauthorlastname", "figurecaption")
 _ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)(?:[:.]\s*|\s+(?=[A-Z])|(?=[A-Z]))")
 _FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
 
@@ -131,22 +132,46 @@ class Article:
     _fig_tokens: dict[str, str | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"bib": 0, "fig": 0, "for": 0})
 
-    def spans(self, key: str) -> list[Span]:
-        return self.ann.get(key, [])
+    raw: dict[str, Any] = field(default_factory=dict)
+    _lookup: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
 
-    def inside(self, key: str, outer: Span) -> Span | None:
-        """The first `key` span contained in `outer` (spans are sorted by start)."""
-        spans = self.spans(key)
-        starts = self._starts.get(key)
-        if starts is None:
-            starts = self._starts[key] = [s.start for s in spans]
-        for i in range(bisect_left(starts, outer.start), len(spans)):
-            s = spans[i]
-            if s.start >= outer.end:
+    def spans(self, key: str) -> list[Span]:
+        spans = self.ann.get(key)
+        if spans is None:
+            spans = self.ann[key] = _spans(self.raw.pop(key, None), len(self.text))
+        return spans
+
+
+    def inside(self, key: str, outer: Span) -> tuple[int, int] | None:
+        """(start, end) of the first `key` span contained in `outer`."""
+        found = self._lookup.get(key)
+        if found is None:
+            found = self._lookup[key] = self._prepare_lookup(key)
+        starts, ends = found
+        o_start, o_end = outer[0], outer[1]
+        for i in range(bisect_left(starts, o_start), len(starts)):
+            if starts[i] >= o_end:
                 break
-            if s.end <= outer.end:
-                return s
+            if ends[i] <= o_end:
+                return starts[i], ends[i]
         return None
+
+    def _prepare_lookup(self, key: str) -> tuple[list[int], list[int]]:
+        """Sorted starts/ends of a lookup-only type (bib titles, bib authors, captions) without
+        building a Span per item: most documents list many more than they cite."""
+        raw = self.raw.get(key)
+        if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
+            try:
+                items = orjson.loads(raw)
+                starts = [d["start"] for d in items]
+                ends = [d["end"] for d in items]
+                if (all(type(x) is int for x in starts) and all(type(x) is int for x in ends)
+                        and all(starts[i] <= starts[i + 1] for i in range(len(starts) - 1))):
+                    return starts, ends
+            except (orjson.JSONDecodeError, TypeError, KeyError):
+                pass  # the careful path below quarantines or skips what is malformed
+        spans = self.spans(key)
+        return [sp[0] for sp in spans], [sp[1] for sp in spans]
 
     # -- references ----------------------------------------------------------------------------
     def bib_token(self, ref_id: str) -> str | None:
@@ -191,8 +216,8 @@ class Article:
         fig = self.figures().get(fig_id)
         if fig is not None:
             cap = self.inside("figurecaption", fig)
-            cap_start = cap.start if cap else fig.start
-            caption = self.text[cap.start:cap.end] if cap else self.text[fig.start:fig.end]
+            cap_start = cap[0] if cap else fig.start
+            caption = self.text[cap[0]:cap[1]] if cap else self.text[fig.start:fig.end]
             prefix = self.text[fig.start:cap_start] if cap else ""
             name = _figure_name(prefix, fig_id, fig.attrs.get("type"))
             caption = squash(remove_urls(caption))
@@ -244,22 +269,20 @@ def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
 
 
 def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
-    """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included."""
-    before = text[max(0, start - 3):start]
-    for i in range(len(before) - 1, -1, -1):
-        ch = before[i]
-        if ch in "([":
-            start = start - (len(before) - i)
-            break
-        if ch.isalnum():
-            break
+    """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
+    bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
+    most 3 after are taken into the span."""
+    before = text[start - 3 if start >= 3 else 0:start]
+    if "(" in before or "[" in before:
+        k = max(before.rfind("("), before.rfind("["))
+        if not any(c.isalnum() for c in before[k + 1:]):
+            start -= len(before) - k
     after = text[end:end + 3]
-    for i, ch in enumerate(after):
-        if ch in ")]":
-            end = end + i + 1
-            break
-        if ch.isalnum():
-            break
+    if ")" in after or "]" in after:
+        k1, k2 = after.find(")"), after.find("]")
+        k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
+        if not any(c.isalnum() for c in after[:k]):
+            end += k + 1
     return start, end
 
 
@@ -269,6 +292,7 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
     text = article.text
     refs: list[tuple[int, int, str | None]] = []
     append = refs.append
+    cache = article._bib_cache
     for key in ("bibref", "figureref", "tableref", "formula"):
         is_bib = key == "bibref"
         for start, end, attrs in article.spans(key):
@@ -279,7 +303,9 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
             ref_id = attrs.get("ref_id")
             token = None
             if ref_id and isinstance(ref_id, str):
-                token = article.bib_token(ref_id) if is_bib else article.fig_token(ref_id)
+                token = cache.get(ref_id, _MISSING) if is_bib else _MISSING
+                if token is _MISSING:
+                    token = article.bib_token(ref_id) if is_bib else article.fig_token(ref_id)
             if is_bib:
                 start, end = _extend_brackets(text, start, end)
                 append((start, end, token))
@@ -295,6 +321,9 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
         merged.append(ref)
         last_end = ref[1]
     return merged
+
+
+_MISSING = object()
 
 
 def _ref_key(ref: tuple) -> tuple[int, int]:
@@ -436,14 +465,13 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     annotations = content.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise S2orcFormatError("content.annotations is not an object")
-    ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS}
-    article = Article(text=text, ann=ann)
+    ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS
+           if key not in LOOKUP_ANNOTATIONS}
+    article = Article(text=text, ann=ann,
+                      raw={key: annotations.get(key) for key in LOOKUP_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
-    lines: list[str] = []
-    if title:
-        lines.append(title)
-        lines.append("")
+    items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
     header_seen_abstract = False
     refs = _all_refs(article)
     blocks = _blocks(article)
@@ -453,36 +481,55 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         if kind == "sectionheader":
             header = squash(remove_urls(text[span.start:span.end]))
             if header and not _FIGURE_HEADER.match(header):
-                lines.append("")
-                lines.append(header_line(header))
-                lines.append("")
+                line = header_line(header)
+                items.append((1 if line[1] == " " else 2, line))
             continue
         if kind == "formula":
             body = squash(text[span.start:span.end])
             if body:
-                lines.append(f"[formula] {body} [/formula]")
+                items.append((0, f"[formula] {body} [/formula]"))
             continue
         rendered = next(rendered_blocks)
         if kind == "abstract" and rendered and not header_seen_abstract:
             header_seen_abstract = True
             rendered = _ABSTRACT_WORD.sub("", rendered)
-            lines.append("# Abstract")
-            lines.append("")
+            items.append((1, "# Abstract"))
         # never start a block with a dangling token or punctuation left by a mis-parse
         rendered = rendered.lstrip(":;,.) ")
         if rendered:
-            lines.append(rendered)
+            items.append((0, rendered))
     captions = _captions(article)
-    if captions:
-        lines.append("")
-        lines.extend(captions)
-    out = tidy_lines(lines, token_punct=False)
-    if title and not out.startswith(title):
-        out = f"{title}\n\n{out}"
+    out = _layout(title, items, captions)
     formulas = sum(1 for kind, _ in blocks if kind == "formula")
     info = {"title": title, "bib_refs": article.counts["bib"], "fig_refs": article.counts["fig"],
             "formulas": formulas + article.counts["for"], "figures": len(captions)}
     return out, info
+
+
+def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> str:
+    """Title, blank line, body (a blank line around each header; a header whose section is
+    empty, i.e. followed by a header of the same or a higher level or by nothing, is dropped),
+    then the captions after a blank line."""
+    out: list[str] = [title, ""] if title else []
+    n = len(items)
+    for i, (level, line) in enumerate(items):
+        if level:
+            nxt = items[i + 1][0] if i + 1 < n else -1
+            if nxt == -1 or (nxt and nxt <= level):
+                continue
+            if out and out[-1]:
+                out.append("")
+            out.append(line)
+            out.append("")
+        else:
+            out.append(line)
+    if captions:
+        if out and out[-1]:
+            out.append("")
+        out.extend(captions)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
 
 
 def _captions(article: Article) -> list[str]:
