@@ -342,6 +342,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
     counts = article.counts
     pieces: list[str] = []
     append = pieces.append
+    punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
     j, n = 0, len(refs)
     for bstart, bend, _attrs in spans:
         while j < n and refs[j][0] < bstart:
@@ -359,12 +360,12 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
             seg = text[pos:rstart]
             if seg:
                 append(seg)
-                space_before = seg[-1] in _SPACE
+                space_before = seg[-1] in space
             nxt = text[rend:rend + 1]
-            if nxt in _PUNCT:
+            if nxt in punct:
                 space_after = False  # no space before the punctuation mark
-            elif nxt in _SPACE:
-                if text[rend + 1:rend + 2] in _PUNCT:
+            elif nxt in space:
+                if text[rend + 1:rend + 2] in punct:
                     rend += 1  # "[/bib_ref] ." → "[/bib_ref]."
                     space_after = False
                 else:
