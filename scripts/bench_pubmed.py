@@ -19,7 +19,6 @@ import gzip
 import io
 import itertools
 import json
-import os
 import re
 import subprocess
 import sys

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import json
 import logging
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -30,8 +30,6 @@ from gap_replay.sources.pubmed.textutil import (
     remove_urls,
     short_caption,
     squash,
-    tidy_lines,
-    truncate_words,
 )
 
 # Only these annotation types are read; the rest (authors, venues, bib authors' first names...)
@@ -100,28 +98,10 @@ _NO_ATTRS: dict = {}
 _start = itemgetter(0)
 
 
-def _squash(text: str) -> str:
-    """Whitespace runs → one space, with C-level replaces (faster than split/join here)."""
-    if "\n" in text:
-        text = text.replace("\n", " ")
-    if "\t" in text:
-        text = text.replace("\t", " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text.strip()
-
-
-@dataclass(slots=True)
-class _Ref:
-    """One inline replacement inside a block."""
-
-    start: int
-    end: int
-    token: str | None  # None: drop the span (leave a space)
-
-
 @dataclass
 class Article:
+    """One row's text and decoded annotations, with per-document caches of the tokens."""
+
     text: str
     ann: dict[str, list[Span]]
     _bib_cache: dict[str, str | None] = field(default_factory=dict)
