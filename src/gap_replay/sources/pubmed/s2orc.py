@@ -145,8 +145,8 @@ class Article:
                 items = orjson.loads(raw)
                 starts = [d["start"] for d in items]
                 ends = [d["end"] for d in items]
-                if (all(type(x) is int for x in starts) and all(type(x) is int for x in ends)
-                        and all(starts[i] <= starts[i + 1] for i in range(len(starts) - 1))):
+                if (set(map(type, starts)) <= {int} and set(map(type, ends)) <= {int}
+                        and starts == sorted(starts)):  # C-level checks; else the careful path
                     return starts, ends
             except (orjson.JSONDecodeError, TypeError, KeyError):
                 pass  # the careful path below quarantines or skips what is malformed
