@@ -9,14 +9,13 @@ import yaml
 from tqdm import tqdm
 
 from gap_replay.resources import default_recipe_path
+from gap_replay.sources.pubmed.ingest import FORMATS, run_ingest
 
 log = logging.getLogger(__name__)
 
-FORMAT_NAMES = ["jats", "medline", "s2orc", "s2-abstracts", "s2-papers", "redpajama"]
-
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), required=True,
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True,
               help="Input format (see the table in sources/pubmed/ingest.py: FORMATS).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
@@ -41,8 +40,6 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     Bad records are written to OUTPUT/quarantine/ with file, line and reason; a rerun skips
     files already ingested (OUTPUT/state.sqlite).
     """
-    from gap_replay.sources.pubmed.ingest import run_ingest
-
     recipe_data = yaml.safe_load(open(recipe or default_recipe_path(), encoding="utf-8"))
     try:
         report = run_ingest(fmt, paths, output, all_records=all_records, force=force,
@@ -60,3 +57,5 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     for reason, n in summary["dropped"].items():
         click.echo(f"  dropped {reason}: {n}")
     click.echo(f"  quarantined: {summary['quarantined']} (see {output}/quarantine/)")
+    for reason, n in summary["fulltext_dedup"].items():
+        click.echo(f"  abstracts removed (full text now present, {reason}): {n}")
