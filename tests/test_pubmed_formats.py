@@ -351,7 +351,10 @@ def test_medline_versions_book_articles_deletions_across_files(tmp_path):
     assert "H2O" in german.text and german.meta["pub_date"] == "1998"
     ctx = Context(tmp_path / "out")
     q = Quarantine()
-    docs = {d.id: d for d in iter_medline_files([str(upd), str(old)], q, ctx)}
+    per_file = [(Path(path).name, list(docs)) for path, docs in
+                iter_medline_files([str(upd), str(old)], q, ctx)]
+    assert [name for name, _ in per_file] == ["pubmed20n0001.xml", "pubmed20n0002.xml.gz"]
+    docs = {d.id: d for _, file_docs in per_file for d in file_docs}
     assert set(docs) == {"pmid:501", "pmid:600", "pmid:700"}  # 500 deleted by the later file
     assert docs["pmid:501"].text == "v2\nsecond version"  # highest Version wins
     assert docs["pmid:600"].meta["book"] is True and "Summary: Chapter summary." in docs["pmid:600"].text

@@ -24,9 +24,10 @@ from gap_replay.io.paths import remove_stale_temporaries
 from gap_replay.sources.pubmed import jats, medline
 from gap_replay.sources.pubmed.joins import PaperIndex
 from gap_replay.sources.pubmed.rules import (
+    FullTextIndex,
     Retractions,
     apply_fulltext_dedup,
-    index_papers,
+    fulltext_index_path,
 )
 from gap_replay.sources.pubmed.s2records import (
     RecordError,
@@ -72,6 +73,7 @@ class Context:
     def __init__(self, output: Path, all_records: bool = False) -> None:
         self.output = output
         self.upsample_config: dict | None = None
+        self.fulltext: FullTextIndex | None = None  # ids of full texts, added as written
         self.all_records = all_records
         self.dropped: Counter = Counter()
         index_path = papers_index_path(output)
@@ -80,6 +82,8 @@ class Context:
     def close(self) -> None:
         if self.papers is not None:
             self.papers.close()
+        if self.fulltext is not None:
+            self.fulltext.close()
 
 
 def papers_index_path(output: str | os.PathLike) -> Path:
@@ -176,16 +180,17 @@ def iter_jats(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Docum
 
 
 def iter_medline_files(paths: list[str], quarantine: Quarantine, ctx: Context
-                       ) -> Iterator[Document]:
+                       ) -> Iterator[tuple[str, Iterator[Document]]]:
     """All MEDLINE files together, in name order (baseline before updates): pass 1 records every
-    candidate (PMID, file, position, Version) and deletion in SQLite; pass 2 re-reads the files
-    and yields only the winners, so neither pass holds records in memory."""
+    candidate (PMID, file, position, Version) and deletion in SQLite; pass 2 re-reads each file
+    and yields (path, its winning documents), so neither pass holds records in memory and each
+    input file still gets its own output shard. Consume each file's documents before the next."""
     workdir = ctx.output / "pubmed"
     db_path = workdir / f"medline-resolve-{os.getpid()}.sqlite"
     db_path.unlink(missing_ok=True)
     resolver = medline.MedlineResolver(db_path)
     ordered = sorted(paths, key=lambda p: (Path(p).name, p))
-    good: list[int] = []
+    readable: list[int] = []
     try:
         for file_no, path in enumerate(ordered):
             try:
@@ -194,29 +199,41 @@ def iter_medline_files(paths: list[str], quarantine: Quarantine, ctx: Context
                         resolver.delete(rec.pmids, file_no, pos)
                     elif isinstance(rec, medline.Citation):
                         resolver.add(rec.pmid, file_no, pos, rec.version)
-                good.append(file_no)
-            except (HostileXML, etree.XMLSyntaxError, OSError, EOFError) as exc:
+                readable.append(file_no)
+            except HostileXML as exc:
                 quarantine.add(file=path, line=None, reason=f"MEDLINE file refused: {exc}",
                                source="abstracts")
+            except (etree.XMLSyntaxError, OSError, EOFError) as exc:
+                # the records before the damage count (pass 2 stops at the same point)
+                quarantine.add(file=path, line=None, reason=f"MEDLINE file damaged: {exc}",
+                               source="abstracts")
+                readable.append(file_no)
         resolver.finish()
-        for file_no in good:
-            path = ordered[file_no]
-            for pos, rec in enumerate(medline.iter_file(path)):
-                if isinstance(rec, medline.MedlineError):
-                    quarantine.add(file=path, line=None, reason=f"MEDLINE record: {rec}",
-                                   source="abstracts")
-                elif isinstance(rec, medline.Citation):
-                    if not resolver.is_winner(rec.pmid, file_no, pos):
-                        ctx.dropped["superseded_or_deleted"] += 1
-                    elif rec.doc is None:
-                        ctx.dropped[rec.reason.replace(" ", "_")] += 1
-                    else:
-                        yield rec.doc
+        for file_no in readable:
+            yield ordered[file_no], _medline_winners(ordered[file_no], file_no, resolver, quarantine, ctx)
     finally:
         resolver.close()
         db_path.unlink(missing_ok=True)
         for extra in ("-wal", "-shm"):
             Path(str(db_path) + extra).unlink(missing_ok=True)
+
+
+def _medline_winners(path: str, file_no: int, resolver: medline.MedlineResolver,
+                     quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    try:
+        for pos, rec in enumerate(medline.iter_file(path)):
+            if isinstance(rec, medline.MedlineError):
+                quarantine.add(file=path, line=None, reason=f"MEDLINE record: {rec}",
+                               source="abstracts")
+            elif isinstance(rec, medline.Citation):
+                if not resolver.is_winner(rec.pmid, file_no, pos):
+                    ctx.dropped["superseded_or_deleted"] += 1
+                elif rec.doc is None:
+                    ctx.dropped[rec.reason.replace(" ", "_")] += 1
+                else:
+                    yield rec.doc
+    except (etree.XMLSyntaxError, OSError, EOFError):
+        pass  # already quarantined in pass 1
 
 
 def _redpajama(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
@@ -316,6 +333,7 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     state = State(output / "state.sqlite")
     report = IngestReport()
     ctx = Context(output, all_records=all_records)
+    ctx.fulltext = FullTextIndex(fulltext_index_path(output))
     ctx.upsample_config = (((recipe or {}).get("sources") or {}).get("papers") or {}).get("upsampling")
     quarantine = Quarantine()
     wrap = progress or (lambda it: it)
@@ -325,8 +343,8 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
             if not force and state.done(f"ingest:{fmt}", key) is not None:
                 report.skipped_files = len(files)
             else:
-                name = f"{fmt}-" + hashlib.sha1(key.encode()).hexdigest()[:12]
-                _ingest_stream(FORMATS[fmt](files, quarantine, ctx), name, output, report, ctx)
+                for path, docs in FORMATS[fmt](files, quarantine, ctx):
+                    _ingest_stream(docs, _shard_name(path), output, report, ctx)
                 report.files = len(files)
                 state.mark_done(f"ingest:{fmt}", key, orjson.dumps(report.to_dict()).decode())
         else:
@@ -347,8 +365,6 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     report.records_in += report.quarantined
     qname = f"ingest-{fmt}-{hashlib.sha1('|'.join(files).encode()).hexdigest()[:8]}.jsonl"
     quarantine.flush(output / "quarantine" / qname)
-    if report.written.get("papers"):
-        index_papers(output)
     # Abstracts already on disk (this run's or earlier runs') that now have a full text.
     report.fulltext_dedup = apply_fulltext_dedup(output)
     return report
@@ -367,6 +383,8 @@ def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: In
         for doc in pipeline.run(docs):
             writers.write(doc)
             report.written[doc.source] += 1
+            if doc.source == "papers" and ctx.fulltext is not None:
+                ctx.fulltext.add(doc)
     except BaseException as exc:
         error = exc
         raise

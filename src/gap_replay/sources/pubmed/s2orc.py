@@ -292,7 +292,7 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
             elif token is not None:
                 append((start, end, token))
             # an unresolved figure/table reference keeps its own words ("Table 1")
-    refs.sort(key=_ref_key)
+    refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
     merged: list[tuple[int, int, str | None]] = []
     last_end = -1
     for ref in refs:
@@ -304,10 +304,6 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
 
 
 _MISSING = object()
-
-
-def _ref_key(ref: tuple) -> tuple[int, int]:
-    return (ref[0], -ref[1])
 
 
 _BLOCK_SEP = "\x00"
