@@ -52,7 +52,9 @@ _BLOCKS = {"fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula",
            "def-list", "disp-quote", "boxed-text", "statement", "preformat", "code"}
 _SKIP_BLOCKS = {"ref-list", "fn-group", "supplementary-material", "glossary", "notes-skip",
                 "table-wrap-foot", "permissions", "label", "title", "sec-meta", "graphic", "media"}
-_BRACKETED = re.compile(r"[\[(]\s*((?:\[bib_ref\].*?\[/bib_ref\][\s,;–-]*)+?)\s*[\])]")
+_BRACKETED = re.compile(
+    r"[\[(]\s*((?:\[(bib|fig)_ref\](?:(?!\[/?(?:bib|fig)_ref\]).)*\[/(?:bib|fig)_ref\][\s,;–-]*)+?)\s*[\])]")
+_LABEL_BEFORE = re.compile(r"(?:\b(?:Figs?|Figures?|Tables?|Tabs?)\.?\s*)$")
 _LABEL_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*", re.I)
 
 
@@ -170,7 +172,10 @@ def _inline(el, art: _Article) -> str:
         if tag in _BLOCKS or tag in _DROP_INLINE or tag == "ext-link" and _looks_like_url(child):
             pass
         elif tag == "xref":
-            out.append(_xref(child, art))
+            piece = _xref(child, art)
+            if piece.startswith(" [fig_ref]") and out and _LABEL_BEFORE.search(out[-1]):
+                out[-1] = _LABEL_BEFORE.sub("", out[-1])  # "Table <xref>1</xref>": no "Table [fig_ref] Table 1"
+            out.append(piece)
         elif tag in ("inline-formula", "tex-math") or tag.endswith("math"):
             body = formula_text(child) if tag == "inline-formula" else (
                 squash(_math_text(child)) if tag.endswith("math") else _text(child))
@@ -373,7 +378,8 @@ def article_document(root, source_name: str = "") -> Document:
         floats = root.find("floats-group")
         if floats is not None:
             _blocks(floats, art, 0, lines)
-    text = tidy_lines(_unbracket(remove_urls("\n".join(lines))).split("\n"))
+    text = _unbracket(remove_urls("\n".join(lines)))
+    text = tidy_lines([" ".join(line.split()) for line in text.split("\n")])
     if not text or text == title:
         raise JatsError("article without body and abstract text")
     meta["language"] = lang
@@ -396,7 +402,7 @@ def article_document(root, source_name: str = "") -> Document:
 
 def _unbracket(text: str) -> str:
     """'[ [bib_ref] ... [/bib_ref] ]' → the tokens without the source's brackets."""
-    if "[bib_ref]" not in text:
+    if "_ref]" not in text:
         return text
     return _BRACKETED.sub(lambda m: " " + m.group(1).strip(" ,;") + " ", text)
 

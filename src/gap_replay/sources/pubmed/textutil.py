@@ -74,8 +74,10 @@ def short_caption(caption: str, n: int = 12) -> str:
     return truncate_words(caption.strip(" .,;:"), n)
 
 
-_CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:])")
-_CLAUSE = re.compile(r"(?<=\w)[.;:](?:\s|$)|\s[(]")
+_CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:)])")
+_OPEN_TOKEN_PAREN = re.compile(r"\( +(\[(?:bib_ref|fig_ref|formula)\])")
+# a clause ends at . ; : after two lower-case letters/digits ("Y. pestis", "e.g." do not end it)
+_CLAUSE = re.compile(r"(?<=[a-z0-9)\]]{2})[.;:](?:\s|$)|\s[(]")
 
 
 def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
@@ -90,7 +92,7 @@ def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
                 out.append("")
             continue
         if token_punct and "[/" in line:
-            line = _CLOSE_TOKEN_PUNCT.sub(r"\1\2", line)
+            line = _OPEN_TOKEN_PAREN.sub(r"(\1", _CLOSE_TOKEN_PUNCT.sub(r"\1\2", line))
         if line.startswith("#") and out and out[-1] != "":
             out.append("")
         out.append(line)
