@@ -252,6 +252,8 @@ def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
     bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
     most 3 after are taken into the span."""
+    if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
+        return start, end  # GROBID already put the brackets in the span
     before = text[start - 3 if start >= 3 else 0:start]
     if "(" in before or "[" in before:
         k = max(before.rfind("("), before.rfind("["))
@@ -290,6 +292,10 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
                 start, end = _extend_brackets(text, start, end)
                 append((start, end, token))
             elif token is not None:
+                # "(Figure 2)" is replaced whole, but only when both brackets are there
+                s2, e2 = _extend_brackets(text, start, end)
+                if s2 < start and e2 > end:
+                    start, end = s2, e2
                 append((start, end, token))
             # an unresolved figure/table reference keeps its own words ("Table 1")
     refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
@@ -320,7 +326,8 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
     append = pieces.append
     punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
     j, n = 0, len(refs)
-    for bstart, bend, _attrs in spans:
+    dropped: set[int] = set()  # blocks where a span was dropped (may leave "()" behind)
+    for block_no, (bstart, bend, _attrs) in enumerate(spans):
         while j < n and refs[j][0] < bstart:
             j += 1
         pos = bstart
@@ -355,12 +362,18 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
             elif space_after and not space_before:
                 append(" ")  # a dropped span never glues two words
                 space_before = True
+            elif not space_after and pieces and pieces[-1][-1:] == " " and text[rend:rend + 1] in punct:
+                pieces[-1] = pieces[-1].rstrip()  # "search [39], x" → "search, x"
+            if not token:
+                dropped.add(block_no)
             pos = rend
         append(text[pos:bend])
         append(_BLOCK_SEP)
     out = []
     # per block (small strings): whole-document replaces were slower on long non-ASCII text
-    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
+    for block_no, part in enumerate("".join(pieces).split(_BLOCK_SEP)[: len(spans)]):
+        if block_no in dropped and ("(" in part or "[" in part):
+            part = _EMPTY_BRACKETS.sub("", part)
         if "://" in part or "www." in part:
             part = remove_urls(part)
         if "\n" in part or "  " in part or "\t" in part or "\r" in part:
@@ -373,8 +386,9 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
     return out
 
 
-_PUNCT = frozenset(".,;:")
+_PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
+_EMPTY_BRACKETS = re.compile(r" ?(?:\(\s*[,;]?\s*\)|\[\s*[,;]?\s*\])")
 
 
 def _body_start(article: Article) -> int:
