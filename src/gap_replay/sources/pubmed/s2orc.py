@@ -372,8 +372,10 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
     out = []
     # per block (small strings): whole-document replaces were slower on long non-ASCII text
     for block_no, part in enumerate("".join(pieces).split(_BLOCK_SEP)[: len(spans)]):
-        if block_no in dropped and ("(" in part or "[" in part):
-            part = _EMPTY_BRACKETS.sub("", part)
+        if block_no in dropped:
+            for empty in _EMPTY_BRACKETS:
+                if empty in part:
+                    part = part.replace(empty, "")
         if "://" in part or "www." in part:
             part = remove_urls(part)
         if "\n" in part or "  " in part or "\t" in part or "\r" in part:
@@ -388,7 +390,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
 
 _PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
-_EMPTY_BRACKETS = re.compile(r" ?(?:\(\s*[,;]?\s*\)|\[\s*[,;]?\s*\])")
+_EMPTY_BRACKETS = (" ( )", "( )", " ()", "()", " []", "[]")  # what a dropped citation can leave behind
 
 
 def _body_start(article: Article) -> int:
