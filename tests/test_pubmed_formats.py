@@ -385,3 +385,13 @@ def test_hostile_xml_is_refused_not_expanded(tmp_path):
     laughs.write_bytes(LAUGHS)
     ((name, err),) = list(jats.iter_file(str(laughs)))
     assert isinstance(err, jats.JatsError) and "entities" in str(err) and name == str(laughs)
+
+
+def test_s2orc_dropped_citations_leave_no_empty_brackets_or_space_before_punctuation():
+    text = "Title\nWe saw it ( [12] ) and in search [39], too (Smith 2019)."
+    p = text.index("We")
+    spans = [{"start": text.index(t), "end": text.index(t) + len(t)} for t in ("[12]", "[39]", "Smith 2019")]
+    row = _synthetic(text, title=[{"start": 0, "end": 5}],
+                     paragraph=[{"start": p, "end": len(text)}], bibref=spans)
+    out, _ = format_s2orc(row)
+    assert out == "Title\n\nWe saw it and in search, too."

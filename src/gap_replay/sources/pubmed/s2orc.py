@@ -326,8 +326,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
     append = pieces.append
     punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
     j, n = 0, len(refs)
-    dropped: set[int] = set()  # blocks where a span was dropped (may leave "()" behind)
-    for block_no, (bstart, bend, _attrs) in enumerate(spans):
+    for bstart, bend, _attrs in spans:
         while j < n and refs[j][0] < bstart:
             j += 1
         pos = bstart
@@ -364,18 +363,19 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
                 space_before = True
             elif not space_after and pieces and pieces[-1][-1:] == " " and text[rend:rend + 1] in punct:
                 pieces[-1] = pieces[-1].rstrip()  # "search [39], x" → "search, x"
-            if not token:
-                dropped.add(block_no)
+            if not token and pieces and pieces[-1].rstrip()[-1:] in _OPENERS:
+                # "( [12] )" with the citation dropped: drop the empty brackets too
+                after = text[rend:rend + 2].lstrip()[:1]
+                if after and after in _CLOSERS:
+                    pieces[-1] = pieces[-1].rstrip()[:-1].rstrip()
+                    rend = text.index(after, rend) + 1
+                    space_before = False
             pos = rend
         append(text[pos:bend])
         append(_BLOCK_SEP)
     out = []
     # per block (small strings): whole-document replaces were slower on long non-ASCII text
-    for block_no, part in enumerate("".join(pieces).split(_BLOCK_SEP)[: len(spans)]):
-        if block_no in dropped:
-            for empty in _EMPTY_BRACKETS:
-                if empty in part:
-                    part = part.replace(empty, "")
+    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
         if "://" in part or "www." in part:
             part = remove_urls(part)
         if "\n" in part or "  " in part or "\t" in part or "\r" in part:
@@ -390,7 +390,8 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
 
 _PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
-_EMPTY_BRACKETS = (" ( )", "( )", " ()", "()", " []", "[]")  # what a dropped citation can leave behind
+_OPENERS = frozenset("([")
+_CLOSERS = frozenset(")]")
 
 
 def _body_start(article: Article) -> int:
