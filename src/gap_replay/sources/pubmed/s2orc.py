@@ -38,6 +38,7 @@ USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula"
                     "bibentry", "bibtitle", "bibauthorlastname", "figure", "figurecaption",
                     "figureref", "tableref", "table")
 LOOKUP_ANNOTATIONS = ("bibtitle", "bibauthorlastname", "figurecaption")
+REF_ANNOTATIONS = ("bibref", "figureref", "tableref")
 _ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)(?:[:.]\s*|\s+(?=[A-Z])|(?=[A-Z]))")
 _FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
 
@@ -135,6 +136,23 @@ class Article:
             if ends[i] <= o_end:
                 return starts[i], ends[i]
         return None
+
+    def ref_spans(self, key: str):
+        """(start, end, attrs) of a reference type, read straight from the decoded JSON when
+        every item is well formed (the common case: no Span objects, no sort); otherwise the
+        careful `spans` path. Order does not matter here: the caller sorts."""
+        raw = self.raw.get(key)
+        if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
+            try:
+                items = orjson.loads(raw)
+                limit = len(self.text)
+                out = [(d["start"], d["end"], d.get("attributes") or _NO_ATTRS) for d in items]
+                if all(type(s) is int and type(e) is int and 0 <= s < e <= limit
+                       and type(a) is dict for s, e, a in out):
+                    return out
+            except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+                pass  # malformed: the careful path below skips or reports it
+        return self.spans(key)
 
     def _prepare_lookup(self, key: str) -> tuple[list[int], list[int]]:
         """Sorted starts/ends of a lookup-only type (bib titles, bib authors, captions) without
@@ -277,7 +295,7 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
     cache = article._bib_cache
     for key in ("bibref", "figureref", "tableref", "formula"):
         is_bib = key == "bibref"
-        for start, end, attrs in article.spans(key):
+        for start, end, attrs in article.ref_spans(key):
             if key == "formula":
                 body = squash(text[start:end])
                 append((start, end, f"[formula] {body} [/formula]" if body else None))
@@ -460,9 +478,9 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     if not isinstance(annotations, dict):
         raise S2orcFormatError("content.annotations is not an object")
     ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS
-           if key not in LOOKUP_ANNOTATIONS}
+           if key not in LOOKUP_ANNOTATIONS and key not in REF_ANNOTATIONS}
     article = Article(text=text, ann=ann,
-                      raw={key: annotations.get(key) for key in LOOKUP_ANNOTATIONS})
+                      raw={key: annotations.get(key) for key in LOOKUP_ANNOTATIONS + REF_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
     items: list[tuple[int, str]] = []  # (header level or 0 for text, line)

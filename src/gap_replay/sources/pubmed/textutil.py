@@ -24,12 +24,20 @@ acknowledgment, acknowledgement, data availability, data availability statement,
 figures, appendix, appendices, supplementary material, case report, case presentation
 """.replace("\n", " ").split(",") if h.strip())
 _NUMBERING = re.compile(r"^\s*(?:(?:\d+(?:\.\d+)*|[ivxlc]+|[a-h])[.)]?\s+)", re.I)
-_NON_LETTERS = re.compile(r"[^a-z ]+")
+
+
+_ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())
+_KEY_TABLE = {c: " " for c in range(128) if not chr(c).isalpha()}  # ASCII non-letters → space
 
 
 def header_key(title: str) -> str:
-    key = _NUMBERING.sub("", title.strip()).lower().replace("&", " and ")
-    return " ".join(_NON_LETTERS.sub(" ", key).split())
+    """'2.1 Materials & Methods:' → 'materials and methods' (numbering, case, punctuation)."""
+    title = title.strip()
+    if (title[:1].isdigit() or title[1:2] in (".", ")")
+            or title.split(" ", 1)[0].rstrip(".)").lower() in _ROMAN):
+        title = _NUMBERING.sub("", title)
+    key = title.lower().replace("&", " and ").translate(_KEY_TABLE)
+    return " ".join(key.split())
 
 
 def is_main_header(title: str) -> bool:
