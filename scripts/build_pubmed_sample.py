@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Build the bundled PubMed sample sites from the real sample files in tests/fixtures/pubmed/.
+
+    python scripts/build_pubmed_sample.py
+
+Writes `src/gap_replay/sample/sites/s2api/` (S2 datasets API answers + gzipped dataset files)
+and `src/gap_replay/sample/sites/ncbi/` (FTP-style index pages, MEDLINE files, a PMC OA
+package). Output is byte-stable (gzip/tar timestamps fixed). Rows marked "derived" are copies
+of real rows given PubMed ids >= 90000000 (not yet assigned by NLM) so the PubMed filters keep
+them; everything else is byte-identical to the real samples.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures" / "pubmed"
+SITES = ROOT / "src" / "gap_replay" / "sample" / "sites"
+RELEASE = "2023-08-29"
+PREVIOUS = "2023-08-01"
+S3 = "https://ai2-s2ag.s3.amazonaws.com"
+SIGNATURE = "?AWSAccessKeyId=ASIASAMPLE&Expires=1700000000&Signature=c2FtcGxl"
+
+
+def gz(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", fileobj=buf, mode="wb", mtime=0) as fh:
+        fh.write(data)
+    return buf.getvalue()
+
+
+def write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def jsonl(rows: list) -> bytes:
+    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows)
+
+
+def index_page(folder: str, names: list[tuple[str, int]]) -> str:
+    rows = "\n".join(f'<a href="{n}">{n}</a>{" " * max(1, 40 - len(n))}2024-11-11 13:53  {s}'
+                     for n, s in names)
+    return (f"<html>\n<head><title>Index of {folder}</title></head>\n<body>\n<h1>Index of {folder}</h1>\n"
+            f"<pre>Name                                    Last modified      Size<hr>"
+            f'<a href="../">Parent Directory</a>\n{rows}\n<hr></pre>\n</body>\n</html>\n')
+
+
+def build_s2api() -> None:
+    site = SITES / "s2api"
+    papers = [json.loads(l) for l in (FIX / "s2_papers/papers-sample.lines1-10.jsonl").read_text().splitlines()]
+    abstracts = [json.loads(l) for l in (FIX / "s2_abstracts/abstracts-sample.lines1-10.jsonl").read_text().splitlines()]
+    s2orc_line = (FIX / "s2orc/s2orc-sample.line3.jsonl").read_text().splitlines()[0]
+    s2orc = json.loads(s2orc_line)
+
+    # derived PubMed rows
+    citesee = copy.deepcopy(papers[0])
+    citesee.update(corpusid=s2orc["corpusid"], title="CiteSee: Augmenting Citations in Scientific "
+                   "Papers with Persistent and Personalized Historical Context", venue="CHI",
+                   year=2023, publicationdate="2023-04-19", publicationtypes=["JournalArticle"],
+                   journal={"name": "Proceedings of the CHI Conference", "pages": None, "volume": ""})
+    citesee["externalids"] = {**citesee["externalids"], "CorpusId": str(s2orc["corpusid"]),
+                              "PubMed": "90000001", "DOI": "10.1145/3544548.3580847"}
+    derived = [citesee]
+    for n, row in enumerate(abstracts[:3], start=2):
+        paper = copy.deepcopy(papers[0])
+        paper.update(corpusid=row["corpusid"], title=f"Derived sample paper {n}", venue="BMJ",
+                     publicationdate="2020-06-01", publicationtypes=["Review"],
+                     journal={"name": "BMJ", "pages": None, "volume": ""})
+        paper["externalids"] = {**paper["externalids"], "CorpusId": str(row["corpusid"]),
+                                "PubMed": str(90000000 + n),
+                                "PubMedCentral": str(9000000 + n) if n == 2 else None}
+        derived.append(paper)
+    s2orc_pubmed = copy.deepcopy(s2orc)
+    s2orc_pubmed["externalids"]["pubmed"] = "90000001"
+    citesee_abstract = copy.deepcopy(abstracts[0])
+    text, ann = s2orc["content"]["text"], json.loads(s2orc["content"]["annotations"]["abstract"])
+    citesee_abstract.update(corpusid=s2orc["corpusid"],
+                            abstract=text[ann[0]["start"]:ann[0]["end"]].strip())
+
+    files = {
+        "papers": jsonl(papers + derived),
+        "abstracts": jsonl(abstracts + [citesee_abstract]),
+        "s2orc": (s2orc_line + "\n").encode() + jsonl([s2orc_pubmed]),
+    }
+    write(site / "datasets/v1/release/latest",
+          json.dumps({"release_id": RELEASE, "README": "bundled sample of the S2 datasets API",
+                      "datasets": [{"name": n, "description": f"{n} (sample)"} for n in files]},
+                     indent=1))
+    write(site / "datasets/v1/release/index.html", json.dumps([PREVIOUS, RELEASE]))
+    for name, data in files.items():
+        path = f"staging/{RELEASE}/{name}/20230829_000000_{name}-part0.jsonl.gz"
+        write(site / path, gz(data))
+        write(site / f"datasets/v1/release/{RELEASE}/dataset/{name}",
+              json.dumps({"name": name, "description": f"{name} (sample)",
+                          "README": "Rows marked derived carry PubMed ids >= 90000000.",
+                          "files": [f"{S3}/{path}{SIGNATURE}"]}, indent=1))
+    # a diff for the abstracts: one row updated (new text), one deleted
+    upd = copy.deepcopy(abstracts[1])
+    upd["abstract"] = "Updated abstract text for the refresh example. " + upd["abstract"]
+    dele = {"corpusid": abstracts[2]["corpusid"]}
+    upath = f"staging/diffs/{PREVIOUS}/{RELEASE}/abstracts/update-0.jsonl.gz"
+    dpath = f"staging/diffs/{PREVIOUS}/{RELEASE}/abstracts/delete-0.jsonl.gz"
+    write(site / upath, gz(jsonl([upd])))
+    write(site / dpath, gz(jsonl([dele])))
+    write(site / f"datasets/v1/diffs/{PREVIOUS}/to/{RELEASE}/abstracts",
+          json.dumps({"dataset": "abstracts", "start_release": PREVIOUS, "end_release": RELEASE,
+                      "diffs": [{"from_release": PREVIOUS, "to_release": RELEASE,
+                                 "update_files": [f"{S3}/{upath}{SIGNATURE}"],
+                                 "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
+
+
+def _tar_gz(members: list[tuple[str, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = "ncbi"
+            tar.addfile(info, io.BytesIO(data))
+    return gz(raw.getvalue())
+
+
+def build_ncbi() -> None:
+    site = SITES / "ncbi"
+    baseline = (FIX / "medline/pubmed20n1016.xml.gz").read_bytes()
+    text = gzip.decompress(baseline).decode()
+    # An update file: a revised record (same PMID, Version 2) and a deletion of a baseline PMID.
+    start = text.index("<PubmedArticle><MedlineCitation Status=\"MEDLINE\" Owner=\"NLM\"><PMID Version=\"1\">30913216")
+    end = text.index("</PubmedArticle>", start) + len("</PubmedArticle>")
+    revised = text[start:end].replace('<PMID Version="1">30913216', '<PMID Version="2">30913216', 1)
+    revised = revised.replace("<ArticleTitle>", "<ArticleTitle>[Revised] ", 1)
+    head = text[: text.index("<PubmedArticleSet>") + len("<PubmedArticleSet>")]
+    update = (head + "\n" + revised + "<DeleteCitation><PMID Version=\"1\">10658653</PMID>"
+              "</DeleteCitation></PubmedArticleSet>\n").encode()
+    files = {"pubmed/baseline": [("pubmed20n1016.xml.gz", baseline)],
+             "pubmed/updatefiles": [("pubmed20n1400.xml.gz", gz(update))]}
+    for folder, items in files.items():
+        listing = []
+        for name, data in items:
+            write(site / folder / name, data)
+            md5 = f"MD5({name})= {hashlib.md5(data).hexdigest()}\n"
+            write(site / folder / (name + ".md5"), md5)
+            listing += [(name, len(data)), (name + ".md5", len(md5))]
+        write(site / folder / "index.html", index_page("/" + folder, listing))
+    members = []
+    for path in sorted((FIX / "pmc_jats").iterdir()):
+        members.append((f"PMC00xxxxxx/{path.name}", path.read_bytes()))
+    package = "oa_comm_xml.PMC00xxxxxx.baseline.2024-06-18.tar.gz"
+    pkg = _tar_gz(members)
+    folder = "pub/pmc/oa_bulk/oa_comm/xml"
+    write(site / folder / package, pkg)
+    filelist = "Article File\tArticle Citation\tAccessionID\n" + "".join(
+        f"{m}\t-\t-\n" for m, _ in members)
+    write(site / folder / package.replace(".tar.gz", ".filelist.txt"), filelist)
+    write(site / folder / "index.html",
+          index_page("/" + folder, [(package, len(pkg)),
+                                    (package.replace(".tar.gz", ".filelist.txt"), len(filelist))]))
+
+
+if __name__ == "__main__":
+    build_s2api()
+    build_ncbi()
+    print("sample sites written under", SITES)

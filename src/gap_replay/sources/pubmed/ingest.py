@@ -1,0 +1,403 @@
+"""Local PubMed files → raw document shards (`OUT/raw/{papers,abstracts}/<subset>/*.jsonl.gz`).
+
+Used by `gap-replay ingest` and by the acquirers after a download, so both paths parse, filter
+and write identically. One output shard per input file (named after it), written atomically;
+a rerun skips inputs already recorded as done in `OUT/state.sqlite`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import orjson
+from lxml import etree
+
+from gap_replay.document import Document
+from gap_replay.io import Quarantine, ShardWriter, iter_records
+from gap_replay.io.paths import remove_stale_temporaries
+from gap_replay.sources.pubmed import jats, medline
+from gap_replay.sources.pubmed.joins import PaperIndex
+from gap_replay.sources.pubmed.rules import (
+    FullTextIndex,
+    Retractions,
+    apply_fulltext_dedup,
+    fulltext_index_path,
+)
+from gap_replay.sources.pubmed.s2records import (
+    RecordError,
+    abstract_document,
+    external_ids,
+    is_pubmed_row,
+    paper_meta,
+    s2orc_document,
+)
+from gap_replay.sources.pubmed.xmlsafe import HostileXML
+from gap_replay.state import State
+from gap_replay.stages.base import Pipeline
+from gap_replay.stages.upsample import Upsample
+
+log = logging.getLogger(__name__)
+
+_JSON_SINGLE_LIMIT = 256 << 20
+
+
+@dataclass
+class IngestReport:
+    """Counts that reconcile: records in = written + dropped (by reason) + quarantined."""
+
+    files: int = 0
+    skipped_files: int = 0
+    records_in: int = 0
+    written: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    quarantined: int = 0
+    shards: list[str] = field(default_factory=list)
+    fulltext_dedup: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"files": self.files, "skipped_files": self.skipped_files,
+                "records_in": self.records_in, "written": dict(sorted(self.written.items())),
+                "dropped": dict(sorted(self.dropped.items())), "quarantined": self.quarantined,
+                "shards": len(self.shards), "fulltext_dedup": dict(sorted(self.fulltext_dedup.items()))}
+
+
+class Context:
+    """What a per-file parser may need: the papers index (joins), the drop counter, options."""
+
+    def __init__(self, output: Path, all_records: bool = False) -> None:
+        self.output = output
+        self.upsample_config: dict | None = None
+        self.fulltext: FullTextIndex | None = None  # ids of full texts, added as written
+        self.all_records = all_records
+        self.dropped: Counter = Counter()
+        index_path = papers_index_path(output)
+        self.papers = PaperIndex(index_path) if index_path.exists() else None
+
+    def close(self) -> None:
+        if self.papers is not None:
+            self.papers.close()
+        if self.fulltext is not None:
+            self.fulltext.close()
+
+
+def papers_index_path(output: str | os.PathLike) -> Path:
+    return Path(output) / "pubmed" / "papers_index.sqlite"
+
+
+# -- per-format parsers: (path, quarantine, ctx) -> Documents -------------------------------------
+
+def _json_rows(path: str, quarantine: Quarantine, source: str) -> Iterator[tuple[int, dict]]:
+    """JSON lines (plain or gzip), or one pretty-printed JSON object in a `.json` file."""
+    if path.endswith(".json") and not path.endswith(".jsonl"):
+        size = os.path.getsize(path)
+        if size > _JSON_SINGLE_LIMIT:
+            quarantine.add(file=path, line=None, reason=f"single JSON file too large ({size} bytes)",
+                           source=source)
+            return
+        data = Path(path).read_bytes()
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            yield from iter_records(path, quarantine, source)  # JSON lines named .json
+            return
+        if isinstance(obj, dict):
+            yield 1, obj
+        elif isinstance(obj, list):
+            for i, item in enumerate(obj, 1):
+                if isinstance(item, dict):
+                    yield i, item
+                else:
+                    quarantine.add(file=path, line=i, reason="array item is not an object",
+                                   raw=orjson.dumps(item), source=source)
+        else:
+            quarantine.add(file=path, line=1, reason="JSON value is not an object", source=source)
+        return
+    yield from iter_records(path, quarantine, source)
+
+
+def iter_s2orc(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    for lineno, row in _json_rows(path, quarantine, "papers"):
+        if not ctx.all_records and "paper_id" not in row and not is_pubmed_row(row):
+            ctx.dropped["not_pubmed"] += 1
+            continue
+        ids = external_ids(row)
+        paper = ctx.papers.get(ids["corpusid"]) if ctx.papers is not None else None
+        try:
+            yield s2orc_document(row, paper)
+        except RecordError as exc:
+            quarantine.add(file=path, line=lineno, reason=str(exc), raw=orjson.dumps(row)[:4096],
+                           source="papers")
+
+
+def iter_s2_abstracts(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    for lineno, row in _json_rows(path, quarantine, "abstracts"):
+        ids = external_ids(row)
+        paper = ctx.papers.get(ids["corpusid"]) if ctx.papers is not None else None
+        # Abstracts rows carry no PMID: a row is PubMed when its corpusid is a PubMed paper
+        # (the papers index) or it links a PMC id (sources.md §5.3, bug 7).
+        if not ctx.all_records and paper is None and not ids["pmcid"]:
+            ctx.dropped["not_pubmed"] += 1
+            continue
+        try:
+            yield abstract_document(row, paper)
+        except RecordError as exc:
+            if "without an abstract" in str(exc):
+                ctx.dropped["no_abstract"] += 1
+            else:
+                quarantine.add(file=path, line=lineno, reason=str(exc), raw=orjson.dumps(row),
+                               source="abstracts")
+
+
+def iter_s2_papers(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    """papers rows are metadata: they go into the on-disk index that s2orc/abstracts join."""
+    if ctx.papers is None:
+        ctx.papers = PaperIndex(papers_index_path(ctx.output))
+    for _lineno, row in _json_rows(path, quarantine, "papers"):
+        if not ctx.all_records and not is_pubmed_row(row):
+            ctx.dropped["not_pubmed"] += 1
+            continue
+        meta = paper_meta(row)
+        if meta.get("corpusid"):
+            ctx.papers.add(meta["corpusid"], meta)
+            ctx.dropped["indexed_metadata_only"] += 1
+    ctx.papers.flush()
+    return
+    yield  # a generator that writes no documents
+
+
+def iter_jats(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    for name, item in jats.iter_file(path):
+        if isinstance(item, Exception):
+            quarantine.add(file=name, line=None, reason=f"JATS: {item}", source="papers")
+        else:
+            yield item
+
+
+def iter_medline_files(paths: list[str], quarantine: Quarantine, ctx: Context
+                       ) -> Iterator[tuple[str, Iterator[Document]]]:
+    """All MEDLINE files together, in name order (baseline before updates): pass 1 records every
+    candidate (PMID, file, position, Version) and deletion in SQLite; pass 2 re-reads each file
+    and yields (path, its winning documents), so neither pass holds records in memory and each
+    input file still gets its own output shard. Consume each file's documents before the next."""
+    workdir = ctx.output / "pubmed"
+    db_path = workdir / f"medline-resolve-{os.getpid()}.sqlite"
+    db_path.unlink(missing_ok=True)
+    resolver = medline.MedlineResolver(db_path)
+    ordered = sorted(paths, key=lambda p: (Path(p).name, p))
+    readable: list[int] = []
+    try:
+        for file_no, path in enumerate(ordered):
+            try:
+                for pos, rec in enumerate(medline.iter_file(path)):
+                    if isinstance(rec, medline.Deletion):
+                        resolver.delete(rec.pmids, file_no, pos)
+                    elif isinstance(rec, medline.Citation):
+                        resolver.add(rec.pmid, file_no, pos, rec.version)
+                readable.append(file_no)
+            except HostileXML as exc:
+                quarantine.add(file=path, line=None, reason=f"MEDLINE file refused: {exc}",
+                               source="abstracts")
+            except (etree.XMLSyntaxError, OSError, EOFError) as exc:
+                # the records before the damage count (pass 2 stops at the same point)
+                quarantine.add(file=path, line=None, reason=f"MEDLINE file damaged: {exc}",
+                               source="abstracts")
+                readable.append(file_no)
+        resolver.finish()
+        for file_no in readable:
+            yield ordered[file_no], _medline_winners(ordered[file_no], file_no, resolver, quarantine, ctx)
+    finally:
+        resolver.close()
+        db_path.unlink(missing_ok=True)
+        for extra in ("-wal", "-shm"):
+            Path(str(db_path) + extra).unlink(missing_ok=True)
+
+
+def _medline_winners(path: str, file_no: int, resolver: medline.MedlineResolver,
+                     quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    try:
+        for pos, rec in enumerate(medline.iter_file(path)):
+            if isinstance(rec, medline.MedlineError):
+                quarantine.add(file=path, line=None, reason=f"MEDLINE record: {rec}",
+                               source="abstracts")
+            elif isinstance(rec, medline.Citation):
+                if not resolver.is_winner(rec.pmid, file_no, pos):
+                    ctx.dropped["superseded_or_deleted"] += 1
+                elif rec.doc is None:
+                    ctx.dropped[rec.reason.replace(" ", "_")] += 1
+                else:
+                    yield rec.doc
+    except (etree.XMLSyntaxError, OSError, EOFError):
+        pass  # already quarantined in pass 1
+
+
+def _redpajama(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
+    from gap_replay.sources.replay.ingest import iter_redpajama_file  # written by the replay side
+
+    return iter_redpajama_file(path, quarantine)
+
+
+# The one format → parser table (per-file parsers, except MEDLINE which resolves across files).
+FORMATS: dict[str, Callable] = {
+    "jats": iter_jats,
+    "medline": iter_medline_files,
+    "s2orc": iter_s2orc,
+    "s2-abstracts": iter_s2_abstracts,
+    "s2-papers": iter_s2_papers,
+    "redpajama": _redpajama,
+}
+ACROSS_FILES = {"medline"}
+SUFFIXES = {
+    "jats": (".nxml", ".xml", ".tar.gz", ".tgz"),
+    "medline": (".xml", ".xml.gz"),
+    "s2orc": (".jsonl", ".jsonl.gz", ".gz", ".json"),
+    "s2-abstracts": (".jsonl", ".jsonl.gz", ".gz", ".json"),
+    "s2-papers": (".jsonl", ".jsonl.gz", ".gz", ".json"),
+    "redpajama": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".gz", ".zst"),
+}
+
+
+def expand_inputs(paths: Iterable[str], fmt: str) -> list[str]:
+    """Files as given, plus the matching files below any directory, sorted."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(str(f) for f in path.rglob("*") if f.is_file()
+                          and f.name.endswith(SUFFIXES[fmt]) and ".part" not in f.name)
+        elif path.exists():
+            out.append(str(path))
+        else:
+            raise FileNotFoundError(f"{p}: no such file or directory")
+    return out
+
+
+def _shard_name(path: str) -> str:
+    base = Path(path).name
+    for suffix in (".jsonl.gz", ".xml.gz", ".tar.gz", ".jsonl.zst", ".jsonl", ".json", ".nxml",
+                   ".xml", ".gz", ".tgz", ".zst"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    return f"{base}-{digest}"
+
+
+def _file_key(path: str) -> str:
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}:{st.st_size}:{int(st.st_mtime)}"
+
+
+class _Writers:
+    """One atomic shard per (source, subset) for one input; opened on first document."""
+
+    def __init__(self, output: Path, name: str) -> None:
+        self.output = output
+        self.name = name
+        self.open: dict[tuple[str, str], ShardWriter] = {}
+
+    def write(self, doc: Document) -> None:
+        key = (doc.source, doc.subset or "")
+        writer = self.open.get(key)
+        if writer is None:
+            folder = self.output / "raw" / doc.source
+            if doc.subset:
+                folder = folder / doc.subset
+            writer = ShardWriter(folder / f"{self.name}.jsonl.gz").__enter__()
+            self.open[key] = writer
+        writer.write(doc)
+
+    def close(self, exc: BaseException | None = None) -> list[str]:
+        paths = []
+        for writer in self.open.values():
+            writer.__exit__(type(exc) if exc else None, exc, None)
+            paths.append(writer.path)
+        return paths
+
+
+def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
+               all_records: bool = False, force: bool = False, recipe: dict | None = None,
+               progress: Callable[[Iterable], Iterable] | None = None) -> IngestReport:
+    """Parse `paths` as `fmt` into `OUT/raw/...`; quarantine under `OUT/quarantine/`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output / "raw")
+    files = expand_inputs(paths, fmt)
+    state = State(output / "state.sqlite")
+    report = IngestReport()
+    ctx = Context(output, all_records=all_records)
+    ctx.fulltext = FullTextIndex(fulltext_index_path(output))
+    ctx.upsample_config = (((recipe or {}).get("sources") or {}).get("papers") or {}).get("upsampling")
+    quarantine = Quarantine()
+    wrap = progress or (lambda it: it)
+    try:
+        if fmt in ACROSS_FILES:
+            key = "|".join(_file_key(p) for p in sorted(files))
+            if not force and state.done(f"ingest:{fmt}", key) is not None:
+                report.skipped_files = len(files)
+            else:
+                for path, docs in FORMATS[fmt](files, quarantine, ctx):
+                    _ingest_stream(docs, _shard_name(path), output, report, ctx)
+                report.files = len(files)
+                state.mark_done(f"ingest:{fmt}", key, orjson.dumps(report.to_dict()).decode())
+        else:
+            for path in wrap(files):
+                key = _file_key(path)
+                if not force and state.done(f"ingest:{fmt}", key) is not None:
+                    report.skipped_files += 1
+                    continue
+                before = len(quarantine)
+                _ingest_stream(FORMATS[fmt](path, quarantine, ctx), _shard_name(path), output,
+                               report, ctx)
+                report.files += 1
+                log.info("%s: %d quarantined", path, len(quarantine) - before)
+                state.mark_done(f"ingest:{fmt}", key)
+    finally:
+        ctx.close()
+    report.quarantined = len(quarantine)
+    report.records_in += report.quarantined
+    qname = f"ingest-{fmt}-{hashlib.sha1('|'.join(files).encode()).hexdigest()[:8]}.jsonl"
+    quarantine.flush(output / "quarantine" / qname)
+    # Abstracts already on disk (this run's or earlier runs') that now have a full text.
+    report.fulltext_dedup = apply_fulltext_dedup(output)
+    return report
+
+
+def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: IngestReport,
+                   ctx: Context) -> None:
+    stages = [Retractions()]
+    if ctx.upsample_config and ctx.upsample_config.get("enabled", True):
+        stages.append(Upsample(ctx.upsample_config))
+    pipeline = Pipeline(stages)
+    writers = _Writers(output, name)
+    dropped_before = Counter(ctx.dropped)
+    error: BaseException | None = None
+    try:
+        for doc in pipeline.run(docs):
+            writers.write(doc)
+            report.written[doc.source] += 1
+            if doc.source == "papers" and ctx.fulltext is not None:
+                ctx.fulltext.add(doc)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        report.shards += writers.close(error)
+    stats = pipeline.stats()
+    for stage_no, stage_stats in enumerate(stats.values()):
+        for counts in stage_stats.values():
+            if stage_no == 0:
+                report.records_in += counts["in"]
+            for reason, n in counts["dropped"].items():
+                report.dropped[reason] += n
+    parser_drops = ctx.dropped - dropped_before
+    for reason, n in parser_drops.items():
+        report.dropped[reason] += n
+        report.records_in += n

@@ -1,0 +1,562 @@
+"""S2ORC v2 full text (`content.text` + `content.annotations`) → the paper's format.
+
+The layout is built from *blocks* (abstract, section headers, paragraphs, formulas) rather than
+by labelling every character, which is what made the original slow and fragile:
+
+* title first (from the papers join, else the first `title` span), then a blank line;
+* `# Header` for the exact main-header vocabulary, `## Header` otherwise, case kept;
+* in-text citations → `[bib_ref] cited title (≤12 words), First-author [/bib_ref]`;
+* figure/table references → `[fig_ref] Figure N: caption (≤12 words) [/fig_ref]`;
+* formulas → `[formula] ... [/formula]`; figure and table captions → `[fig] ... [/fig]` /
+  `[table] ... [/table]` after the body;
+* no author block, affiliations, venue or bibliography (only annotated blocks are emitted);
+* URLs removed; a dropped span leaves a space, so words never glue.
+
+Offsets are code-point indices; Python `str` slicing is by code point, so they are used as is.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+import orjson
+
+from gap_replay.sources.pubmed.textutil import (
+    header_line,
+    remove_urls,
+    short_caption,
+    squash,
+)
+
+# Only these annotation types are read; the rest (authors, venues, bib authors' first names...)
+# are never decoded, which is most of the JSON in a row.
+USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula", "bibref",
+                    "bibentry", "bibtitle", "bibauthorlastname", "figure", "figurecaption",
+                    "figureref", "tableref", "table")
+LOOKUP_ANNOTATIONS = ("bibtitle", "bibauthorlastname", "figurecaption")
+REF_ANNOTATIONS = ("bibref", "figureref", "tableref")
+_ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)(?:[:.]\s*|\s+(?=[A-Z])|(?=[A-Z]))")
+_FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
+
+
+class S2orcFormatError(ValueError):
+    """The record is not an S2ORC v2 row (the reason is the message, for the quarantine)."""
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+    attrs: dict
+
+
+_new_span = tuple.__new__  # builds a Span without the Python-level __new__ (hot loop)
+
+
+def _spans(raw: Any, text_len: int) -> list[Span]:
+    """Decode one annotation value: a JSON string, an already-decoded list, or null."""
+    if raw is None:
+        return []
+    if isinstance(raw, (str, bytes)):
+        if not raw or raw == "null":
+            return []
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise S2orcFormatError(f"annotation is not valid JSON: {exc}") from exc
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise S2orcFormatError(f"annotation is a {type(raw).__name__}, expected a list")
+    out = []
+    append = out.append
+    for item in raw:
+        try:
+            start = item["start"]
+            end = item["end"]
+            if type(start) is not int or type(end) is not int:
+                start, end = int(start), int(end)  # offsets written as strings
+        except (KeyError, TypeError, ValueError):
+            continue  # not a span (null, a bare number, missing offsets): ignored
+        if start < 0:
+            start = 0
+        if end > text_len:
+            end = text_len
+        if end <= start:
+            continue
+        attrs = item.get("attributes")
+        append(_new_span(Span, (start, end, attrs if type(attrs) is dict else _NO_ATTRS)))
+    out.sort(key=_start)  # stable; usually already sorted, which timsort checks in O(n)
+    return out
+
+
+_NO_ATTRS: dict = {}
+
+
+_start = itemgetter(0)
+
+
+@dataclass
+class Article:
+    """One row's text and decoded annotations, with per-document caches of the tokens."""
+
+    text: str
+    ann: dict[str, list[Span]]
+    _bib_cache: dict[str, str | None] = field(default_factory=dict)
+    _fig_cache: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    _figures: dict[str, Span] | None = None
+    _starts: dict[str, list[int]] = field(default_factory=dict)
+    _bib_entries: dict[str, Span] | None = None
+    _fig_tokens: dict[str, str | None] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"bib": 0, "fig": 0, "for": 0})
+
+    raw: dict[str, Any] = field(default_factory=dict)
+    _lookup: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    def spans(self, key: str) -> list[Span]:
+        spans = self.ann.get(key)
+        if spans is None:
+            spans = self.ann[key] = _spans(self.raw.pop(key, None), len(self.text))
+        return spans
+
+
+    def inside(self, key: str, outer: Span) -> tuple[int, int] | None:
+        """(start, end) of the first `key` span contained in `outer`."""
+        found = self._lookup.get(key)
+        if found is None:
+            found = self._lookup[key] = self._prepare_lookup(key)
+        starts, ends = found
+        o_start, o_end = outer[0], outer[1]
+        for i in range(bisect_left(starts, o_start), len(starts)):
+            if starts[i] >= o_end:
+                break
+            if ends[i] <= o_end:
+                return starts[i], ends[i]
+        return None
+
+    def ref_spans(self, key: str):
+        """(start, end, attrs) of a reference type, read straight from the decoded JSON when
+        every item is well formed (the common case: no Span objects, no sort); otherwise the
+        careful `spans` path. Order does not matter here: the caller sorts."""
+        raw = self.raw.get(key)
+        if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
+            try:
+                items = orjson.loads(raw)
+                limit = len(self.text)
+                out = [(d["start"], d["end"], d.get("attributes") or _NO_ATTRS) for d in items]
+                if all(type(s) is int and type(e) is int and 0 <= s < e <= limit
+                       and type(a) is dict for s, e, a in out):
+                    return out
+            except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+                pass  # malformed: the careful path below skips or reports it
+        return self.spans(key)
+
+    def _prepare_lookup(self, key: str) -> tuple[list[int], list[int]]:
+        """Sorted starts/ends of a lookup-only type (bib titles, bib authors, captions) without
+        building a Span per item: most documents list many more than they cite."""
+        raw = self.raw.get(key)
+        if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
+            try:
+                items = orjson.loads(raw)
+                starts = [d["start"] for d in items]
+                ends = [d["end"] for d in items]
+                if (set(map(type, starts)) <= {int} and set(map(type, ends)) <= {int}
+                        and starts == sorted(starts)):  # C-level checks; else the careful path
+                    return starts, ends
+            except (orjson.JSONDecodeError, TypeError, KeyError):
+                pass  # the careful path below quarantines or skips what is malformed
+        spans = self.spans(key)
+        return [sp[0] for sp in spans], [sp[1] for sp in spans]
+
+    # -- references ----------------------------------------------------------------------------
+    def bib_token(self, ref_id: str) -> str | None:
+        if ref_id in self._bib_cache:
+            return self._bib_cache[ref_id]
+        token = None
+        if self._bib_entries is None:
+            self._bib_entries = {}
+            for s in self.spans("bibentry"):
+                self._bib_entries.setdefault(str(s.attrs.get("id")), s)
+        entry = self._bib_entries.get(ref_id)
+        if entry is not None:
+            title_span = self.inside("bibtitle", entry)
+            author_span = self.inside("bibauthorlastname", entry)
+            title = self.text[title_span[0]:title_span[1]] if title_span else ""
+            author = " ".join(self.text[author_span[0]:author_span[1]].split()) if author_span else ""
+            if "://" in title or "www." in title:
+                title = remove_urls(title)
+            words = title.split()
+            title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
+            if title and author:
+                token = f"[bib_ref] {title}, {author} [/bib_ref]"
+            elif title:
+                token = f"[bib_ref] {title} [/bib_ref]"
+        self._bib_cache[ref_id] = token
+        return token
+
+    def figures(self) -> dict[str, Span]:
+        if self._figures is None:
+            self._figures = {}
+            for s in self.spans("figure") + self.spans("table"):
+                fid = s.attrs.get("id")
+                if isinstance(fid, str) and fid not in self._figures:
+                    self._figures[fid] = s
+        return self._figures
+
+    def figure_name_caption(self, fig_id: str) -> tuple[str, str] | None:
+        """('Figure 2', 'full caption') for a figure/table id, or None when it cannot be named."""
+        if fig_id in self._fig_cache:
+            return self._fig_cache[fig_id]
+        result = None
+        fig = self.figures().get(fig_id)
+        if fig is not None:
+            cap = self.inside("figurecaption", fig)
+            cap_start = cap[0] if cap else fig.start
+            caption = self.text[cap[0]:cap[1]] if cap else self.text[fig.start:fig.end]
+            prefix = self.text[fig.start:cap_start] if cap else ""
+            name = _figure_name(prefix, fig_id, fig.attrs.get("type"))
+            caption = squash(remove_urls(caption))
+            # GROBID repeats the label number right before the caption ("\nFigure 2 :\n2[Left]...").
+            m = re.match(r"^(\d+)\s*", caption)
+            if m and name.endswith(" " + m.group(1)):
+                caption = caption[m.end():]
+            caption = caption.lstrip(".,:) ")
+            result = (name, caption)
+        self._fig_cache[fig_id] = result
+        return result
+
+    def fig_token(self, fig_id: str) -> str | None:
+        token = self._fig_tokens.get(fig_id, False)
+        if token is False:
+            named = self.figure_name_caption(fig_id)
+            token = None
+            if named is not None:
+                name, caption = named
+                short = short_caption(caption)
+                token = (f"[fig_ref] {name}: {short} [/fig_ref]" if short
+                         else f"[fig_ref] {name} [/fig_ref]")
+            self._fig_tokens[fig_id] = token
+        return token
+
+
+_FIG_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?|scheme|chart|plate|box)\.?\s*", re.I)
+
+
+def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
+    is_table = kind == "table" or fig_id.startswith("tab")
+    default = "Table" if is_table else "Figure"
+    lines = [squash(line) for line in prefix.split("\n") if line.strip()]
+    label = lines[0] if lines else ""
+    label = re.sub(r"[:()]", " ", label)
+    label = squash(label)
+    m = _FIG_WORD.match(label)
+    if not m:
+        return default
+    word = m.group(1).lower()
+    if word.startswith("fig"):
+        word = "Figure"
+    elif word.startswith("tab"):
+        word = "Table"
+    else:
+        word = word.capitalize()
+    rest = label[m.end():].strip(" .")
+    return f"{word} {rest}".strip()
+
+
+def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
+    """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
+    bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
+    most 3 after are taken into the span."""
+    if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
+        return start, end  # GROBID already put the brackets in the span
+    before = text[start - 3 if start >= 3 else 0:start]
+    if "(" in before or "[" in before:
+        k = max(before.rfind("("), before.rfind("["))
+        if not any(c.isalnum() for c in before[k + 1:]):
+            start -= len(before) - k
+    after = text[end:end + 3]
+    if ")" in after or "]" in after:
+        k1, k2 = after.find(")"), after.find("]")
+        k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
+        if not any(c.isalnum() for c in after[:k]):
+            end += k + 1
+    return start, end
+
+
+def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
+    """Every inline replacement (start, end, token or None to drop) of the document, sorted,
+    overlaps resolved (the earlier, longer span wins)."""
+    text = article.text
+    refs: list[tuple[int, int, str | None]] = []
+    append = refs.append
+    cache = article._bib_cache
+    for key in ("bibref", "figureref", "tableref", "formula"):
+        is_bib = key == "bibref"
+        for start, end, attrs in article.ref_spans(key):
+            if key == "formula":
+                body = squash(text[start:end])
+                append((start, end, f"[formula] {body} [/formula]" if body else None))
+                continue
+            ref_id = attrs.get("ref_id")
+            token = None
+            if ref_id and isinstance(ref_id, str):
+                token = cache.get(ref_id, _MISSING) if is_bib else _MISSING
+                if token is _MISSING:
+                    token = article.bib_token(ref_id) if is_bib else article.fig_token(ref_id)
+            if is_bib:
+                start, end = _extend_brackets(text, start, end)
+                append((start, end, token))
+            elif token is not None:
+                # "(Figure 2)" is replaced whole, but only when both brackets are there
+                s2, e2 = _extend_brackets(text, start, end)
+                if s2 < start and e2 > end:
+                    start, end = s2, e2
+                append((start, end, token))
+            # an unresolved figure/table reference keeps its own words ("Table 1")
+    refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
+    merged: list[tuple[int, int, str | None]] = []
+    last_end = -1
+    for ref in refs:
+        if ref[0] < last_end:
+            continue
+        merged.append(ref)
+        last_end = ref[1]
+    return merged
+
+
+_MISSING = object()
+
+
+_BLOCK_SEP = "\x00"
+
+
+def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -> list[str]:
+    """Render every text block in one pass over the sorted blocks and references: each
+    reference becomes its token (or a space when dropped), whitespace runs collapse, and a
+    token is followed by a space unless punctuation comes next. One join and a few C-level
+    replaces over the whole document instead of per-block string work."""
+    text = article.text
+    counts = article.counts
+    pieces: list[str] = []
+    append = pieces.append
+    punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
+    j, n = 0, len(refs)
+    for bstart, bend, _attrs in spans:
+        while j < n and refs[j][0] < bstart:
+            j += 1
+        pos = bstart
+        space_before = True
+        k = j
+        while k < n:
+            rstart, rend, token = refs[k]
+            if rstart >= bend:
+                break
+            k += 1
+            if rend > bend:
+                continue
+            seg = text[pos:rstart]
+            if seg:
+                append(seg)
+                space_before = seg[-1] in space
+            nxt = text[rend:rend + 1]
+            if nxt in punct:
+                space_after = False  # no space before the punctuation mark
+            elif nxt in space:
+                if text[rend + 1:rend + 2] in punct:
+                    rend += 1  # "[/bib_ref] ." → "[/bib_ref]."
+                    space_after = False
+                else:
+                    space_after = False  # the text's own space follows
+            else:
+                space_after = True
+            if token:
+                counts[token[1:4]] += 1  # "bib", "fig" or "for"(mula)
+                append(("" if space_before else " ") + token + (" " if space_after else ""))
+                space_before = space_after
+            elif space_after and not space_before:
+                append(" ")  # a dropped span never glues two words
+                space_before = True
+            elif not space_after and pieces and pieces[-1][-1:] == " " and text[rend:rend + 1] in punct:
+                pieces[-1] = pieces[-1].rstrip()  # "search [39], x" → "search, x"
+            if not token and pieces and pieces[-1].rstrip()[-1:] in _OPENERS:
+                # "( [12] )" with the citation dropped: drop the empty brackets too
+                after = text[rend:rend + 2].lstrip()[:1]
+                if after and after in _CLOSERS:
+                    pieces[-1] = pieces[-1].rstrip()[:-1].rstrip()
+                    rend = text.index(after, rend) + 1
+                    space_before = False
+            pos = rend
+        append(text[pos:bend])
+        append(_BLOCK_SEP)
+    out = []
+    # per block (small strings): whole-document replaces were slower on long non-ASCII text
+    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
+        if "://" in part or "www." in part:
+            part = remove_urls(part)
+        if "\n" in part or "  " in part or "\t" in part or "\r" in part:
+            part = " ".join(part.split())
+        else:
+            part = part.strip()
+        if "\u2022" in part:
+            part = part.replace("\u2022", "-")
+        out.append(part)
+    return out
+
+
+_PUNCT = frozenset(".,;:)")
+_SPACE = frozenset(" \n\t")
+_OPENERS = frozenset("([")
+_CLOSERS = frozenset(")]")
+
+
+def _body_start(article: Article) -> int:
+    """Where the body begins: the abstract or the first header, whichever comes first (an
+    abstract at offset 0 counts)."""
+    candidates = [s.start for key in ("abstract", "sectionheader") for s in article.spans(key)[:1]]
+    if not candidates:
+        candidates = [s.start for s in article.spans("paragraph")[:1]]
+    return min(candidates) if candidates else 0
+
+
+def _title(article: Article) -> str:
+    for s in article.spans("title"):  # a title may be annotated twice: the first one wins
+        title = squash(article.text[s.start:s.end])
+        if title:
+            return title
+    return ""
+
+
+def _blocks(article: Article) -> list[tuple[str, Span]]:
+    """Ordered, non-overlapping (kind, span) blocks of the body."""
+    body_start = _body_start(article)
+    stop = min((s.start for s in article.spans("bibentry")), default=len(article.text))
+    # GROBID writes figure and table blocks after the body: the body stops at the first one
+    # that follows a paragraph.
+    first_par = next((s.start for s in article.spans("paragraph") if s.start >= body_start), None)
+    if first_par is not None:
+        stop = min([stop] + [s.start for key in ("figure", "table") for s in article.spans(key)
+                             if s.start > first_par])
+    raw: list[tuple[str, Span]] = []
+    for kind in ("abstract", "sectionheader", "paragraph", "formula"):
+        for s in article.spans(kind):
+            if s.start >= body_start and s.start < stop:
+                raw.append((kind, s))
+    if not any(kind == "paragraph" for kind, _ in raw):
+        # No paragraph annotations: take the text between the body start and the first
+        # figure or bibliography entry, minus the annotated headers.
+        end = min([stop] + [s.start for s in article.spans("figure") if s.start > body_start])
+        raw.append(("paragraph", Span(body_start, end, {})))
+    raw.sort(key=lambda kb: (kb[1].start, -kb[1].end))
+    blocks: list[tuple[str, Span]] = []
+    for kind, span in raw:
+        if blocks and span.start < blocks[-1][1].end:
+            prev_kind, prev = blocks[-1]
+            if prev_kind == "paragraph" and kind == "sectionheader" and span.start > prev.start:
+                # a header inside a (fallback) paragraph splits it
+                blocks[-1] = (prev_kind, Span(prev.start, span.start, prev.attrs))
+                blocks.append((kind, span))
+                if span.end < prev.end:
+                    blocks.append(("paragraph", Span(span.end, prev.end, {})))
+            # anything else overlapping is nested in the previous block and rendered inline
+            continue
+        blocks.append((kind, span))
+    return blocks
+
+
+def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
+    """Format one S2ORC v2 row; returns (text, info) where info has `title`, counts of tokens."""
+    content = record.get("content")
+    if not isinstance(content, dict):
+        raise S2orcFormatError("no 'content' object (not an S2ORC v2 row)")
+    text = content.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise S2orcFormatError("empty content.text")
+    annotations = content.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise S2orcFormatError("content.annotations is not an object")
+    ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS
+           if key not in LOOKUP_ANNOTATIONS and key not in REF_ANNOTATIONS}
+    article = Article(text=text, ann=ann,
+                      raw={key: annotations.get(key) for key in LOOKUP_ANNOTATIONS + REF_ANNOTATIONS})
+    title = squash(title or "") or _title(article)
+
+    items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
+    header_seen_abstract = False
+    refs = _all_refs(article)
+    blocks = _blocks(article)
+    rendered_blocks = iter(_render_paragraphs(
+        article, [span for kind, span in blocks if kind in ("abstract", "paragraph")], refs))
+    for kind, span in blocks:
+        if kind == "sectionheader":
+            header = squash(remove_urls(text[span.start:span.end]))
+            if header and not _FIGURE_HEADER.match(header):
+                line = header_line(header)
+                items.append((1 if line[1] == " " else 2, line))
+            continue
+        if kind == "formula":
+            body = squash(text[span.start:span.end])
+            if body:
+                items.append((0, f"[formula] {body} [/formula]"))
+            continue
+        rendered = next(rendered_blocks)
+        if kind == "abstract" and rendered and not header_seen_abstract:
+            header_seen_abstract = True
+            rendered = _ABSTRACT_WORD.sub("", rendered)
+            items.append((1, "# Abstract"))
+        # never start a block with a dangling token or punctuation left by a mis-parse
+        rendered = rendered.lstrip(":;,.) ")
+        if rendered:
+            items.append((0, rendered))
+    captions = _captions(article)
+    out = _layout(title, items, captions)
+    formulas = sum(1 for kind, _ in blocks if kind == "formula")
+    info = {"title": title, "bib_refs": article.counts["bib"], "fig_refs": article.counts["fig"],
+            "formulas": formulas + article.counts["for"], "figures": len(captions)}
+    return out, info
+
+
+def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> str:
+    """Title, blank line, body (a blank line around each header; a header whose section is
+    empty, i.e. followed by a header of the same or a higher level or by nothing, is dropped),
+    then the captions after a blank line."""
+    out: list[str] = [title, ""] if title else []
+    n = len(items)
+    for i, (level, line) in enumerate(items):
+        if level:
+            nxt = items[i + 1][0] if i + 1 < n else -1
+            if nxt == -1 or (nxt and nxt <= level):
+                continue
+            if out and out[-1]:
+                out.append("")
+            out.append(line)
+            out.append("")
+        else:
+            out.append(line)
+    if captions:
+        if out and out[-1]:
+            out.append("")
+        out.extend(captions)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def _captions(article: Article) -> list[str]:
+    out = []
+    seen: set[str] = set()
+    for fig_id, span in sorted(article.figures().items(), key=lambda kv: kv[1].start):
+        named = article.figure_name_caption(fig_id)
+        if named is None:
+            continue
+        name, caption = named
+        if name in ("Figure", "Table") and not caption[:1].isupper():
+            continue  # no label and a caption that starts mid-sentence: a mis-parsed block
+        if not caption or "continued" in caption.lower() or name + caption in seen:
+            continue
+        seen.add(name + caption)
+        tag = "table" if fig_id.startswith("tab") or span.attrs.get("type") == "table" else "fig"
+        out.append(f"[{tag}] {name}: {caption} [/{tag}]")
+    return out

@@ -1,0 +1,146 @@
+"""Semantic Scholar dataset rows (`papers`, `abstracts`, `s2orc`) → metadata dicts and Documents.
+
+Key spelling differs per dataset (see sources.md §5.2): papers use CamelCase inside
+`externalids` (`PubMed`, `PubMedCentral`, `DOI`), s2orc rows use lowercase, abstracts keep
+their ids under `openaccessinfo.externalids`. Everything is read through `_ext` so a renamed
+case never silently drops a record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gap_replay.document import Document
+from gap_replay.sources.pubmed.ids import (
+    article_url,
+    document_id,
+    norm_corpusid,
+    norm_doi,
+    norm_pmcid,
+    norm_pmid,
+)
+from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
+from gap_replay.sources.pubmed.s2orc_legacy import format_legacy, is_legacy
+from gap_replay.sources.pubmed.textutil import remove_urls, squash
+
+
+class RecordError(ValueError):
+    """A row that cannot become a document; the message is the quarantine reason."""
+
+
+def _ext(ids: Any, *names: str) -> Any:
+    if not isinstance(ids, dict):
+        return None
+    lowered = {str(k).lower(): v for k, v in ids.items()}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+def external_ids(row: dict) -> dict[str, str | None]:
+    """pmid / pmcid / doi / corpusid of any of the three row kinds, normalised."""
+    ids = row.get("externalids")
+    if ids is None and isinstance(row.get("openaccessinfo"), dict):
+        ids = row["openaccessinfo"].get("externalids")
+    return {
+        "pmid": norm_pmid(_ext(ids, "PubMed")),
+        "pmcid": norm_pmcid(_ext(ids, "PubMedCentral")),
+        "doi": norm_doi(_ext(ids, "DOI")),
+        "corpusid": norm_corpusid(row.get("corpusid") if row.get("corpusid") is not None
+                                  else _ext(ids, "CorpusId")),
+    }
+
+
+def is_pubmed_row(row: dict) -> bool:
+    """papers and s2orc rows: kept when they carry a PMID or a PMCID."""
+    ids = external_ids(row)
+    return bool(ids["pmid"] or ids["pmcid"])
+
+
+def paper_meta(row: dict) -> dict:
+    """The metadata of a `papers` row, under the DESIGN.md meta names."""
+    ids = external_ids(row)
+    journal = row.get("journal") if isinstance(row.get("journal"), dict) else {}
+    types = row.get("publicationtypes") or []
+    date = row.get("publicationdate") or (str(row["year"]) if row.get("year") else None)
+    fields = row.get("s2fieldsofstudy") or []
+    return {
+        **ids,
+        "title": squash(row.get("title") or ""),
+        "journal": squash(journal.get("name") or row.get("venue") or "") or None,
+        "venue": squash(row.get("venue") or "") or None,
+        "publication_types": [str(t) for t in types if t],
+        "pub_date": date,
+        "year": row.get("year"),
+        "citation_count": row.get("citationcount"),
+        "fields_of_study": sorted({f.get("category") for f in fields
+                                   if isinstance(f, dict) and f.get("category")}),
+        "is_open_access": row.get("isopenaccess"),
+    }
+
+
+def _merge(ids: dict, paper: dict | None) -> dict:
+    meta = {k: v for k, v in (paper or {}).items() if v not in (None, "", [])}
+    for key, value in ids.items():
+        if value and not meta.get(key):
+            meta[key] = value
+    return meta
+
+
+def s2orc_document(row: dict, paper: dict | None = None) -> Document:
+    """One S2ORC row (v2, or the legacy 2020 JSON) → a `papers` Document in the paper's format."""
+    try:
+        if is_legacy(row):
+            text, legacy_meta = format_legacy(row)
+            ids = {k: legacy_meta.get(k) for k in ("pmid", "pmcid", "doi", "corpusid")}
+            ids = {"pmid": norm_pmid(ids["pmid"]), "pmcid": norm_pmcid(ids["pmcid"]),
+                   "doi": norm_doi(ids["doi"]), "corpusid": norm_corpusid(ids["corpusid"])}
+            meta = _merge(ids, paper)
+            meta.setdefault("journal", legacy_meta.get("journal"))
+            meta["s2orc_format"] = "legacy-2020"
+            title = (paper or {}).get("title") or legacy_meta.get("title") or ""
+        else:
+            ids = external_ids(row)
+            meta = _merge(ids, paper)
+            text, info = format_s2orc(row, title=(paper or {}).get("title"))
+            title = info["title"]
+            oainfo = ((row.get("content") or {}).get("source") or {}).get("oainfo")
+            if isinstance(oainfo, dict) and oainfo.get("license"):
+                meta["license"] = oainfo["license"]
+    except S2orcFormatError as exc:
+        raise RecordError(str(exc)) from exc
+    doc_id = document_id(**{k: meta.get(k) for k in ("pmid", "pmcid", "corpusid", "doi")})
+    if doc_id is None:
+        raise RecordError("S2ORC row without any identifier")
+    meta.pop("title", None)
+    if not text.strip():
+        raise RecordError("S2ORC row formats to an empty text")
+    return Document(id=doc_id, source="papers", subset="pmc" if meta.get("pmcid") else "pubmed",
+                    title=title, text=text, meta=meta,
+                    url=article_url(pmid=meta.get("pmid"), pmcid=meta.get("pmcid"),
+                                    doi=meta.get("doi")))
+
+
+def abstract_document(row: dict, paper: dict | None = None) -> Document:
+    """One `abstracts` row (joined with its papers metadata when known) → an `abstracts` Document:
+    title, a newline, the abstract."""
+    abstract = row.get("abstract")
+    if not isinstance(abstract, str) or not abstract.strip():
+        raise RecordError("abstracts row without an abstract")
+    ids = external_ids(row)
+    meta = _merge(ids, paper)
+    title = (paper or {}).get("title") or ""
+    meta.pop("title", None)
+    oa = row.get("openaccessinfo") if isinstance(row.get("openaccessinfo"), dict) else {}
+    if oa.get("license"):
+        meta["license"] = oa["license"]
+    body = squash(remove_urls(abstract))
+    text = f"{title}\n{body}" if title else body
+    doc_id = document_id(**{k: meta.get(k) for k in ("pmid", "pmcid", "corpusid", "doi")})
+    if doc_id is None:
+        raise RecordError("abstracts row without any identifier")
+    return Document(id=doc_id, source="abstracts", subset="pubmed", title=title, text=text,
+                    meta=meta, url=article_url(pmid=meta.get("pmid"), pmcid=meta.get("pmcid"),
+                                               doi=meta.get("doi")))

@@ -1,0 +1,150 @@
+"""Small text helpers shared by the S2ORC, JATS and MEDLINE formatters."""
+
+from __future__ import annotations
+
+import re
+
+URL_RE = re.compile(r"[ \t]?(?:\bhttps?://|\bftp://|\bwww\.)[^\s<>\"\]\[)(]+", re.I)
+
+# Section titles that open a main (`#`) section, compared whole (after numbering, case and
+# punctuation are normalised); anything else is a `##` sub-section.
+MAIN_HEADER_SET = frozenset(h.strip() for h in """
+abstract, introduction, background, related work, literature review, methods, method,
+materials and methods, material and methods, methods and materials, patients and methods,
+subjects and methods, methodology, study design, experimental, experimental section,
+experimental procedures, results, result, findings, results and discussion, analysis,
+statistical analysis, discussion, discussion and conclusion, discussion and conclusions,
+conclusion, conclusions, summary, conclusion and future work, conclusions and future work,
+contributions, author contributions, strengths and limitations, limitations,
+limitations and future work, future work, future research, future directions, funding,
+funding statement, financial support, disclosure, disclosures, declarations,
+declaration of interests, competing interests, conflict of interest, conflicts of interest,
+ethics statement, ethical approval, ethics approval, acknowledgments, acknowledgements,
+acknowledgment, acknowledgement, data availability, data availability statement, tables,
+figures, appendix, appendices, supplementary material, case report, case presentation
+""".replace("\n", " ").split(",") if h.strip())
+_NUMBERING = re.compile(r"^\s*(?:(?:\d+(?:\.\d+)*|[ivxlc]+|[a-h])[.)]?\s+)", re.I)
+
+
+_ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())
+_KEY_TABLE = {c: " " for c in range(128) if not chr(c).isalpha()}  # ASCII non-letters → space
+
+
+def header_key(title: str) -> str:
+    """'2.1 Materials & Methods:' → 'materials and methods' (numbering, case, punctuation)."""
+    title = title.strip()
+    if (title[:1].isdigit() or title[1:2] in (".", ")")
+            or title.split(" ", 1)[0].rstrip(".)").lower() in _ROMAN):
+        title = _NUMBERING.sub("", title)
+    key = title.lower().replace("&", " and ").translate(_KEY_TABLE)
+    return " ".join(key.split())
+
+
+def is_main_header(title: str) -> bool:
+    """Exact vocabulary (not substring): 'Statistical analysis' is main, 'Treatment-related
+    outcomes' is not."""
+    return header_key(title) in MAIN_HEADER_SET
+
+
+def header_line(title: str, level: int | None = None) -> str:
+    """'# Title' for main sections, '## Title' otherwise; the title's case is kept."""
+    title = " ".join(title.split()).rstrip(":").strip()
+    if level is None:
+        level = 1 if is_main_header(title) else 2
+    return f"{'#' * min(level, 2)} {title}"
+
+
+def remove_urls(text: str) -> str:
+    if "http" not in text and "www." not in text and "ftp://" not in text:
+        return text  # the common case, without running the regex
+    return URL_RE.sub("", text)
+
+
+def squash(text: str) -> str:
+    """One line: collapse every run of whitespace to a single space."""
+    return " ".join(text.split())
+
+
+def truncate_words(text: str, n: int = 12) -> str:
+    words = text.split()
+    if len(words) <= n:
+        return " ".join(words)
+    return " ".join(words[:n]) + "..."
+
+
+def short_caption(caption: str, n: int = 12) -> str:
+    """First clause of a caption (when it is long), then at most `n` words."""
+    caption = squash(caption)
+    if len(caption) > 20:
+        clause = _CLAUSE.split(caption, maxsplit=1)[0].strip()
+        if clause:
+            caption = clause
+    return truncate_words(caption.strip(" .,;:"), n)
+
+
+_CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:)])")
+_OPEN_TOKEN_PAREN = re.compile(r"\( +(\[(?:bib_ref|fig_ref|formula)\])")
+# a clause ends at . ; : after two lower-case letters/digits ("Y. pestis", "e.g." do not end it)
+_CLAUSE = re.compile(r"(?<=[a-z0-9)\]]{2})[.;:](?:\s|$)|\s[(]")
+
+
+def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
+    """Join squashed lines: one blank line before and after every header, never two blank
+    lines in a row. Plain `str` methods: regular expressions over long non-ASCII texts were
+    the formatter's hot spot."""
+    out: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if token_punct and "[/" in line:
+            line = _OPEN_TOKEN_PAREN.sub(r"(\1", _CLOSE_TOKEN_PUNCT.sub(r"\1\2", line))
+        if line.startswith("#") and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+        if line.startswith("#"):
+            out.append("")
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(_drop_empty_sections(out))
+
+
+def _level(line: str) -> int:
+    if line.startswith("## "):
+        return 2
+    if line.startswith("# "):
+        return 1
+    return 0
+
+
+def _drop_empty_sections(lines: list[str]) -> list[str]:
+    """A header followed only by a header of the same or a higher level (or nothing) heads an
+    empty section (e.g. supplementary material that was dropped): remove it."""
+    keep: list[str] = []
+    next_level = 0  # level of the next non-empty line, scanning backwards
+    for line in reversed(lines):
+        level = _level(line)
+        if level:
+            if next_level == -1 or (next_level and next_level <= level):
+                continue
+            next_level = level
+        elif line:
+            next_level = 3  # body text
+        elif next_level == 0:
+            next_level = -1  # end of document
+        keep.append(line)
+    keep.reverse()
+    out: list[str] = []
+    for line in keep:  # collapse blank lines left behind
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def tidy(text: str) -> str:
+    return tidy_lines(text.split("\n"))

@@ -1,0 +1,397 @@
+"""Every real sample parses into the paper's format; the format's traps are handled."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gap_replay.sources.pubmed import jats, medline
+from gap_replay.sources.pubmed.ids import document_id
+from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
+from gap_replay.sources.pubmed.s2records import (
+    RecordError,
+    abstract_document,
+    external_ids,
+    is_pubmed_row,
+    paper_meta,
+    s2orc_document,
+)
+
+FIX = Path(__file__).parent / "fixtures" / "pubmed"
+MARKUP = re.compile(r"<[A-Za-z/!?][^>]*>|&lt;|&gt;|&amp;|xmlns")
+TOKENS = ("[bib_ref]", "[/bib_ref]", "[fig_ref]", "[/fig_ref]", "[formula]", "[/formula]",
+          "[fig]", "[/fig]", "[table]", "[/table]")
+
+
+def assert_clean(text: str, title: str) -> None:
+    assert text.startswith(title), text[:200]
+    assert not MARKUP.search(text), MARKUP.search(text).group(0)
+    assert "http://" not in text and "https://" not in text
+    for open_, close in zip(TOKENS[::2], TOKENS[1::2]):
+        assert text.count(open_) == text.count(close), open_
+
+
+def s2orc_row() -> dict:
+    return json.loads((FIX / "s2orc/s2orc-sample.line3.jsonl").read_text(encoding="utf-8"))
+
+
+# -- S2ORC v2 ----------------------------------------------------------------------------------
+
+def test_s2orc_sample_is_formatted_with_title_headers_and_tokens():
+    doc = s2orc_document(s2orc_row())
+    text = doc.text
+    assert doc.title.startswith("CiteSee: Augmenting Citations")
+    assert_clean(text, doc.title)
+    assert "\n\n# Abstract\n\n" in text and "\n\n# INTRODUCTION\n\n" in text  # header case kept
+    assert "\n\n## Scientific Paper Reading Interfaces\n\n" in text  # not a main header
+    assert "\n\n# RELATED WORK\n\n" in text
+    # bib_ref: cited title (≤ 12 words), first author surname
+    m = re.search(r"\[bib_ref\] ([^\[]+), ([^,\[]+) \[/bib_ref\]", text)
+    assert m and len(m.group(1).replace("...", "").split()) <= 12
+    assert "[bib_ref] Scholarly journal information-seeking and reading patterns of faculty at five US universities, King [/bib_ref]" in text
+    assert "[fig_ref] Figure 4: Overview of different visual augmentation types, with one category for citations to... [/fig_ref]" in text
+    assert "[fig] Figure 2: [Left] To help users discover" in text
+    # no author block, affiliations, venue or bibliography
+    assert "josephc@allenai.org" not in text and "Allen Institute for AI Seattle" not in text
+    assert "Elastic Documents: Coupling Text and Tables" not in text.split("[fig]")[0].replace(
+        "[bib_ref] Elastic Documents", "")
+    assert "Houjin Yu" not in text
+    assert doc.id == "corpusid:256868353" and doc.source == "papers"
+    assert doc.meta["corpusid"] == "256868353"
+    assert not re.search(r"[a-z]\[(bib|fig)_ref\]|\[/(bib|fig)_ref\][a-z]", text)  # never glued
+
+
+def test_s2orc_is_not_pubmed_but_papers_join_fixes_title_and_ids():
+    row = s2orc_row()
+    assert not is_pubmed_row(row)
+    paper = {"title": "Joined title", "pmid": "90000001", "journal": "CHI",
+             "publication_types": ["Review"], "corpusid": "256868353"}
+    doc = s2orc_document(row, paper)
+    assert doc.id == "pmid:90000001" and doc.subset == "pubmed"
+    assert doc.text.startswith("Joined title\n\n# Abstract")
+    assert doc.meta["publication_types"] == ["Review"]
+
+
+def _synthetic(text: str, **ann) -> dict:
+    return {"corpusid": 1, "externalids": {"pubmed": "5"},
+            "content": {"text": text, "annotations": {
+                k: (v if v is None or isinstance(v, str) else json.dumps(v)) for k, v in ann.items()}}}
+
+
+def test_s2orc_null_annotations_spans_without_attributes_and_title_twice():
+    text = "My Title\nMy Title\nAbstract text here.\nIntro\nSee Figure 1 for the design (Smith 2019).\nFigure 1: The design of the study.\nSmith. A cited paper title. 2019."
+    a = text.index("Abstract text")
+    intro = text.index("Intro")
+    para = text.index("See Figure")
+    fig = text.index("Figure 1: The")
+    bib = text.index("Smith. A cited")
+    row = _synthetic(
+        text,
+        title=[{"start": 0, "end": 8}, {"start": 9, "end": 17}],
+        abstract=[{"start": a, "end": a + 19}],
+        sectionheader=[{"start": intro, "end": intro + 5}],
+        paragraph=[{"start": para, "end": fig - 1}],
+        figureref=[{"start": para + 4, "end": para + 12}],  # no attributes: keeps its words
+        bibref=[{"start": text.index("Smith 2019"), "end": text.index("Smith 2019") + 10,
+                 "attributes": {"ref_id": "b0"}}],
+        bibentry=[{"start": bib, "end": len(text), "attributes": {"id": "b0"}}],
+        bibtitle=[{"start": bib + 7, "end": bib + 27}],
+        bibauthorlastname=[{"start": bib, "end": bib + 5}],
+        formula=None, figure=None, tableref="null", author=None,
+    )
+    out, info = format_s2orc(row)
+    assert out.startswith("My Title\n\n# Abstract\n\nAbstract text here.")
+    assert out.count("My Title") == 1
+    assert "See Figure 1 for the design [bib_ref] A cited paper title, Smith [/bib_ref]." in out
+    assert "## Intro" in out and info["bib_refs"] == 1
+
+
+def test_s2orc_dropped_span_never_glues_words_and_text_never_starts_with_a_reference():
+    text = "Title\nSee Figure 9 for details. Results follow."
+    para = text.index("See")
+    row = _synthetic(text, title=[{"start": 0, "end": 5}],
+                     paragraph=[{"start": para, "end": len(text)}],
+                     figureref=[{"start": 0, "end": 5, "attributes": {"ref_id": "fig_0"}},
+                                {"start": para + 4, "end": para + 12,
+                                 "attributes": {"ref_id": "fig_9"}}],
+                     bibref=[{"start": para + 4, "end": para + 12}])
+    out, _ = format_s2orc(row)
+    assert out.startswith("Title\n\n")
+    assert "See for details" in out or "See Figure 9 for details" in out
+    assert "Seefor" not in out
+
+
+def test_s2orc_offsets_are_code_points_with_non_bmp_characters():
+    text = "T𝔾tle\n𝔸𝔹ℂ intro words (Lee 2020) end."
+    para = text.index("𝔸")
+    start = text.index("(Lee")
+    row = _synthetic(text, title=[{"start": 0, "end": 5}],
+                     paragraph=[{"start": para, "end": len(text)}],
+                     bibref=[{"start": start + 1, "end": start + 9, "attributes": {"ref_id": "b0"}}],
+                     bibentry=[{"start": len(text) - 4, "end": len(text), "attributes": {"id": "b0"}}],
+                     bibtitle=[{"start": len(text) - 4, "end": len(text) - 1}],
+                     bibauthorlastname=[{"start": len(text) - 4, "end": len(text) - 1}])
+    out, _ = format_s2orc(row)
+    assert out == "T𝔾tle\n\n𝔸𝔹ℂ intro words [bib_ref] end, end [/bib_ref] end."
+
+
+def test_s2orc_urls_removed_and_bad_rows_rejected_with_a_reason():
+    text = "Title\nData at https://example.org/data.csv and www.x.org/y are open."
+    row = _synthetic(text, title=[{"start": 0, "end": 5}],
+                     paragraph=[{"start": 6, "end": len(text)}])
+    out, _ = format_s2orc(row)
+    assert "example.org" not in out and "www." not in out and "Data at and are open." in out
+    with pytest.raises(S2orcFormatError, match="content"):
+        format_s2orc({"corpusid": 1})
+    with pytest.raises(S2orcFormatError, match="not valid JSON"):
+        format_s2orc(_synthetic("Some text", paragraph="[{broken"))
+
+
+def test_legacy_2020_s2orc_json_is_converted():
+    row = json.loads((FIX / "s2orc/legacy_v2020_example_paper.json").read_text(encoding="utf-8"))
+    doc = s2orc_document(row)
+    assert doc.id == "pmid:15455067" and doc.subset == "pmc" and doc.meta["pmcid"] == "PMC355891"
+    assert_clean(doc.text, "Artificial diets for rearing the Colorado potato beetle")
+    assert "[bib_ref] Impact of defoliation by the Colorado potato beetle on potato yields, Hare [/bib_ref]" in doc.text
+    assert "[fig] Figure 1: Comparison of CPBs reared" in doc.text
+    assert doc.meta["s2orc_format"] == "legacy-2020"
+
+
+def test_s2_papers_and_abstracts_rows():
+    papers = [json.loads(l) for l in (FIX / "s2_papers/papers-sample.lines1-10.jsonl").read_text().splitlines()]
+    abstracts = [json.loads(l) for l in (FIX / "s2_abstracts/abstracts-sample.lines1-10.jsonl").read_text().splitlines()]
+    assert len(papers) == 10 and len(abstracts) == 10
+    assert not any(is_pubmed_row(p) for p in papers)  # the real sample has no PubMed rows
+    meta = paper_meta(papers[2])
+    assert meta["doi"] == "10.6052/0459-1879-1957-2-1957-004" and meta["pub_date"] == "1957-04-18"
+    for row in abstracts:
+        doc = abstract_document(row, {"title": "T", "pmid": "12"})
+        assert doc.text.startswith("T\n") and doc.source == "abstracts" and doc.id == "pmid:12"
+    doc = abstract_document(abstracts[0])
+    assert doc.id == f"corpusid:{abstracts[0]['corpusid']}" and external_ids(abstracts[0])["pmcid"] is None
+    with pytest.raises(RecordError):
+        abstract_document({"corpusid": 3, "abstract": None})
+
+
+def test_id_rule():
+    assert document_id(pmid="00123", pmcid="PMC9", corpusid=5) == "pmid:123"
+    assert document_id(pmcid="9") == "pmcid:PMC9"
+    assert document_id(corpusid="77", doi="10.1/X") == "corpusid:77"
+    assert document_id(doi="https://doi.org/10.1/AbC") == "doi:10.1/abc"
+
+
+# -- JATS --------------------------------------------------------------------------------------
+
+def _jats(path: Path):
+    items = list(jats.iter_file(str(path)))
+    assert items and not any(isinstance(d, Exception) for _, d in items), items
+    return [d for _, d in items]
+
+
+@pytest.mark.parametrize("name,doc_id,tokens", [
+    ("1472-6831-8-11.nxml", "pmid:18405359", ("[bib_ref]", "[fig_ref]", "[table]")),
+    ("PMC6095483.xml", "pmcid:PMC6095483", ("[bib_ref]", "[fig_ref]", "[fig]")),
+    ("0034-8910-rsp-48-2-0206.xml", "doi:10.1590/s0034-8910.2014048004911",
+     ("[bib_ref]", "[fig_ref]", "[fig]", "[table]")),
+])
+def test_jats_samples(name, doc_id, tokens):
+    (doc,) = _jats(FIX / "pmc_jats" / name)
+    assert doc.id == doc_id and doc.source == "papers" and doc.subset == "pmc"
+    assert_clean(doc.text, doc.title)
+    assert "\n\n# Abstract\n\n" in doc.text
+    for token in tokens:
+        assert token in doc.text, token
+    assert doc.meta["language"] == "en"
+    assert re.search(r"\n# [A-Z]", doc.text.split("# Abstract", 1)[1])  # body sections
+
+
+def test_jats_pmcid_from_pmc_and_pmcid_types_and_several_abstracts():
+    (bmc,) = _jats(FIX / "pmc_jats/1472-6831-8-11.nxml")
+    (plos,) = _jats(FIX / "pmc_jats/PMC6095483.xml")
+    assert bmc.meta["pmcid"] == "PMC2329613" and plos.meta["pmcid"] == "PMC6095483"
+    assert "\n\n## Author summary\n\n" in plos.text  # second abstract kept under its title
+    (scielo,) = _jats(FIX / "pmc_jats/0034-8910-rsp-48-2-0206.xml")
+    assert "Conhecimento de HIV" not in scielo.text  # Portuguese trans-abstract/title skipped
+    assert "[bib_ref] HIV among MSM in a large middle-income country, Kerr [/bib_ref]" in scielo.text
+
+
+NS_ARTICLE = b"""<?xml version="1.0"?>
+<pmc-articleset><article xmlns="http://jats.nlm.nih.gov" xmlns:mml="http://www.w3.org/1998/Math/MathML"
+ xmlns:xlink="http://www.w3.org/1999/xlink" article-type="research-article" xml:lang="de">
+<front><journal-meta><journal-title-group><journal-title>J Test</journal-title></journal-title-group></journal-meta>
+<article-meta><article-id pub-id-type="pmid">111</article-id><article-id pub-id-type="pmc">PMC222</article-id>
+<title-group><article-title>Deutscher Titel</article-title></title-group>
+<pub-date pub-type="epub"><day>3</day><month>2</month><year>2021</year></pub-date>
+<abstract xml:lang="de"><p>Deutsche Zusammenfassung.</p></abstract></article-meta></front>
+<body><sec><title>Einleitung</title><p>Text.</p></sec></body>
+<sub-article article-type="translation" xml:lang="en"><front-stub><title-group><article-title>English title</article-title></title-group></front-stub>
+<body><sec><title>Introduction</title><p>Energy is <inline-formula><mml:math><mml:msup><mml:mi>m</mml:mi><mml:mn>2</mml:mn></mml:msup></mml:math></inline-formula> as in <xref ref-type="bibr" rid="r1">[1]</xref> and <xref ref-type="fig" rid="f1">Fig 1</xref>.</p>
+<disp-formula id="e1"><mml:math><mml:mi>E</mml:mi><mml:mo>=</mml:mo><mml:mfrac><mml:mi>a</mml:mi><mml:mi>b</mml:mi></mml:mfrac></mml:math></disp-formula>
+<fig id="f1"><label>Figure 1</label><caption><title>Design.</title><p>Patients were randomised.</p></caption><graphic xlink:href="f1.jpg"/></fig>
+<table-wrap id="t1"><label>Table 1</label><caption><p>Baseline data</p></caption><table><tr><td>cell-secret</td></tr></table></table-wrap>
+</sec></body></sub-article>
+<back><ref-list><ref id="r1"><element-citation><person-group><name><surname>Doe</surname></name></person-group>
+<article-title>A study of things</article-title></element-citation></ref></ref-list></back></article>
+<article article-type="retraction"><front><article-meta><article-id pub-id-type="pmcid">333</article-id>
+<title-group><article-title>Retraction note</article-title></title-group><abstract><p>We retract it.</p></abstract></article-meta></front></article>
+</pmc-articleset>"""
+
+
+def test_jats_namespaced_articleset_translation_mathml_and_abstract_only(tmp_path):
+    path = tmp_path / "efetch.xml"
+    path.write_bytes(NS_ARTICLE)
+    first, second = _jats(path)
+    assert first.id == "pmid:111" and first.meta["translated_from"] == "de"
+    assert first.meta["language"] == "en" and first.text.startswith("English title")
+    assert "[formula] m^{2} [/formula]" in first.text
+    assert "[formula] E = (a)/(b) [/formula]" in first.text
+    assert "[bib_ref] A study of things, Doe [/bib_ref]" in first.text
+    assert "[fig_ref] Figure 1: Design [/fig_ref]" in first.text
+    assert "[fig] Figure 1: Design. Patients were randomised. [/fig]" in first.text
+    assert "[table] Table 1: Baseline data [/table]" in first.text and "cell-secret" not in first.text
+    assert first.meta["pub_date"] == "2021-02-03" and first.meta["journal"] == "J Test"
+    assert_clean(first.text, "English title")
+    # no body: abstract-only, flagged, and a retraction notice by article type
+    assert second.source == "abstracts" and second.meta["abstract_only"] is True
+    assert second.id == "pmcid:PMC333" and "Retraction of Publication" in second.meta["publication_types"]
+
+
+def test_jats_tar_gz_package_is_streamed(tmp_path):
+    import io
+    import tarfile
+
+    path = tmp_path / "pkg.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for f in sorted((FIX / "pmc_jats").iterdir()):
+            tar.add(f, arcname=f"PMC/{f.name}")
+        info = tarfile.TarInfo("PMC/broken.nxml")
+        data = b"<article><front>"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    items = list(jats.iter_file(str(path)))
+    docs = [d for _, d in items if not isinstance(d, Exception)]
+    errors = [(n, e) for n, e in items if isinstance(e, Exception)]
+    assert len(docs) == 3 and len(errors) == 1
+    assert errors[0][0].endswith("pkg.tar.gz!PMC/broken.nxml") and "XML syntax error" in str(errors[0][1])
+
+
+# -- MEDLINE -----------------------------------------------------------------------------------
+
+def _citations(path) -> list:
+    return [r for r in medline.iter_file(path) if isinstance(r, medline.Citation)]
+
+
+def test_medline_samples_parse_with_meta_and_no_markup():
+    total = 0
+    for path in sorted((FIX / "medline").iterdir()):
+        for rec in _citations(path):
+            total += 1
+            if rec.doc is None:
+                continue
+            d = rec.doc
+            assert d.id == f"pmid:{rec.pmid}" and d.source == "abstracts" and d.subset == "pubmed"
+            assert_clean(d.text, d.title)
+            for key in ("pmid", "mesh", "publication_types", "journal", "language", "pub_date"):
+                assert key in d.meta
+    assert total == 31
+    (rec,) = _citations(FIX / "medline/pubmed5.xml")
+    assert "Me(2)SO" in rec.doc.text or "<sub>" not in rec.doc.text
+    recs = {r.pmid: r for r in _citations(FIX / "medline/pubmed20n1016.xml.gz")}
+    d = recs["30913216"].doc
+    assert d.meta["pmcid"] == "PMC6435227" and "Randomized Controlled Trial" in d.meta["publication_types"]
+    assert d.meta["doi"] == "10.1371/journal.pone.0213708" and d.meta["language"] == "en"
+    assert "Animals" in recs["10658653"].doc.meta["mesh"]
+    assert recs["31207565"].doc.text.split("\n")[1].startswith("Background: Fatigability")
+
+
+def test_medline_inline_markup_stripped():
+    text = (FIX / "medline/pubmed5.xml").read_text()
+    assert "<sub>" in text and "<u>" in text
+    (rec,) = _citations(FIX / "medline/pubmed5.xml")
+    assert not MARKUP.search(rec.doc.text)
+
+
+MEDLINE_SET = b"""<?xml version="1.0"?>
+<!DOCTYPE MedlineCitationSet PUBLIC "-//NLM//DTD Medline Citation, 1st January 2012//EN" "http://www.nlm.nih.gov/databases/dtd/nlmmedlinecitationset_120101.dtd">
+<MedlineCitationSet>
+<MedlineCitation Owner="NLM"><PMID Version="1">500</PMID><Article><Journal><Title>Old J</Title><JournalIssue><PubDate><MedlineDate>1998 Dec-1999 Jan</MedlineDate></PubDate></JournalIssue></Journal>
+<ArticleTitle>[Ein deutscher Titel].</ArticleTitle><Abstract><AbstractText>Deutsch <i>kursiv</i> H<sub>2</sub>O.</AbstractText></Abstract><Language>ger</Language>
+<PublicationTypeList><PublicationType>Journal Article</PublicationType></PublicationTypeList></Article></MedlineCitation>
+<MedlineCitation Owner="NLM"><PMID Version="1">501</PMID><Article><Journal><Title>Old J</Title></Journal><ArticleTitle>v1</ArticleTitle><Abstract><AbstractText>first version</AbstractText></Abstract><Language>eng</Language></Article></MedlineCitation>
+<MedlineCitation Owner="NLM"><PMID Version="2">501</PMID><Article><Journal><Title>Old J</Title></Journal><ArticleTitle>v2</ArticleTitle><Abstract><AbstractText>second version</AbstractText></Abstract><Language>eng</Language></Article></MedlineCitation>
+</MedlineCitationSet>"""
+
+BOOK_UPDATE = b"""<?xml version="1.0"?>
+<PubmedArticleSet>
+<PubmedBookArticle><BookDocument><PMID Version="1">600</PMID><ArticleTitle>Book chapter</ArticleTitle><Book><BookTitle>GeneReviews</BookTitle><PubDate><Year>2020</Year></PubDate></Book>
+<Language>eng</Language><Abstract><AbstractText Label="SUMMARY">Chapter summary.</AbstractText></Abstract></BookDocument><PubmedBookData><ArticleIdList><ArticleId IdType="pubmed">600</ArticleId></ArticleIdList></PubmedBookData></PubmedBookArticle>
+<PubmedArticle><MedlineCitation><PMID Version="1">700</PMID><Article><Journal><Title>J</Title></Journal><ArticleTitle>Retracted thing</ArticleTitle><Abstract><AbstractText>x</AbstractText></Abstract>
+<Language>eng</Language><PublicationTypeList><PublicationType>Journal Article</PublicationType></PublicationTypeList></Article>
+<CommentsCorrectionsList><CommentsCorrections RefType="RetractionIn"><PMID>701</PMID></CommentsCorrections></CommentsCorrectionsList></MedlineCitation></PubmedArticle>
+<DeleteCitation><PMID Version="1">500</PMID></DeleteCitation>
+</PubmedArticleSet>"""
+
+
+def test_medline_versions_book_articles_deletions_across_files(tmp_path):
+    from gap_replay.io import Quarantine
+    from gap_replay.sources.pubmed.ingest import Context, iter_medline_files
+
+    old = tmp_path / "pubmed20n0001.xml"
+    old.write_bytes(MEDLINE_SET)
+    upd = tmp_path / "pubmed20n0002.xml.gz"
+    upd.write_bytes(gzip.compress(BOOK_UPDATE))
+    recs = _citations(old)
+    assert [r.pmid for r in recs] == ["500", "501", "501"]
+    german = recs[0].doc
+    assert german.meta["language"] == "de" and german.title == "Ein deutscher Titel."
+    assert "H2O" in german.text and german.meta["pub_date"] == "1998"
+    ctx = Context(tmp_path / "out")
+    q = Quarantine()
+    per_file = [(Path(path).name, list(docs)) for path, docs in
+                iter_medline_files([str(upd), str(old)], q, ctx)]
+    assert [name for name, _ in per_file] == ["pubmed20n0001.xml", "pubmed20n0002.xml.gz"]
+    docs = {d.id: d for _, file_docs in per_file for d in file_docs}
+    assert set(docs) == {"pmid:501", "pmid:600", "pmid:700"}  # 500 deleted by the later file
+    assert docs["pmid:501"].text == "v2\nsecond version"  # highest Version wins
+    assert docs["pmid:600"].meta["book"] is True and "Summary: Chapter summary." in docs["pmid:600"].text
+    assert "Retracted Publication" in docs["pmid:700"].meta["publication_types"]
+    assert ctx.dropped["superseded_or_deleted"] == 2 and len(q) == 0
+
+
+# -- hostile XML ---------------------------------------------------------------------------------
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE PubmedArticleSet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID Version="1">1</PMID><Article><ArticleTitle>&xxe;</ArticleTitle>
+<Abstract><AbstractText>&xxe;</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"""
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE article [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<article><front><article-meta><article-id pub-id-type="pmid">1</article-id></article-meta></front><body><p>&lol3;</p></body></article>"""
+
+
+def test_hostile_xml_is_refused_not_expanded(tmp_path):
+    from gap_replay.sources.pubmed.xmlsafe import HostileXML
+
+    bad = tmp_path / "xxe.xml"
+    bad.write_bytes(XXE)
+    with pytest.raises(HostileXML, match="entities"):
+        list(medline.iter_file(bad))
+    laughs = tmp_path / "laughs.nxml"
+    laughs.write_bytes(LAUGHS)
+    ((name, err),) = list(jats.iter_file(str(laughs)))
+    assert isinstance(err, jats.JatsError) and "entities" in str(err) and name == str(laughs)
+
+
+def test_s2orc_dropped_citations_leave_no_empty_brackets_or_space_before_punctuation():
+    text = "Title\nWe saw it ( [12] ) and in search [39], too (Smith 2019)."
+    p = text.index("We")
+    spans = [{"start": text.index(t), "end": text.index(t) + len(t)} for t in ("[12]", "[39]", "Smith 2019")]
+    row = _synthetic(text, title=[{"start": 0, "end": 5}],
+                     paragraph=[{"start": p, "end": len(text)}], bibref=spans)
+    out, _ = format_s2orc(row)
+    assert out == "Title\n\nWe saw it and in search, too."
