@@ -269,6 +269,19 @@ def replay_docs() -> list[dict]:
     return docs
 
 
+FRENCH_ABSTRACT = {
+    "id": "pmid:90000001", "source": "abstracts", "subset": "pubmed",
+    "title": "Prise en charge de l'hypertension artérielle chez le sujet âgé",
+    "text": ("Prise en charge de l'hypertension artérielle chez le sujet âgé\n"
+             "Objectif : évaluer la pression artérielle et le traitement antihypertenseur chez les patients "
+             "de plus de 80 ans suivis en médecine générale. Méthodes : étude transversale menée dans 42 cabinets "
+             "de médecine générale entre 2019 et 2021. Résultats : parmi les 1 214 patients inclus, 61 % avaient "
+             "une pression artérielle contrôlée ; les patients les plus fragiles recevaient moins de "
+             "médicaments. Conclusion : le traitement doit être adapté à la fragilité plutôt qu'à l'âge seul."),
+    "url": "", "meta": {"pmid": "90000001", "language_note": "French abstract: the language filter drops it"},
+}
+
+
 def write(path: Path, docs: list[dict], malformed_after: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [orjson.dumps(d, option=orjson.OPT_SORT_KEYS) for d in docs]
@@ -286,7 +299,7 @@ def main() -> None:
     half = len(abstracts) // 2
     write(OUT / "abstracts" / "part-00000.jsonl.gz", abstracts[:half], malformed_after=3)
     # the second shard repeats the first abstract (same PMID, fetched again by an update file)
-    write(OUT / "abstracts" / "part-00001.jsonl.gz", abstracts[half:] + abstracts[:1])
+    write(OUT / "abstracts" / "part-00001.jsonl.gz", abstracts[half:] + abstracts[:1] + [FRENCH_ABSTRACT])
     write(OUT / "papers" / "part-00000.jsonl.gz", jats_papers(args.samples) + legacy_s2orc(args.samples))
     guides = guideline_docs()
     for tag in sorted({d["subset"] for d in guides}):

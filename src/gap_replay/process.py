@@ -213,7 +213,8 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     check_chain(stages)
     stats = {"stages": stages}
     with atomic_write(join(output_dir, "stats.json")) as fh:
-        fh.write(orjson.dumps(stats, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
+        # stages stay in pipeline order; everything inside is already sorted
+        fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
     with atomic_write(join(output_dir, "recipe.json")) as fh:
         fh.write(recipe_for_output(recipe) + b"\n")
     _remove_intermediate(workdir, len(segs))
