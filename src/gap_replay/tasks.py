@@ -30,7 +30,7 @@ def read_marker(path: str) -> dict | None:
 
 def write_marker(path: str, result: dict) -> None:
     with atomic_write(path) as fh:
-        fh.write(orjson.dumps(result, option=orjson.OPT_SORT_KEYS))
+        fh.write(orjson.dumps(result))  # insertion order kept: stage order matters
 
 
 def run_once(marker: str, work: Callable[[], dict]) -> dict:
