@@ -82,6 +82,9 @@ def test_stats_reconcile_and_the_malformed_line_is_quarantined(sample_run):
         for source, c in by_source.items():
             assert c["in"] == c["out"] + sum(c["dropped"].values()) + c["quarantined"], (stage, source)
     assert stats["stages"]["read"]["abstracts"]["quarantined"] == 1
+    # per-rule detail: the hand-written guidelines carry citations, URLs, bullets and headers
+    changed = stats["changes"]["clean"]["guidelines"]
+    assert all(changed[rule] > 0 for rule in ("citations", "urls", "lists", "headers"))
     entries = [json.loads(line) for p in (sample_run / "quarantine").rglob("*.jsonl")
                for line in p.read_text().splitlines()]
     assert len(entries) == 1
