@@ -1,0 +1,44 @@
+"""The HTML report: self-contained, with the tokens-vs-recipe, length and funnel charts and tables
+whose numbers come from manifest.json and stats.json."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+from PIL import Image
+import io
+
+from gap_replay.report import render_html, write_html_report
+from opsdata import make_out
+
+
+def test_report_is_self_contained_with_three_charts(tmp_path):
+    out = make_out(tmp_path / "out")
+    stats = json.loads((out / "stats.json").read_text())
+    stats["stages"]["near_dedup"] = {"papers": {"in": 12, "out": 10, "dropped": {"near_duplicate": 2},
+                                                "quarantined": 0}}
+    stats["stages"]["decontaminate"] = {"abstracts": {"in": 12, "out": 11, "dropped": {"benchmark_overlap": 1},
+                                                      "quarantined": 0}}
+    (out / "stats.json").write_text(json.dumps(stats))
+    path = write_html_report(out, tmp_path / "r" / "report.html", main_chart_png=tmp_path / "main.png")
+    page = path.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3
+    for b64 in images:
+        img = Image.open(io.BytesIO(base64.b64decode(b64)))
+        assert img.format == "PNG" and img.width > 300
+    assert not re.search(r'(src|href)="https?://', page)  # nothing fetched when opened
+    manifest = json.loads((out / "manifest.json").read_text())
+    train_tokens = sum(e["tokens_by_source"].get("guidelines", 0) for e in manifest["shards"]
+                       if "/train/" in e["path"])
+    assert f"<td class=num>{train_tokens:,}</td>" in page
+    assert "near_duplicate: 2" in page and "benchmark_overlap: 1" in page
+    assert "too_short: 3" in page
+    assert (tmp_path / "main.png").read_bytes() == base64.b64decode(images[0])
+
+
+def test_report_is_deterministic(tmp_path):
+    out = make_out(tmp_path / "out")
+    assert render_html(out)[0] == render_html(out)[0]
