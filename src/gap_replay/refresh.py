@@ -1,0 +1,550 @@
+"""Unattended refresh: re-fetch every source conditionally, reprocess only what changed, swap in
+a complete new version atomically.
+
+Layout under ROOT:
+
+    ROOT/.lock                       fcntl lock: a second refresh exits 75 at once
+    ROOT/state/http-cache.sqlite     requests-cache (ETag / Last-Modified revalidation) across versions
+    ROOT/state/state.sqlite          the acquirers' scrape state (failures to retry)
+    ROOT/versions/<UTC timestamp>/   complete versions (an OUT directory each + index.sqlite)
+    ROOT/versions/.tmp-<timestamp>/  the version being built (removed if a refresh dies)
+    ROOT/current -> versions/<ts>    the newest complete version, swapped with os.replace
+
+A refresh acquires every source into a fresh temporary version, fingerprints every raw
+document (id -> hash of its content, volatile fields like `fetched_at` left out) and compares
+with `current/index.sqlite`. Nothing new, changed or removed: the temporary version is deleted
+and `current` stays (exit 0). Otherwise only the new and changed documents go through the
+shared stages (`process` on a delta folder); the unchanged documents' cleaned text is reused
+from `current/clean/`, deduplicated against the delta, and the mix runs over the union. The
+document index lives inside each version so it can never disagree with the data it describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+import yaml
+
+from gap_replay.document import Document
+from gap_replay.hashing import content_hash
+from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+
+log = logging.getLogger("gap_replay.refresh")
+
+EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 75
+VOLATILE_META = ("fetched_at", "retrieved_at", "crawl_time", "http")
+DOCS_PER_CLEAN_SHARD = 50_000
+
+
+class RefreshError(RuntimeError):
+    pass
+
+
+class LockHeld(RefreshError):
+    pass
+
+
+# -- configuration ---------------------------------------------------------------------------
+@dataclass
+class RefreshConfig:
+    output: Path
+    sources: list[str] = field(default_factory=lambda: ["guidelines", "abstracts", "papers", "replay"])
+    recipe: str | None = None
+    keep_versions: int = 3
+    workers: int = 1
+    formats: list[str] = field(default_factory=lambda: ["jsonl"])
+    sample: bool = False
+    sample_sites: str | None = None
+    base_url: str | None = None
+    acquirers: dict[str, str] = field(default_factory=dict)  # source -> "module:function" override
+    options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, output: str | os.PathLike | None = None) -> "RefreshConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise RefreshError(f"{path}: cannot read the refresh config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise RefreshError(f"{path}: the refresh config must be a mapping")
+        known = {"output", "sources", "recipe", "keep_versions", "workers", "format", "sample",
+                 "sample_sites", "base_url", "acquirers", "options", "seed"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RefreshError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        root = output or data.get("output")
+        if not root:
+            raise RefreshError(f"{path}: output: missing (or pass --output ROOT)")
+        base = path.parent
+
+        def rel(value):  # paths in the config are relative to the config file
+            return str((base / value).resolve()) if value and not os.path.isabs(str(value)) and "://" not in str(value) else value
+
+        fmt = data.get("format", "jsonl")
+        formats = [f.strip() for f in (fmt.split(",") if isinstance(fmt, str) else fmt) if f.strip()]
+        bad = sorted(set(formats) - {"jsonl", "megatron"})
+        if bad:
+            raise RefreshError(f"{path}: format: unknown {', '.join(bad)} (jsonl, megatron)")
+        keep = data.get("keep_versions", 3)
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise RefreshError(f"{path}: keep_versions: must be an integer >= 1, got {keep!r}")
+        sources = data.get("sources", cls.__dataclass_fields__["sources"].default_factory())
+        if isinstance(sources, str):
+            sources = [s.strip() for s in sources.split(",") if s.strip()]
+        sample_sites = os.environ.get("GAP_REPLAY_SAMPLE_SITES") or rel(data.get("sample_sites"))
+        return cls(output=Path(rel(str(root)) if output is None else root).resolve(), sources=list(sources),
+                   recipe=rel(data.get("recipe")), keep_versions=keep, workers=int(data.get("workers", 1)),
+                   formats=formats, sample=bool(data.get("sample", False)), sample_sites=sample_sites,
+                   base_url=data.get("base_url"), acquirers=dict(data.get("acquirers") or {}),
+                   options=dict(data.get("options") or {}), seed=data.get("seed"))
+
+
+# -- lock and versions -----------------------------------------------------------------------
+@contextlib.contextmanager
+def refresh_lock(root: Path) -> Iterator[None]:
+    """Hold ROOT/.lock for the whole refresh; raise LockHeld at once if another process has it.
+
+    flock is released by the kernel when the holder dies, so a SIGKILLed refresh never blocks
+    the next one.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise LockHeld(f"{root / '.lock'} is held by another refresh") from exc
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def utc_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def versions(root: Path) -> list[Path]:
+    vdir = root / "versions"
+    if not vdir.is_dir():
+        return []
+    return sorted(p for p in vdir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def current_version(root: Path) -> Path | None:
+    link = root / "current"
+    if not link.is_symlink():
+        return None
+    target = (link.parent / os.readlink(link)).resolve()
+    return target if target.is_dir() else None
+
+
+def swap_current(root: Path, version: Path) -> None:
+    """Point ROOT/current at `version`: a temporary symlink renamed over the old one (atomic)."""
+    tmp = root / f".current.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(os.path.relpath(version, root), tmp)
+    os.replace(tmp, root / "current")
+    _fsync_dir(root)
+
+
+def prune_versions(root: Path, keep: int) -> list[str]:
+    """Delete all but the newest `keep` versions; never the one `current` points to."""
+    cur = current_version(root)
+    removed = []
+    for old in versions(root)[:-keep] if keep else versions(root):
+        if cur is not None and old.resolve() == cur:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old.name)
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_version_name(root: Path) -> str:
+    name = utc_stamp()
+    taken = {p.name for p in versions(root)}
+    suffix = 1
+    candidate = name
+    while candidate in taken:
+        candidate = f"{name}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+# -- the document index ----------------------------------------------------------------------
+def fingerprint(doc: Document) -> str:
+    """Content identity of a raw document; fields that change on every fetch are left out."""
+    meta = {k: v for k, v in doc.meta.items() if k not in VOLATILE_META}
+    payload = orjson.dumps([doc.source, doc.subset, doc.title, doc.text, doc.url, meta],
+                           option=orjson.OPT_SORT_KEYS)
+    return content_hash(payload.decode("utf-8", "surrogatepass"))
+
+
+class DocIndex:
+    """SQLite map id -> (source, fingerprint), one per version (`<version>/index.sqlite`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT, hash TEXT)")
+        self.db.execute("CREATE TEMP TABLE delta (id TEXT PRIMARY KEY, source TEXT, kind TEXT)")
+
+    def put_many(self, rows: list[tuple[str, str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", rows)
+
+    def diff(self, previous: Path | None, carry_sources: set[str]) -> dict[str, int]:
+        """Fill the `delta` table: new, changed and removed ids against the previous index.
+
+        Documents of `carry_sources` (a source whose fetch had failures) that are missing now are
+        carried over, not removed: a failed fetch must not delete documents from the corpus.
+        """
+        self.db.commit()
+        if previous is None or not previous.exists():
+            self.db.execute("INSERT INTO delta SELECT id, source, 'new' FROM docs")
+        else:
+            self.db.execute("ATTACH DATABASE ? AS prev", (str(previous),))
+            self.db.execute("INSERT INTO delta SELECT n.id, n.source, CASE WHEN p.id IS NULL THEN 'new' "
+                            "ELSE 'changed' END FROM docs n LEFT JOIN prev.docs p ON n.id = p.id "
+                            "WHERE p.id IS NULL OR p.hash != n.hash")
+            marks = ",".join("?" * len(carry_sources)) or "''"
+            self.db.execute("INSERT INTO delta SELECT p.id, p.source, 'removed' FROM prev.docs p "
+                            f"LEFT JOIN docs n ON n.id = p.id WHERE n.id IS NULL AND p.source NOT IN ({marks})",
+                            tuple(sorted(carry_sources)))
+            # carried-over documents stay in the index so the next refresh still knows them
+            self.db.execute("INSERT INTO docs SELECT p.id, p.source, p.hash FROM prev.docs p "
+                            f"LEFT JOIN docs n ON n.id = p.id WHERE n.id IS NULL AND p.source IN ({marks})",
+                            tuple(sorted(carry_sources)))
+            self.db.commit()
+            self.db.execute("DETACH DATABASE prev")
+        counts = dict(self.db.execute("SELECT kind, COUNT(*) FROM delta GROUP BY kind").fetchall())
+        return {k: counts.get(k, 0) for k in ("new", "changed", "removed")}
+
+    def in_delta(self, ids: list[str], kinds: tuple[str, ...] = ("new", "changed", "removed")) -> set[str]:
+        found: set[str] = set()
+        kind_marks = ",".join("?" * len(kinds))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM delta WHERE id IN ({marks}) AND kind IN ({kind_marks})", (*chunk, *kinds)))
+        return found
+
+    def delta_rows(self) -> Iterator[tuple[str, str, str]]:
+        yield from self.db.execute("SELECT id, source, kind FROM delta ORDER BY kind, id")
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()
+
+
+# -- the refresh -----------------------------------------------------------------------------
+@dataclass
+class RefreshResult:
+    status: str  # "new-version", "unchanged", "locked", "failed"
+    version: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"new-version": EXIT_OK, "unchanged": EXIT_OK, "locked": EXIT_LOCKED}.get(self.status, EXIT_FAILED)
+
+    def summary_line(self) -> str:
+        parts = [f"refresh {self.status}", f"version={self.version or '-'}"]
+        parts += [f"{k}={v}" for k, v in self.counts.items()]
+        if self.pruned:
+            parts.append(f"pruned={','.join(self.pruned)}")
+        parts.append(f"seconds={self.seconds:.1f}")
+        if self.error:
+            parts.append(f"error={self.error!r}")
+        return " ".join(parts)
+
+
+def run_cli(args: list[str]) -> None:
+    """Run a `gap-replay` subcommand in this process (the CLI is the contract between parts)."""
+    from gap_replay.cli.main import cli
+
+    log.debug("running gap-replay %s", " ".join(args))
+    try:
+        cli.main(args=args, prog_name="gap-replay", standalone_mode=False)
+    except SystemExit as exc:  # a command that calls sys.exit / ctx.exit
+        if exc.code not in (0, None):
+            raise RefreshError(f"gap-replay {args[0]} exited with {exc.code}") from exc
+
+
+def _resolve_acquirer(source: str, overrides: dict[str, str]) -> Callable:
+    from gap_replay.sources import ACQUIRERS
+
+    import importlib
+
+    spec = overrides.get(source) or ACQUIRERS.get(source)
+    if not spec:
+        raise RefreshError(f"no acquirer for source {source!r} (known: {', '.join(sorted(ACQUIRERS))})")
+    module_name, attr = spec.split(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise RefreshError(f"acquirer {spec} for {source!r} is not available: {exc}") from exc
+
+
+def acquire_all(cfg: RefreshConfig, out: Path, state_dir: Path) -> dict[str, dict]:
+    """Call every source's acquirer into `out/raw/`, with the HTTP cache and scrape state at ROOT."""
+    from gap_replay.recipe import load_recipe
+    from gap_replay.sources import AcquireContext
+
+    recipe = load_recipe(cfg.recipe) if cfg.recipe else load_recipe(None)
+    seed = cfg.seed if cfg.seed is not None else recipe.get("seed", 0)
+    options = {"http_cache": str(state_dir / "http-cache.sqlite"), "state_path": str(state_dir / "state.sqlite"),
+               "refresh": True, **cfg.options}
+    summaries: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        sample_url = None
+        if cfg.sample:
+            from gap_replay.resources import sample_sites_dir
+            from gap_replay.sample.server import SiteServer
+
+            server = stack.enter_context(SiteServer(cfg.sample_sites or sample_sites_dir()))
+            sample_url = server.url
+        for source in cfg.sources:
+            ctx = AcquireContext(output=str(out), recipe=recipe, seed=seed, workers=cfg.workers,
+                                 sample_url=sample_url, base_url=cfg.base_url, options=dict(options))
+            summaries[source] = _resolve_acquirer(source, cfg.acquirers)(ctx) or {}
+    return summaries
+
+
+def _sources_with_failures(state_dir: Path, sources: list[str]) -> set[str]:
+    path = state_dir / "state.sqlite"
+    if not path.exists():
+        return set()
+    from gap_replay.state import State
+
+    state = State(path)
+    return {s for s in sources if state.failures(s)}
+
+
+def _raw_shards(out: Path, source: str) -> list[str]:
+    return list_shards(out / "raw" / source)
+
+
+def index_raw(out: Path, index: DocIndex, sources: list[str], quarantine: Quarantine) -> int:
+    n = 0
+    for source in sources:
+        for shard in _raw_shards(out, source):
+            batch = []
+            for doc in iter_documents(shard, quarantine, source):
+                batch.append((doc.id, doc.source, fingerprint(doc)))
+                if len(batch) >= 5000:
+                    index.put_many(batch)
+                    n += len(batch)
+                    batch = []
+            index.put_many(batch)
+            n += len(batch)
+    return n
+
+
+class _RollingWriter:
+    """Documents into `dir/<prefix>-NNNNN.jsonl.gz`, a new file every DOCS_PER_CLEAN_SHARD."""
+
+    def __init__(self, directory: Path, prefix: str) -> None:
+        self.directory, self.prefix = directory, prefix
+        self.writer: ShardWriter | None = None
+        self.index = 0
+        self.count = 0
+
+    def write(self, doc: Document) -> None:
+        if self.writer is None:
+            self.writer = ShardWriter(self.directory / f"{self.prefix}-{self.index:05d}.jsonl.gz").__enter__()
+        self.writer.write(doc)
+        self.count += 1
+        if self.writer.count >= DOCS_PER_CLEAN_SHARD:
+            self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.__exit__(None, None, None)
+            self.writer = None
+            self.index += 1
+
+
+def write_delta_raw(out: Path, delta: Path, index: DocIndex, sources: list[str]) -> int:
+    """Copy the new and changed raw documents into `delta/raw/`, keeping each shard's relative path."""
+    n = 0
+    for source in sources:
+        for shard in _raw_shards(out, source):
+            rel = Path(shard).relative_to(out / "raw")
+            writer = None
+            for batch in _batched(iter_documents(shard, Quarantine(), source), 2000):
+                wanted = index.in_delta([d.id for d in batch], ("new", "changed"))
+                for doc in batch:
+                    if doc.id in wanted:
+                        if writer is None:
+                            name = rel.name.split(".jsonl")[0] + ".jsonl.gz"
+                            writer = ShardWriter(delta / "raw" / rel.parent / name).__enter__()
+                        writer.write(doc)
+                        n += 1
+            if writer is not None:
+                writer.__exit__(None, None, None)
+    return n
+
+
+def _batched(docs, size: int):
+    batch = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _content_key(text: str) -> str:
+    try:  # the core's exact-dedup key, so the merge agrees with `process`
+        from gap_replay.stages.dedup import normalised_content_key
+    except ImportError:  # pragma: no cover - core not installed
+        return content_hash(" ".join(text.lower().split()))
+    return normalised_content_key(text)
+
+
+def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, sources: list[str]
+                ) -> dict[str, int]:
+    """`out/clean/` = the previous version's cleaned documents that did not change, plus the
+    delta's cleaned documents that do not duplicate them (by id or normalised content)."""
+    keys = sqlite3.connect(out / ".merge.sqlite")
+    keys.execute("PRAGMA journal_mode=OFF")
+    keys.execute("CREATE TABLE seen (key TEXT PRIMARY KEY)")
+    counts = {"reused": 0, "duplicates": 0}
+    for source in sources:
+        writer = _RollingWriter(out / "clean" / source, "reused")
+        if previous is not None:
+            for shard in list_shards(previous / "clean" / source):
+                for batch in _batched(iter_documents(shard, Quarantine(), source), 2000):
+                    stale = index.in_delta([d.id for d in batch])
+                    for doc in batch:
+                        if doc.id in stale:
+                            continue
+                        keys.executemany("INSERT OR IGNORE INTO seen VALUES (?)",
+                                         [(f"id:{doc.id}",), (f"c:{_content_key(doc.text)}",)])
+                        writer.write(doc)
+                        counts["reused"] += 1
+        writer.close()
+    for source in sources:
+        writer = _RollingWriter(out / "clean" / source, "delta")
+        for shard in list_shards(delta / "clean" / source):
+            for doc in iter_documents(shard, Quarantine(), source):
+                pair = (f"id:{doc.id}", f"c:{_content_key(doc.text)}")
+                if keys.execute("SELECT 1 FROM seen WHERE key IN (?, ?)", pair).fetchone():
+                    counts["duplicates"] += 1
+                    continue
+                keys.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(k,) for k in pair])
+                writer.write(doc)
+        writer.close()
+    keys.close()
+    (out / ".merge.sqlite").unlink()
+    return counts
+
+
+def _cli_common(cfg: RefreshConfig) -> list[str]:
+    args = ["--workers", str(cfg.workers)]
+    return args
+
+
+def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
+    """One refresh under the lock; raises LockHeld if another refresh runs."""
+    started = time.monotonic()
+    root = cfg.output
+    with refresh_lock(root):
+        vdir = root / "versions"
+        vdir.mkdir(parents=True, exist_ok=True)
+        for stale in vdir.glob(".tmp-*"):  # a killed refresh's leftovers; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        state_dir = root / "state"
+        state_dir.mkdir(exist_ok=True)
+        previous = current_version(root)
+        name = _new_version_name(root)
+        tmp = vdir / f".tmp-{name}"
+        delta = vdir / f".tmp-{name}-delta"  # outside the version: `mix` sees only the version
+        tmp.mkdir()
+        try:
+            summaries = acquire_all(cfg, tmp, state_dir)
+            quarantine = Quarantine()
+            index = DocIndex(tmp / "index.sqlite")
+            n_raw = index_raw(tmp, index, cfg.sources, quarantine)
+            carry = _sources_with_failures(state_dir, cfg.sources)
+            base = None if (full or previous is None) else previous / "index.sqlite"
+            counts = {"documents": n_raw, **index.diff(base, carry)}
+            if base is not None and not any(counts[k] for k in ("new", "changed", "removed")):
+                index.close()
+                shutil.rmtree(tmp, ignore_errors=True)
+                return RefreshResult("unchanged", previous.name, counts, seconds=time.monotonic() - started)
+            counts["processed"] = write_delta_raw(tmp, delta, index, cfg.sources)
+            recipe_args = ["--recipe", cfg.recipe] if cfg.recipe else []
+            if counts["processed"]:
+                run_cli(["process", "--input", str(delta), *recipe_args, *_cli_common(cfg)])
+            counts.update(merge_clean(None if full else previous, tmp, delta, index, cfg.sources))
+            run_cli(["mix", "--input", str(tmp), *recipe_args, "--format", ",".join(cfg.formats),
+                     *_cli_common(cfg)])
+            _write_version_stats(tmp, delta, counts, summaries, index, previous)
+            if len(quarantine):
+                quarantine.flush(tmp / "quarantine" / "refresh-raw.jsonl")
+            index.close()
+            shutil.rmtree(delta, ignore_errors=True)
+            final = vdir / name
+            os.replace(tmp, final)
+            _fsync_dir(vdir)
+            swap_current(root, final)
+            pruned = prune_versions(root, cfg.keep_versions)
+            return RefreshResult("new-version", name, counts, pruned, time.monotonic() - started)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(delta, ignore_errors=True)
+            raise
+
+
+def _write_version_stats(out: Path, delta: Path, counts: dict, summaries: dict, index: DocIndex,
+                         previous: Path | None) -> None:
+    """stats.json of the version = the stage counts of the documents processed in this refresh,
+    plus a `refresh` section (what changed, what was reused, from which version)."""
+    stats = {}
+    if (delta / "stats.json").exists():
+        stats = orjson.loads((delta / "stats.json").read_bytes())
+    stats["refresh"] = {"previous_version": previous.name if previous else None, "counts": counts,
+                        "delta": "refresh-delta.jsonl.gz", "acquisition": summaries}
+    with ShardWriter(out / "refresh-delta.jsonl.gz") as writer:  # which ids went through the stages
+        for doc_id, source, kind in index.delta_rows():
+            writer.write({"id": doc_id, "source": source, "kind": kind})
+    (out / "stats.json").write_bytes(orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+                                                  default=str))
