@@ -61,7 +61,10 @@ class LockHeld(RefreshError):
 class RefreshConfig:
     output: Path
     sources: list[str] = field(default_factory=lambda: ["guidelines", "abstracts", "papers", "replay"])
-    recipe: str | None = None
+    recipe: str | None = None  # a recipe file, or None / "default" for gap_replay/recipe.yaml
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
+    address: str | None = None
     keep_versions: int = 3
     workers: int = 1
     formats: list[str] = field(default_factory=lambda: ["jsonl"])
@@ -81,8 +84,8 @@ class RefreshConfig:
             raise RefreshError(f"{path}: cannot read the refresh config: {exc}") from exc
         if not isinstance(data, dict):
             raise RefreshError(f"{path}: the refresh config must be a mapping")
-        known = {"output", "sources", "recipe", "keep_versions", "workers", "format", "sample",
-                 "sample_sites", "base_url", "acquirers", "options", "seed"}
+        known = {"output", "sources", "recipe", "recipe_overrides", "keep_versions", "workers", "executor",
+                 "address", "format", "sample", "sample_sites", "base_url", "acquirers", "options", "seed"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise RefreshError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -107,7 +110,10 @@ class RefreshConfig:
             sources = [s.strip() for s in sources.split(",") if s.strip()]
         sample_sites = os.environ.get("GAP_REPLAY_SAMPLE_SITES") or rel(data.get("sample_sites"))
         return cls(output=Path(rel(str(root)) if output is None else root).resolve(), sources=list(sources),
-                   recipe=rel(data.get("recipe")), keep_versions=keep, workers=int(data.get("workers", 1)),
+                   recipe=None if data.get("recipe") in (None, "default") else rel(data["recipe"]),
+                   recipe_overrides=dict(data.get("recipe_overrides") or {}),
+                   executor=data.get("executor", "local"), address=data.get("address"),
+                   keep_versions=keep, workers=int(data.get("workers", 1)),
                    formats=formats, sample=bool(data.get("sample", False)), sample_sites=sample_sites,
                    base_url=data.get("base_url"), acquirers=dict(data.get("acquirers") or {}),
                    options=dict(data.get("options") or {}), seed=data.get("seed"))
@@ -293,18 +299,6 @@ class RefreshResult:
         return " ".join(parts)
 
 
-def run_cli(args: list[str]) -> None:
-    """Run a `gap-replay` subcommand in this process (the CLI is the contract between parts)."""
-    from gap_replay.cli.main import cli
-
-    log.debug("running gap-replay %s", " ".join(args))
-    try:
-        cli.main(args=args, prog_name="gap-replay", standalone_mode=False)
-    except SystemExit as exc:  # a command that calls sys.exit / ctx.exit
-        if exc.code not in (0, None):
-            raise RefreshError(f"gap-replay {args[0]} exited with {exc.code}") from exc
-
-
 def _resolve_acquirer(source: str, overrides: dict[str, str]) -> Callable:
     from gap_replay.sources import ACQUIRERS
 
@@ -314,19 +308,30 @@ def _resolve_acquirer(source: str, overrides: dict[str, str]) -> Callable:
     if not spec:
         raise RefreshError(f"no acquirer for source {source!r} (known: {', '.join(sorted(ACQUIRERS))})")
     module_name, attr = spec.split(":")
+    module = importlib.import_module(module_name)  # ImportError: the source is not in this build
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise RefreshError(f"acquirer {spec} for {source!r} is not available: {exc}") from exc
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise RefreshError(f"acquirer {spec} for {source!r}: {module_name} has no {attr}") from exc
 
 
-def acquire_all(cfg: RefreshConfig, out: Path, state_dir: Path) -> dict[str, dict]:
-    """Call every source's acquirer into `out/raw/`, with the HTTP cache and scrape state at ROOT."""
+def load_refresh_recipe(cfg: RefreshConfig):
     from gap_replay.recipe import load_recipe
+
+    overrides = dict(cfg.recipe_overrides)
+    if cfg.seed is not None:
+        overrides["seed"] = cfg.seed
+    return load_recipe(cfg.recipe, overrides or None)
+
+
+def acquire_all(cfg: RefreshConfig, recipe, out: Path, state_dir: Path) -> dict[str, dict]:
+    """Call every source's acquirer into `out/raw/`, with the HTTP cache and scrape state at ROOT.
+
+    Acquirers get `options["http_cache"]` (requests-cache SQLite: conditional requests, 304 ->
+    cached body) and `options["state_path"]` at ROOT level, so both outlive the version.
+    """
     from gap_replay.sources import AcquireContext
 
-    recipe = load_recipe(cfg.recipe) if cfg.recipe else load_recipe(None)
-    seed = cfg.seed if cfg.seed is not None else recipe.get("seed", 0)
     options = {"http_cache": str(state_dir / "http-cache.sqlite"), "state_path": str(state_dir / "state.sqlite"),
                "refresh": True, **cfg.options}
     summaries: dict[str, dict] = {}
@@ -339,9 +344,19 @@ def acquire_all(cfg: RefreshConfig, out: Path, state_dir: Path) -> dict[str, dic
             server = stack.enter_context(SiteServer(cfg.sample_sites or sample_sites_dir()))
             sample_url = server.url
         for source in cfg.sources:
-            ctx = AcquireContext(output=str(out), recipe=recipe, seed=seed, workers=cfg.workers,
+            try:
+                fn = _resolve_acquirer(source, cfg.acquirers)
+            except ImportError as exc:
+                if not cfg.sample or not (getattr(exc, "name", "") or "").startswith("gap_replay.sources"):
+                    raise RefreshError(f"source {source!r} cannot be acquired: {exc}") from exc
+                from gap_replay.cli.core import use_bundled_raw_sample  # until every acquirer exists
+
+                log.warning("acquirer for %s is not available: using the bundled raw sample", source)
+                summaries[source] = use_bundled_raw_sample(source, str(out))
+                continue
+            ctx = AcquireContext(output=str(out), recipe=recipe.data, seed=recipe.seed, workers=cfg.workers,
                                  sample_url=sample_url, base_url=cfg.base_url, options=dict(options))
-            summaries[source] = _resolve_acquirer(source, cfg.acquirers)(ctx) or {}
+            summaries[source] = fn(ctx) or {}
     return summaries
 
 
@@ -477,13 +492,23 @@ def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, 
     return counts
 
 
-def _cli_common(cfg: RefreshConfig) -> list[str]:
-    args = ["--workers", str(cfg.workers)]
-    return args
+@contextlib.contextmanager
+def _executor(cfg: RefreshConfig):
+    from gap_replay.executors import make_executor
+
+    ex = make_executor(cfg.executor, cfg.workers, cfg.address)
+    try:
+        yield ex
+    finally:
+        ex.close()
 
 
 def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
-    """One refresh under the lock; raises LockHeld if another refresh runs."""
+    """One refresh under the lock; raises LockHeld if another refresh runs, anything else on failure
+    (the temporary version is removed and `current` is untouched)."""
+    from gap_replay.mix import run_mix
+    from gap_replay.process import recipe_for_output, run_process
+
     started = time.monotonic()
     root = cfg.output
     with refresh_lock(root):
@@ -493,13 +518,14 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
             shutil.rmtree(stale, ignore_errors=True)
         state_dir = root / "state"
         state_dir.mkdir(exist_ok=True)
+        recipe = load_refresh_recipe(cfg)
         previous = current_version(root)
         name = _new_version_name(root)
         tmp = vdir / f".tmp-{name}"
         delta = vdir / f".tmp-{name}-delta"  # outside the version: `mix` sees only the version
         tmp.mkdir()
         try:
-            summaries = acquire_all(cfg, tmp, state_dir)
+            summaries = acquire_all(cfg, recipe, tmp, state_dir)
             quarantine = Quarantine()
             index = DocIndex(tmp / "index.sqlite")
             n_raw = index_raw(tmp, index, cfg.sources, quarantine)
@@ -511,12 +537,13 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return RefreshResult("unchanged", previous.name, counts, seconds=time.monotonic() - started)
             counts["processed"] = write_delta_raw(tmp, delta, index, cfg.sources)
-            recipe_args = ["--recipe", cfg.recipe] if cfg.recipe else []
-            if counts["processed"]:
-                run_cli(["process", "--input", str(delta), *recipe_args, *_cli_common(cfg)])
-            counts.update(merge_clean(None if full else previous, tmp, delta, index, cfg.sources))
-            run_cli(["mix", "--input", str(tmp), *recipe_args, "--format", ",".join(cfg.formats),
-                     *_cli_common(cfg)])
+            with _executor(cfg) as ex:
+                if counts["processed"]:
+                    run_process(str(delta), str(delta), recipe, ex, cfg.sources)
+                counts.update(merge_clean(None if full else previous, tmp, delta, index, cfg.sources))
+                (tmp / "recipe.json").write_bytes(recipe_for_output(recipe) + b"\n")
+                manifest = run_mix(str(tmp), str(tmp), recipe, ex, tuple(cfg.formats))
+            counts["tokens"] = int(manifest.get("totals", {}).get("tokens", 0))
             _write_version_stats(tmp, delta, counts, summaries, index, previous)
             if len(quarantine):
                 quarantine.flush(tmp / "quarantine" / "refresh-raw.jsonl")

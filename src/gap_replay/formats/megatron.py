@@ -108,19 +108,21 @@ class MegatronWriter:
         os.remove(lengths_path)
 
 
-def write_megatron(out_dir: str | os.PathLike, manifest: dict, *, dest: str | os.PathLike | None = None
-                   ) -> dict:
+def write_megatron(out_dir: str | os.PathLike, manifest: dict, tokenizer=None, *,
+                   dest: str | os.PathLike | None = None) -> dict:
     """Write `OUT/megatron/{train,validation}.{bin,idx}` from the manifest's shards, atomically.
 
-    Returns a summary per split (sequences, tokens, dtype). The previous `megatron/` folder is
-    replaced only once both splits are complete.
+    The token dtype follows the vocabulary size (`tokenizer.vocab_size` if a tokenizer is
+    given, else the manifest's `tokenizer.vocab_size`). Returns a summary per split
+    (sequences, tokens, dtype). The previous `megatron/` folder is replaced only once both
+    splits are complete.
     """
     out_dir = str(out_dir)
     if "://" in out_dir:
         raise ValueError(f"{out_dir}: Megatron output needs a local directory (it is memory-mapped)")
     final = Path(dest) if dest else Path(out_dir) / "megatron"
     final.parent.mkdir(parents=True, exist_ok=True)
-    vocab = vocab_size_of(manifest)
+    vocab = getattr(tokenizer, "vocab_size", None) or vocab_size_of(manifest)
     dtype = token_dtype(vocab)
     if vocab is None:
         log.warning("manifest has no tokenizer vocab_size; writing int32 token ids")

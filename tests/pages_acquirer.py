@@ -1,0 +1,36 @@
+"""A small acquirer for the refresh tests: fetch a fixture site's index and its pages with the
+project's PoliteClient (HTTP cache at `ctx.options["http_cache"]`, ETag revalidation) and write
+one raw guideline document per page. The refresh code calls it like any source's acquirer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from gap_replay.document import Document
+from gap_replay.hashing import sha1_id
+from gap_replay.http import PoliteClient
+from gap_replay.io import ShardWriter
+
+ORIGIN = "https://pages.example.org"
+
+
+def acquire(ctx) -> dict:
+    client = PoliteClient(base_url=ctx.site_url("pages"), rate=0, cache_path=ctx.options["http_cache"],
+                          respect_robots=False)
+    index = BeautifulSoup(client.get_text(f"{ORIGIN}/index.html"), "lxml")
+    out = Path(ctx.output) / "raw" / "guidelines" / "pages" / "part-00000.jsonl.gz"
+    n = 0
+    with ShardWriter(out) as writer:
+        for link in index.select("a[href]"):
+            url = f"{ORIGIN}/{link['href']}"
+            page = BeautifulSoup(client.get_text(url), "lxml")
+            text = "\n\n".join(p.get_text(" ", strip=True) for p in page.select("p"))
+            writer.write(Document(id=sha1_id("pages", url), source="guidelines", subset="pages",
+                                  title=page.title.get_text(strip=True), text=text, url=url,
+                                  meta={"fetched_at": time.time(), "license": "CC-BY-4.0",
+                                        "redistributable": True, "raw_text": text}))
+            n += 1
+    return {"pages": n, "network_requests": client.network_requests}
