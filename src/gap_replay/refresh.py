@@ -7,7 +7,7 @@ Layout under ROOT:
     ROOT/state/http-cache.sqlite     requests-cache (ETag / Last-Modified revalidation) across versions
     ROOT/state/state.sqlite          the acquirers' scrape state (failures to retry)
     ROOT/versions/<UTC timestamp>/   complete versions (an OUT directory each + index.sqlite)
-    ROOT/versions/.tmp-<timestamp>/  the version being built (removed if a refresh dies)
+    ROOT/versions/.partial-<ts>/  the version being built (removed if a refresh dies)
     ROOT/current -> versions/<ts>    the newest complete version, swapped with os.replace
 
 A refresh acquires every source into a fresh temporary version, fingerprints every raw
@@ -514,15 +514,15 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
     with refresh_lock(root):
         vdir = root / "versions"
         vdir.mkdir(parents=True, exist_ok=True)
-        for stale in vdir.glob(".tmp-*"):  # a killed refresh's leftovers; we hold the lock
+        for stale in vdir.glob(".partial-*"):  # a killed refresh's leftovers; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         state_dir = root / "state"
         state_dir.mkdir(exist_ok=True)
         recipe = load_refresh_recipe(cfg)
         previous = current_version(root)
         name = _new_version_name(root)
-        tmp = vdir / f".tmp-{name}"
-        delta = vdir / f".tmp-{name}-delta"  # outside the version: `mix` sees only the version
+        tmp = vdir / f".partial-{name}"
+        delta = vdir / f".partial-{name}-delta"  # outside the version: `mix` sees only the version
         tmp.mkdir()
         try:
             summaries = acquire_all(cfg, recipe, tmp, state_dir)
