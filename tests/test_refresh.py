@@ -95,7 +95,7 @@ def sites(tmp_path):
         yield root, server
 
 
-def test_unchanged_refresh_revalidates_with_304_and_makes_no_version(tmp_path, sites):
+def test_unchanged_refresh_revalidates_with_304_and_a_failure_keeps_current(tmp_path, sites):
     root_sites, server = sites
     config = _config(tmp_path, server.base_url("pages"))
     root = tmp_path / "root"
@@ -118,6 +118,14 @@ def test_unchanged_refresh_revalidates_with_304_and_makes_no_version(tmp_path, s
     log = server.requests_to("/pages")
     assert len(log) == 5 and {r.status for r in log} == {304}  # index + 4 pages, no body re-sent
     assert all("If-None-Match" in r.headers for r in log)
+    assert not list((root / "versions").glob(".partial-*"))
+
+    (root_sites / "pages" / "index.html").unlink()  # the listing is gone: 404, the refresh fails
+    failed = _refresh(config)
+    assert failed.returncode == 1
+    (line,) = _summary_lines(failed.stderr)
+    assert "refresh failed" in line and "index.html" in line
+    assert _current(root) == version and _versions(root) == [version]
     assert not list((root / "versions").glob(".partial-*"))
 
 
@@ -224,21 +232,6 @@ def test_sigkilled_refresh_leaves_current_intact_and_next_completes(tmp_path, si
     assert _current(root) != good and not list((root / "versions").glob(".partial-*"))
     assert "common chronic inflammatory" in "".join(_clean_docs(root / "current").values())
     _assert_manifest_intact(root / "current")
-
-
-def test_failed_refresh_exits_1_and_keeps_current(tmp_path, sites):
-    root_sites, server = sites
-    config = _config(tmp_path, server.base_url("pages"))
-    root = tmp_path / "root"
-    assert _refresh(config).returncode == 0
-    good = _current(root)
-    (root_sites / "pages" / "index.html").unlink()  # the listing is gone: 404, the refresh fails
-    res = _refresh(config)
-    assert res.returncode == 1
-    (line,) = _summary_lines(res.stderr)
-    assert "refresh failed" in line and "index.html" in line
-    assert _current(root) == good and _versions(root) == [good]
-    assert not list((root / "versions").glob(".partial-*"))
 
 
 def test_cron_sample_config_refreshes_the_bundled_sample(tmp_path):
