@@ -232,13 +232,3 @@ def test_sigkilled_refresh_leaves_current_intact_and_next_completes(tmp_path, si
     assert _current(root) != good and not list((root / "versions").glob(".partial-*"))
     assert "common chronic inflammatory" in "".join(_clean_docs(root / "current").values())
     _assert_manifest_intact(root / "current")
-
-
-def test_cron_sample_config_refreshes_the_bundled_sample(tmp_path):
-    config = ROOT_DIR / "configs" / "cron-sample.yaml"
-    first = _refresh(config, "--output", str(tmp_path / "root"))
-    assert first.returncode == 0, first.stderr
-    second = _refresh(config, "--output", str(tmp_path / "root"))
-    assert second.returncode == 0 and "refresh unchanged" in second.stderr
-    assert len(_versions(tmp_path / "root")) == 1
-    assert (tmp_path / "root" / "current" / "megatron" / "validation.bin").exists()
