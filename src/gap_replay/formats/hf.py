@@ -164,7 +164,8 @@ def build_export(out_dir: str | os.PathLike, dest: str | os.PathLike, *, include
                             len(quarantine), join(out_dir, "quarantine", f"push-{source}.jsonl"))
                 quarantine.flush(join(out_dir, "quarantine", f"push-{source}.jsonl"))
         manifest = _read_json(Path(out_dir) / "manifest.json")
-        card = dataset_card(summary, manifest, repo_id=repo_id, include_restricted=include_restricted)
+        recipe = _read_json(Path(out_dir) / "recipe.json") or manifest.get("recipe") or {}
+        card = dataset_card(summary, manifest, recipe, repo_id=repo_id, include_restricted=include_restricted)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         summary.files.append("README.md")
         summary.files.sort()
@@ -204,7 +205,17 @@ def card_configs(summary: ExportSummary) -> list[dict]:
     return configs
 
 
-def dataset_card(summary: ExportSummary, manifest: dict, *, repo_id: str, include_restricted: bool) -> str:
+def _public_recipe(recipe: dict) -> dict:
+    """The recipe as published: a local tokenizer path is reduced to its file name."""
+    recipe = json.loads(json.dumps(recipe))
+    tok = recipe.get("tokenizer")
+    if isinstance(tok, dict) and isinstance(tok.get("path"), str) and os.path.isabs(tok["path"]):
+        tok["path"] = os.path.basename(tok["path"])
+    return recipe
+
+
+def dataset_card(summary: ExportSummary, manifest: dict, recipe: dict, *, repo_id: str,
+                 include_restricted: bool) -> str:
     """README.md: YAML metadata with one config per source, then recipe, counts, licences, advisory."""
     total = sum(sum(c.values()) for c in summary.rows.values())
     size = next(label for limit, label in ((1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"),
@@ -252,12 +263,14 @@ def dataset_card(summary: ExportSummary, manifest: dict, *, repo_id: str, includ
     elif include_restricted:
         lines += ["", "This export includes every subset (`--include-restricted`): check each licence "
                   "before sharing it further."]
-    recipe = manifest.get("recipe")
     if recipe:
-        lines += ["", "## Recipe", "", f"Seed: `{manifest.get('seed')}`, tokenizer: "
-                  f"`{json.dumps(manifest.get('tokenizer'), sort_keys=True)}`.", "", "```yaml",
-                  (yaml.safe_dump(recipe, sort_keys=False) if isinstance(recipe, dict) else str(recipe)).rstrip(),
-                  "```"]
+        tok = manifest.get("tokenizer") or {}
+        tok_text = ", ".join(f"{k} {tok[k]}" for k in ("vocab_size", "eod_id") if k in tok)
+        lines += ["", "## Recipe", "",
+                  f"Seed `{manifest.get('seed', recipe.get('seed'))}`"
+                  + (f", tokenizer: {tok_text}" if tok_text else "")
+                  + ". The recipe as run (token budgets are train tokens after the shared stages):", "",
+                  "```yaml", yaml.safe_dump(_public_recipe(recipe), sort_keys=False).rstrip(), "```"]
     lines += ["", "## Columns", "",
               "`id`, `source`, `subset`, `title`, `text`, `url`, `license`, and `meta`: a JSON object with "
               "the source-specific fields (`split`, `pmid`, `pmcid`, `doi`, `mesh`, `pub_date`, ...; "
