@@ -1,6 +1,7 @@
 """A small acquirer for the refresh tests: fetch a fixture site's index and its pages with the
-project's PoliteClient (HTTP cache at `ctx.options["http_cache"]`, ETag revalidation) and write
-one raw guideline document per page. The refresh code calls it like any source's acquirer."""
+project's PoliteClient (HTTP cache at OUT/cache/http.sqlite like the guideline scraper, ETag
+revalidation) and write one raw guideline document per page. The refresh calls it like any
+source's acquirer."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ ORIGIN = "https://pages.example.org"
 
 
 def acquire(ctx) -> dict:
-    client = PoliteClient(base_url=ctx.site_url("pages"), rate=0, cache_path=ctx.options["http_cache"],
+    client = PoliteClient(base_url=ctx.site_url("pages"), rate=0, cache_path=Path(ctx.output) / "cache" / "http.sqlite",
                           respect_robots=False)
     index = BeautifulSoup(client.get_text(f"{ORIGIN}/index.html"), "lxml")
     out = Path(ctx.output) / "raw" / "guidelines" / "pages" / "part-00000.jsonl.gz"

@@ -4,13 +4,14 @@ a complete new version atomically.
 Layout under ROOT:
 
     ROOT/.lock                       fcntl lock: a second refresh exits 75 at once
-    ROOT/state/http-cache.sqlite     requests-cache (ETag / Last-Modified revalidation) across versions
-    ROOT/state/state.sqlite          the acquirers' scrape state (failures to retry)
+    ROOT/state/                      the acquirers' output directory, kept across versions:
+                                     raw/ shards, state.sqlite (scrape state, failures to retry),
+                                     cache/http.sqlite (requests-cache, ETag revalidation)
     ROOT/versions/<UTC timestamp>/   complete versions (an OUT directory each + index.sqlite)
-    ROOT/versions/.partial-<ts>/  the version being built (removed if a refresh dies)
+    ROOT/versions/.partial-<ts>/     the version being built (removed by the next refresh if killed)
     ROOT/current -> versions/<ts>    the newest complete version, swapped with os.replace
 
-A refresh acquires every source into a fresh temporary version, fingerprints every raw
+A refresh runs every acquirer (revalidating, not skipping, what it has), fingerprints every raw
 document (id -> hash of its content, volatile fields like `fetched_at` left out) and compares
 with `current/index.sqlite`. Nothing new, changed or removed: the temporary version is deleted
 and `current` stays (exit 0). Otherwise only the new and changed documents go through the
@@ -324,16 +325,19 @@ def load_refresh_recipe(cfg: RefreshConfig):
     return load_recipe(cfg.recipe, overrides or None)
 
 
-def acquire_all(cfg: RefreshConfig, recipe, out: Path, state_dir: Path) -> dict[str, dict]:
-    """Call every source's acquirer into `out/raw/`, with the HTTP cache and scrape state at ROOT.
+def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
+    """Call every source's acquirer with `ROOT/state` as its output directory.
 
-    Acquirers get `options["http_cache"]` (requests-cache SQLite: conditional requests, 304 ->
-    cached body) and `options["state_path"]` at ROOT level, so both outlive the version.
+    Acquirers keep their raw shards, scrape state (`state.sqlite`) and HTTP cache
+    (`cache/http.sqlite`, requests-cache: conditional requests, 304 -> cached body) in their
+    output directory, so at ROOT/state all three outlive every version, and a killed refresh
+    resumes where it stopped. `options["refresh"] = True` asks them to revalidate what they
+    already have instead of skipping it.
     """
     from gap_replay.sources import AcquireContext
 
-    options = {"http_cache": str(state_dir / "http-cache.sqlite"), "state_path": str(state_dir / "state.sqlite"),
-               "refresh": True, **cfg.options}
+    out = state_dir
+    options = {"refresh": True, **cfg.options}
     summaries: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         sample_url = None
@@ -360,14 +364,28 @@ def acquire_all(cfg: RefreshConfig, recipe, out: Path, state_dir: Path) -> dict[
     return summaries
 
 
-def _sources_with_failures(state_dir: Path, sources: list[str]) -> set[str]:
+def _fetch_failed_since(state_dir: Path, since: float) -> bool:
+    """Did any URL fail during this refresh? Then missing documents are not treated as removed."""
     path = state_dir / "state.sqlite"
     if not path.exists():
-        return set()
+        return False
     from gap_replay.state import State
 
-    state = State(path)
-    return {s for s in sources if state.failures(s)}
+    return bool(State(path).execute("SELECT 1 FROM failures WHERE last_attempt >= ? LIMIT 1", (since,)))
+
+
+def link_raw(state_dir: Path, out: Path, sources: list[str]) -> None:
+    """The version's raw/: hard links to the acquired shards (copies across filesystems).
+
+    Acquirers replace shards by rename, so a later refresh never changes a linked file."""
+    for source in sources:
+        for shard in _raw_shards(state_dir, source):
+            dest = out / Path(shard).relative_to(state_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(shard, dest)
+            except OSError:
+                shutil.copyfile(shard, dest)
 
 
 def _raw_shards(out: Path, source: str) -> list[str]:
@@ -516,7 +534,7 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
         vdir.mkdir(parents=True, exist_ok=True)
         for stale in vdir.glob(".partial-*"):  # a killed refresh's leftovers; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
-        state_dir = root / "state"
+        state_dir = root / "state"  # acquisition output: raw/, state.sqlite, cache/http.sqlite
         state_dir.mkdir(exist_ok=True)
         recipe = load_refresh_recipe(cfg)
         previous = current_version(root)
@@ -525,18 +543,20 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
         delta = vdir / f".partial-{name}-delta"  # outside the version: `mix` sees only the version
         tmp.mkdir()
         try:
-            summaries = acquire_all(cfg, recipe, tmp, state_dir)
+            fetch_started = time.time()
+            summaries = acquire_all(cfg, recipe, state_dir)
             quarantine = Quarantine()
             index = DocIndex(tmp / "index.sqlite")
-            n_raw = index_raw(tmp, index, cfg.sources, quarantine)
-            carry = _sources_with_failures(state_dir, cfg.sources)
+            n_raw = index_raw(state_dir, index, cfg.sources, quarantine)
+            carry = set(cfg.sources) if _fetch_failed_since(state_dir, fetch_started) else set()
             base = None if (full or previous is None) else previous / "index.sqlite"
             counts = {"documents": n_raw, **index.diff(base, carry)}
             if base is not None and not any(counts[k] for k in ("new", "changed", "removed")):
                 index.close()
                 shutil.rmtree(tmp, ignore_errors=True)
                 return RefreshResult("unchanged", previous.name, counts, seconds=time.monotonic() - started)
-            counts["processed"] = write_delta_raw(tmp, delta, index, cfg.sources)
+            counts["processed"] = write_delta_raw(state_dir, delta, index, cfg.sources)
+            link_raw(state_dir, tmp, cfg.sources)
             with _executor(cfg) as ex:
                 if counts["processed"]:
                     run_process(str(delta), str(delta), recipe, ex, cfg.sources)
