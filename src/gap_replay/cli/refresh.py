@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import click
 
@@ -39,14 +40,17 @@ def refresh(config_path: str, output: str | None, full: bool) -> None:
         cfg = RefreshConfig.load(config_path, output)
     except RefreshError as exc:
         raise click.ClickException(str(exc)) from exc
+    started = time.monotonic()
     try:
         result = run_refresh(cfg, full=full)
     except LockHeld as exc:
-        log.warning("%s", RefreshResult("locked", error=str(exc)).summary_line())
+        log.warning("%s", RefreshResult("locked", error=str(exc),
+                                        seconds=time.monotonic() - started).summary_line())
         sys.exit(EXIT_LOCKED)
     except Exception as exc:  # cron needs a summary line and exit 1 whatever went wrong
         log.debug("refresh failed", exc_info=True)
-        log.error("%s", RefreshResult("failed", error=f"{type(exc).__name__}: {exc}").summary_line())
+        log.error("%s", RefreshResult("failed", error=f"{type(exc).__name__}: {exc}",
+                                      seconds=time.monotonic() - started).summary_line())
         sys.exit(EXIT_FAILED)
     log.info("%s", result.summary_line())
     sys.exit(result.exit_code)
