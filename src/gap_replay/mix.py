@@ -182,8 +182,9 @@ def _read_lines(path: str):
 
 
 def write_task(task: WriteTask) -> dict:
+    rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
     return run_once(join(task.workdir, "markers", "write", f"{task.split}-{task.shard:05d}.json"),
-                    lambda: _write_shard(task))
+                    lambda: _write_shard(task), outputs=(join(task.output, rel),))
 
 
 def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: tuple[str, ...] = ("jsonl",)) -> dict:
