@@ -1,8 +1,9 @@
 """A small faithful Hugging Face Hub on 127.0.0.1 for upload tests.
 
-Implements what `HfApi.create_repo` and `HfApi.create_commit` call (repo create with 409 on an
-existing repo, README YAML validation, preupload answering "regular" upload mode, and the NDJSON
-commit with base64 file contents), checks the bearer token, stores committed files per repo and
+Implements what `HfApi.create_repo`, `list_repo_files` and `create_commit` call (repo create
+with 409 on an existing repo and the initial `.gitattributes`, the recursive tree listing, README
+YAML validation, preupload answering "regular" upload mode, and the NDJSON commit with base64
+file contents and deletions), checks the bearer token, stores committed files per repo and
 records every call. Anything else answers 404 and is recorded, so a test can assert none happened.
 """
 
@@ -100,14 +101,15 @@ class FakeHub:
         req.end_headers()
         req.wfile.write(data)
 
-    def _route(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
+    def _route(self, method: str, path: str, body: bytes) -> tuple[int, dict | list]:
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/api/repos/create":
             payload = json.loads(body)
             repo_id = f"{payload['organization']}/{payload['name']}"
             if repo_id in self.repos:
                 return 409, {"error": "You already created this dataset repo", "url": self._url(repo_id)}
-            self.repos[repo_id] = Repo(payload.get("type", "model"), payload.get("visibility") == "private")
+            self.repos[repo_id] = Repo(payload.get("type", "model"), payload.get("visibility") == "private",
+                                       files={".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"})
             return 200, {"url": self._url(repo_id), "name": repo_id, "id": repo_id}
         if method == "POST" and path == "/api/validate-yaml":
             content = json.loads(body)["content"]
@@ -119,6 +121,19 @@ class FakeHub:
                 if not isinstance(meta, dict):
                     return 400, {"errors": [{"message": "metadata is not a mapping"}], "warnings": []}
             return 200, {"errors": [], "warnings": []}
+        if method == "GET" and len(parts) >= 6 and parts[0] == "api" and parts[4] == "tree":
+            repo = self.repos.get(f"{parts[2]}/{parts[3]}")
+            if repo is None:
+                return 404, {"error": "Repository not found"}
+            entries, folders = [], set()
+            for path, data in sorted(repo.files.items()):
+                for i in range(1, path.count("/") + 1):
+                    folders.add(path.rsplit("/", i)[0])
+                entries.append({"type": "file", "path": path, "size": len(data),
+                                "oid": hashlib.sha1(data).hexdigest()})
+            entries += [{"type": "directory", "path": f, "oid": hashlib.sha1(f.encode()).hexdigest()}
+                        for f in sorted(folders)]
+            return 200, entries
         if method == "POST" and len(parts) == 6 and parts[0] == "api" and parts[4] in ("preupload", "commit"):
             repo_type, repo_id, action = parts[1].rstrip("s"), f"{parts[2]}/{parts[3]}", parts[4]
             repo = self.repos.get(repo_id)
@@ -135,14 +150,22 @@ class FakeHub:
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         if not lines or lines[0]["key"] != "header":
             return 400, {"error": "commit payload must start with a header line"}
-        added = {}
+        added, deleted = {}, []
         for item in lines[1:]:
-            if item["key"] != "file" or item["value"].get("encoding") != "base64":
+            if item["key"] == "deletedFile":
+                if item["value"]["path"] not in repo.files:
+                    return 404, {"error": "A file with this name doesn't exist"}
+                deleted.append(item["value"]["path"])
+            elif item["key"] == "file" and item["value"].get("encoding") == "base64":
+                added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            else:
                 return 400, {"error": f"unsupported commit operation {item['key']}"}
-            added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+        for path in deleted:
+            del repo.files[path]
         repo.files.update(added)
         oid = hashlib.sha1(body).hexdigest()
-        repo.commits.append({"summary": lines[0]["value"]["summary"], "files": list(added), "oid": oid})
+        repo.commits.append({"summary": lines[0]["value"]["summary"], "files": list(added), "deleted": deleted,
+                             "oid": oid})
         return 200, {"success": True, "commitOid": oid, "commitUrl": f"{self._url(repo_id)}/commit/{oid}"}
 
     def _url(self, repo_id: str) -> str:

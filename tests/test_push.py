@@ -91,17 +91,24 @@ def test_upload_sends_exactly_the_dry_run_files(out, tmp_path):
         assert token not in res.stdout + res.stderr
         repo = hub.repos["org/gap"]
         assert repo.repo_type == "dataset" and repo.private
-        assert repo.files == _files(dry)
+        uploaded = {k: v for k, v in repo.files.items() if k != ".gitattributes"}
+        assert uploaded == _files(dry)
         assert repo.commits[-1]["files"][-1] == "README.md"
         assert 1 <= len(repo.commits) <= 2
         assert all(c.status == 200 for c in hub.calls), hub.calls
         assert all(c.authorization == f"Bearer {token}" for c in hub.calls)
-        routes = {c.path.split("/")[-2] if "/datasets/" in c.path else c.path for c in hub.calls}
-        assert routes == {"/api/repos/create", "/api/validate-yaml", "preupload", "commit"}
-        # a second push to the existing repo works (409 on create is accepted)
+        routes = {c.path.split("/")[5] if "/api/datasets/" in c.path else c.path for c in hub.calls}
+        assert routes == {"/api/repos/create", "tree", "/api/validate-yaml", "preupload", "commit"}
+        # a second push to the existing repo (409 on create is accepted) deletes the parquet files of
+        # an earlier push that the export no longer has, and leaves every other file alone
+        repo.files["papers/train-00007.parquet"] = b"stale"
+        repo.files["notes/extra.txt"] = b"added by hand"
         res = _run(["push", str(out), "--repo-id", "org/gap"], env, home=tmp_path)
         assert res.returncode == 0, res.stderr
         assert [c.status for c in hub.calls if c.path == "/api/repos/create"] == [200, 409]
+        assert repo.commits[-1]["deleted"] == ["papers/train-00007.parquet"]
+        assert {k: v for k, v in repo.files.items() if k not in (".gitattributes", "notes/extra.txt")} == _files(dry)
+        assert repo.files["notes/extra.txt"] == b"added by hand" and ".gitattributes" in repo.files
         # a wrong token fails with a clear error and nothing is committed
         commits = len(repo.commits)
         res = _run(["push", str(out), "--repo-id", "org/gap"], {**env, "HF_TOKEN": "hf_wrong"}, home=tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -36,6 +37,7 @@ SCHEMA = pa.schema([
 ])
 SPLITS = ("train", "validation")
 DROPPED_META = ("raw_text",)  # the pre-cleaning text would double the size; `text` is what we publish
+MANAGED_FILE = re.compile(r"^(%s)/(%s)-\d{5}\.parquet$" % ("|".join(SOURCES), "|".join(SPLITS)))
 ROW_GROUP_ROWS = 5_000
 FILE_ROWS = 200_000
 
@@ -284,10 +286,12 @@ def upload_export(export_dir: str | os.PathLike, repo_id: str, *, private: bool 
     """Create the dataset repo if needed and upload every file of `export_dir` in a few large commits.
 
     The data goes first and README.md in the last commit, so the card never describes files that
-    are not there yet. Returns the commit URLs. The token comes from `token`, HF_TOKEN or the saved
-    login, and is never logged.
+    are not there yet. Parquet files this tool wrote on an earlier push (`<source>/<split>-NNNNN
+    .parquet`) that the export no longer has are deleted in the first commit; other files in the
+    repo are left alone. Returns the commit URLs. The token comes from `token`, HF_TOKEN or the
+    saved login, and is never logged.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     root = Path(export_dir)
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -308,9 +312,15 @@ def upload_export(export_dir: str | os.PathLike, repo_id: str, *, private: bool 
         batches.append(current)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    stale = sorted(f for f in api.list_repo_files(repo_id, repo_type="dataset")
+                   if MANAGED_FILE.match(f) and f not in files)
+    if stale:
+        log.info("deleting %d parquet file(s) of an earlier push that this export no longer has", len(stale))
     urls = []
     for i, batch in enumerate(batches, 1):
         ops = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel)) for rel in batch]
+        if i == 1:
+            ops += [CommitOperationDelete(path_in_repo=rel, is_folder=False) for rel in stale]
         info = api.create_commit(repo_id, ops, repo_type="dataset",
                                  commit_message=f"gap-replay push ({i}/{len(batches)})",
                                  commit_description=f"{len(batch)} files")
