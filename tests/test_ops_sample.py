@@ -70,7 +70,7 @@ def test_megatron_files_of_the_sample_read_back_with_megatron_core(sample_out):
 def test_stats_html_on_the_sample(sample_out, tmp_path):
     _run("stats", str(sample_out), "--html", str(tmp_path / "report.html"))
     page = (tmp_path / "report.html").read_text()
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3
+    assert len(re.findall(r'src="data:image/png;base64,', page)) >= 3  # 4 with near-dup/decontamination
     manifest = json.loads((sample_out / "manifest.json").read_text())
     for source, target in manifest["totals"]["target_tokens_by_source"].items():
         assert f"<td>{source}</td>" in page and f"{target:,}" in page

@@ -185,8 +185,26 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def _stage_removals(stats: dict, needle: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for stage, per_source in (stats.get("stages") or {}).items():
+        if needle in stage.lower():
+            for source, c in per_source.items():
+                out[source] = out.get(source, 0) + int(sum((c.get("dropped") or {}).values()))
+    return out
+
+
+def near_dup_by_source(stats: dict) -> dict[str, int]:
+    section = stats.get("near_dedup") or {}
+    return dict(section.get("removed_by_source") or {}) or _stage_removals(stats, "near")
+
+
+def decontamination_by_benchmark(stats: dict) -> dict[str, dict]:
+    return {name: rep for name, rep in (stats.get("decontamination") or {}).items() if isinstance(rep, dict)}
+
+
 def special_counts(stats: dict) -> list[list]:
-    """Rows (stage, source, in, dropped, by reason) for near-dup and decontamination stages."""
+    """Rows (stage, source, in, removed, by reason) of the near-dup and decontamination stages."""
     rows = []
     for stage, per_source in (stats.get("stages") or {}).items():
         if any(k in stage.lower() for k in SPECIAL_STAGES):
@@ -194,11 +212,59 @@ def special_counts(stats: dict) -> list[list]:
                 dropped = c.get("dropped") or {}
                 rows.append([stage, source, int(c.get("in", 0)), int(sum(dropped.values())),
                              ", ".join(f"{k}: {v:,}" for k, v in sorted(dropped.items())) or "-"])
-    for key, value in stats.items():  # other sections (e.g. a decontamination summary) as given
-        if key != "stages" and isinstance(value, dict) and any(k in key.lower() for k in SPECIAL_STAGES):
-            for source, v in value.items():
-                rows.append([key, source, "-", "-", json.dumps(v, sort_keys=True)])
     return rows
+
+
+def chart_special(stats: dict) -> bytes | None:
+    near = near_dup_by_source(stats)
+    decon = decontamination_by_benchmark(stats)
+    if not near and not decon:
+        return None
+    panels = [p for p in (("near", near), ("decon", decon)) if p[1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), squeeze=False)
+    for ax, (kind, data) in zip(axes[0], panels):
+        if kind == "near":
+            sources = [s for s in SOURCES if s in data] + sorted(set(data) - set(SOURCES))
+            ax.bar(sources, [data[s] for s in sources], color=[_color(s) for s in sources])
+            ax.set_title("Near-duplicates removed per source", fontsize=9)
+        else:
+            names = sorted(data)
+            x = np.arange(len(names))
+            ax.bar(x - 0.2, [int(data[n].get("documents_dropped", 0)) for n in names], 0.4, label="dropped")
+            ax.bar(x + 0.2, [int(data[n].get("documents_trimmed", 0)) for n in names], 0.4, label="trimmed")
+            ax.set_xticks(x, names, rotation=20)
+            ax.set_title("Decontamination: documents per benchmark", fontsize=9)
+            ax.legend(fontsize=7)
+        ax.set_ylabel("documents")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _special_html(stats: dict) -> str:
+    parts = []
+    near = stats.get("near_dedup") or {}
+    if near:
+        keys = [k for k in ("clusters", "documents_in_clusters", "removed", "candidate_pairs",
+                            "verified_pairs", "threshold", "bands", "rows", "ngram") if k in near]
+        parts.append(_table(keys, [[near[k] for k in keys]]))
+        examples = near.get("examples") or []
+        if examples:
+            parts.append(_table(["removed id", "source", "kept id", "kept source", "jaccard"],
+                                [[e.get("id"), e.get("source"), e.get("kept_id"), e.get("kept_source"),
+                                  e.get("jaccard")] for e in examples]))
+    decon = decontamination_by_benchmark(stats)
+    if decon:
+        parts.append(_table(["benchmark", "documents dropped", "documents trimmed", "n-gram hits",
+                             "characters removed", "by source"],
+                            [[n, int(r.get("documents_dropped", 0)), int(r.get("documents_trimmed", 0)),
+                              int(r.get("ngram_hits", 0)), int(r.get("chars_removed", 0)),
+                              ", ".join(f"{k}: {v:,}" for k, v in sorted((r.get("by_source") or {}).items()))
+                              or "-"] for n, r in sorted(decon.items())]))
+    rows = special_counts(stats)
+    if rows:
+        parts.append(_table(["stage", "source", "in", "removed", "by reason"], rows))
+    return "\n".join(parts)
 
 
 def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000) -> tuple[str, dict]:
@@ -211,6 +277,7 @@ def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000)
         "tokens": chart_tokens_vs_recipe(manifest),
         "lengths": chart_length_histograms(length_samples(str(out), manifest, samples_per_source)),
         "funnel": chart_funnel(stats),
+        "special": chart_special(stats),
     }
     measured = tokens_by_source_and_split(manifest)
     targets = (manifest.get("totals") or {}).get("target_tokens_by_source") or {}
@@ -223,7 +290,7 @@ def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000)
     funnel_rows = [[source, stage, n_in, out_n, sum(d.values()), q,
                     ", ".join(f"{k}: {v:,}" for k, v in sorted(d.items())) or "-"]
                    for source, rows in per_source.items() for stage, out_n, d, q, n_in in rows]
-    special = special_counts(stats)
+    special = _special_html(stats)
     totals = manifest.get("totals") or {}
     recipe = manifest.get("recipe")
     recipe_name = recipe.get("name") if isinstance(recipe, dict) else recipe
@@ -247,8 +314,8 @@ def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000)
         "<h2>Drop-reason funnel per stage</h2>", _img(charts["funnel"], "funnel"),
         _table(["source", "stage", "in", "out", "dropped", "quarantined", "by reason"], funnel_rows),
         "<h2>Near-duplicates and decontamination</h2>",
-        _table(["stage", "source", "in", "removed", "detail"], special) if special
-        else "<p class=missing>No near-duplicate or decontamination stage in stats.json.</p>",
+        (_img(charts["special"], "near-duplicates and decontamination") + special) if special
+        else "<p class=missing>No near-duplicate or decontamination results in stats.json.</p>",
         "</body></html>",
     ]
     return "\n".join(parts), charts
