@@ -548,7 +548,9 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
             quarantine = Quarantine()
             index = DocIndex(tmp / "index.sqlite")
             n_raw = index_raw(state_dir, index, cfg.sources, quarantine)
-            carry = set(cfg.sources) if _fetch_failed_since(state_dir, fetch_started) else set()
+            failed = _fetch_failed_since(state_dir, fetch_started) or any(
+                isinstance(v, dict) and v.get("failed") for v in summaries.values())
+            carry = set(cfg.sources) if failed else set()  # a failed fetch never removes documents
             base = None if (full or previous is None) else previous / "index.sqlite"
             counts = {"documents": n_raw, **index.diff(base, carry)}
             if base is not None and not any(counts[k] for k in ("new", "changed", "removed")):
