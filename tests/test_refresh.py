@@ -232,3 +232,30 @@ def test_sigkilled_refresh_leaves_current_intact_and_next_completes(tmp_path, si
     assert _current(root) != good and not list((root / "versions").glob(".partial-*"))
     assert "common chronic inflammatory" in "".join(_clean_docs(root / "current").values())
     _assert_manifest_intact(root / "current")
+
+
+def test_a_failed_page_keeps_its_document_and_an_unlisted_page_is_removed(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    first = _current(root)
+    before = _clean_docs(root / "current")
+    otitis = root_sites / "pages" / "otitis.html"
+    body = otitis.read_bytes()
+    otitis.unlink()  # still linked, now 404: a fetch failure, not a removal
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    (line,) = _summary_lines(res.stderr)
+    assert "refresh unchanged" in line and "removed=0" in line
+    assert _current(root) == first
+    otitis.write_bytes(body)
+    index = root_sites / "pages" / "index.html"
+    index.write_text("\n".join(l for l in index.read_text().splitlines() if "otitis" not in l))
+    res = _refresh(config)
+    (line,) = _summary_lines(res.stderr)
+    assert res.returncode == 0 and "new-version" in line and "removed=1" in line and "processed=0" in line
+    after = _clean_docs(root / "current")
+    assert len(after) == 3 and set(after) < set(before)
+    assert not any("otitis" in text.lower() for text in after.values())
+    assert [d["kind"] for d in _delta(root / "current")] == ["removed"]
