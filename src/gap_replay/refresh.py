@@ -23,37 +23,33 @@ document index lives inside each version so it can never disagree with the data 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
+import importlib
 import logging
 import os
 import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import orjson
 import yaml
 
+from gap_replay.docindex import DocIndex, fingerprint  # noqa: F401  (fingerprint: re-exported)
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.versions import (LockHeld, current_version, fsync_dir, new_version_name,  # noqa: F401
+                                 prune_versions, refresh_lock, swap_current, versions)
 
 log = logging.getLogger("gap_replay.refresh")
 
 EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 75
-VOLATILE_META = ("fetched_at", "retrieved_at", "crawl_time", "http")
 DOCS_PER_CLEAN_SHARD = 50_000
 
 
 class RefreshError(RuntimeError):
-    pass
-
-
-class LockHeld(RefreshError):
     pass
 
 
@@ -120,161 +116,6 @@ class RefreshConfig:
                    options=dict(data.get("options") or {}), seed=data.get("seed"))
 
 
-# -- lock and versions -----------------------------------------------------------------------
-@contextlib.contextmanager
-def refresh_lock(root: Path) -> Iterator[None]:
-    """Hold ROOT/.lock for the whole refresh; raise LockHeld at once if another process has it.
-
-    flock is released by the kernel when the holder dies, so a SIGKILLed refresh never blocks
-    the next one.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise LockHeld(f"{root / '.lock'} is held by another refresh") from exc
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)
-
-
-def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def versions(root: Path) -> list[Path]:
-    vdir = root / "versions"
-    if not vdir.is_dir():
-        return []
-    return sorted(p for p in vdir.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def current_version(root: Path) -> Path | None:
-    link = root / "current"
-    if not link.is_symlink():
-        return None
-    target = (link.parent / os.readlink(link)).resolve()
-    return target if target.is_dir() else None
-
-
-def swap_current(root: Path, version: Path) -> None:
-    """Point ROOT/current at `version`: a temporary symlink renamed over the old one (atomic)."""
-    tmp = root / f".current.tmp-{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    os.symlink(os.path.relpath(version, root), tmp)
-    os.replace(tmp, root / "current")
-    _fsync_dir(root)
-
-
-def prune_versions(root: Path, keep: int) -> list[str]:
-    """Delete all but the newest `keep` versions; never the one `current` points to."""
-    cur = current_version(root)
-    removed = []
-    for old in versions(root)[:-keep] if keep else versions(root):
-        if cur is not None and old.resolve() == cur:
-            continue
-        shutil.rmtree(old, ignore_errors=True)
-        removed.append(old.name)
-    return removed
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _new_version_name(root: Path) -> str:
-    name = utc_stamp()
-    taken = {p.name for p in versions(root)}
-    suffix = 1
-    candidate = name
-    while candidate in taken:
-        candidate = f"{name}-{suffix}"
-        suffix += 1
-    return candidate
-
-
-# -- the document index ----------------------------------------------------------------------
-def fingerprint(doc: Document) -> str:
-    """Content identity of a raw document; fields that change on every fetch are left out."""
-    meta = {k: v for k, v in doc.meta.items() if k not in VOLATILE_META}
-    payload = orjson.dumps([doc.source, doc.subset, doc.title, doc.text, doc.url, meta],
-                           option=orjson.OPT_SORT_KEYS)
-    return content_hash(payload.decode("utf-8", "surrogatepass"))
-
-
-class DocIndex:
-    """SQLite map id -> (source, fingerprint), one per version (`<version>/index.sqlite`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT, hash TEXT)")
-        self.db.execute("CREATE TEMP TABLE delta (id TEXT PRIMARY KEY, source TEXT, kind TEXT)")
-
-    def put_many(self, rows: list[tuple[str, str, str]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", rows)
-
-    def diff(self, previous: Path | None, carry_sources: set[str]) -> dict[str, int]:
-        """Fill the `delta` table: new, changed and removed ids against the previous index.
-
-        Documents of `carry_sources` (a source whose fetch had failures) that are missing now are
-        carried over, not removed: a failed fetch must not delete documents from the corpus.
-        """
-        self.db.commit()
-        if previous is None or not previous.exists():
-            self.db.execute("INSERT INTO delta SELECT id, source, 'new' FROM docs")
-        else:
-            self.db.execute("ATTACH DATABASE ? AS prev", (str(previous),))
-            self.db.execute("INSERT INTO delta SELECT n.id, n.source, CASE WHEN p.id IS NULL THEN 'new' "
-                            "ELSE 'changed' END FROM docs n LEFT JOIN prev.docs p ON n.id = p.id "
-                            "WHERE p.id IS NULL OR p.hash != n.hash")
-            marks = ",".join("?" * len(carry_sources)) or "''"
-            self.db.execute("INSERT INTO delta SELECT p.id, p.source, 'removed' FROM prev.docs p "
-                            f"LEFT JOIN docs n ON n.id = p.id WHERE n.id IS NULL AND p.source NOT IN ({marks})",
-                            tuple(sorted(carry_sources)))
-            # carried-over documents stay in the index so the next refresh still knows them
-            self.db.execute("INSERT INTO docs SELECT p.id, p.source, p.hash FROM prev.docs p "
-                            f"LEFT JOIN docs n ON n.id = p.id WHERE n.id IS NULL AND p.source IN ({marks})",
-                            tuple(sorted(carry_sources)))
-            self.db.commit()
-            self.db.execute("DETACH DATABASE prev")
-        counts = dict(self.db.execute("SELECT kind, COUNT(*) FROM delta GROUP BY kind").fetchall())
-        return {k: counts.get(k, 0) for k in ("new", "changed", "removed")}
-
-    def in_delta(self, ids: list[str], kinds: tuple[str, ...] = ("new", "changed", "removed")) -> set[str]:
-        found: set[str] = set()
-        kind_marks = ",".join("?" * len(kinds))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(
-                f"SELECT id FROM delta WHERE id IN ({marks}) AND kind IN ({kind_marks})", (*chunk, *kinds)))
-        return found
-
-    def delta_rows(self) -> Iterator[tuple[str, str, str]]:
-        yield from self.db.execute("SELECT id, source, kind FROM delta ORDER BY kind, id")
-
-    def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
-
-    def close(self) -> None:
-        self.db.commit()
-        self.db.close()
-
-
 # -- the refresh -----------------------------------------------------------------------------
 @dataclass
 class RefreshResult:
@@ -302,8 +143,6 @@ class RefreshResult:
 
 def _resolve_acquirer(source: str, overrides: dict[str, str]) -> Callable:
     from gap_replay.sources import ACQUIRERS
-
-    import importlib
 
     spec = overrides.get(source) or ACQUIRERS.get(source)
     if not spec:
@@ -538,7 +377,7 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
         state_dir.mkdir(exist_ok=True)
         recipe = load_refresh_recipe(cfg)
         previous = current_version(root)
-        name = _new_version_name(root)
+        name = new_version_name(root)
         tmp = vdir / f".partial-{name}"
         delta = vdir / f".partial-{name}-delta"  # outside the version: `mix` sees only the version
         tmp.mkdir()
@@ -573,7 +412,7 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
             shutil.rmtree(delta, ignore_errors=True)
             final = vdir / name
             os.replace(tmp, final)
-            _fsync_dir(vdir)
+            fsync_dir(vdir)
             swap_current(root, final)
             pruned = prune_versions(root, cfg.keep_versions)
             return RefreshResult("new-version", name, counts, pruned, time.monotonic() - started)
