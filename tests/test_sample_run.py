@@ -43,6 +43,15 @@ def test_rerun_and_two_workers_give_identical_shards(sample_run, tmp_path):
     assert _shas(tmp_path / "w2") == first
 
 
+def test_process_and_mix_halves_reproduce_the_download(sample_run, tmp_path):
+    run_cli("process", "--input", str(sample_run), "--output", str(tmp_path / "p"))
+    assert (tmp_path / "p" / "clean").is_dir() and not (tmp_path / "p" / "raw").exists()
+    run_cli("mix", "--input", str(tmp_path / "p"), "--output", str(tmp_path / "m"), "--workers", "2")
+    assert _shas(tmp_path / "m") == _shas(sample_run)
+    proc = run_cli("mix", "--input", str(tmp_path / "p"), "--format", "parquet", check=False)
+    assert proc.returncode == 2 and "unknown format 'parquet'" in proc.stderr
+
+
 def test_sigkill_mid_run_then_rerun_gives_the_same_shards(sample_run, tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "gap_replay", "download", "--sample", "--output", str(out)],
