@@ -91,7 +91,7 @@ class RefreshConfig:
             raise RefreshError(f"{path}: output: missing (or pass --output ROOT)")
         base = path.parent
 
-        def rel(value):  # paths in the config are relative to the config file
+        def rel(value):  # recipe and sample_sites are relative to the config file, output to the cwd
             return str((base / value).resolve()) if value and not os.path.isabs(str(value)) and "://" not in str(value) else value
 
         fmt = data.get("format", "jsonl")
@@ -106,7 +106,7 @@ class RefreshConfig:
         if isinstance(sources, str):
             sources = [s.strip() for s in sources.split(",") if s.strip()]
         sample_sites = os.environ.get("GAP_REPLAY_SAMPLE_SITES") or rel(data.get("sample_sites"))
-        return cls(output=Path(rel(str(root)) if output is None else root).resolve(), sources=list(sources),
+        return cls(output=Path(root).resolve(), sources=list(sources),
                    recipe=None if data.get("recipe") in (None, "default") else rel(data["recipe"]),
                    recipe_overrides=dict(data.get("recipe_overrides") or {}),
                    executor=data.get("executor", "local"), address=data.get("address"),
