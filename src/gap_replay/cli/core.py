@@ -333,19 +333,26 @@ def mix(input_dir, output, formats, recipe_path, config_path, workers, executor,
 @click.command()
 @click.argument("output", type=click.Path(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print stats.json and the manifest totals as JSON.")
-def stats(output, as_json):
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report with charts (gap_replay.report).")
+def stats(output, as_json, html_path):
     """Show what a run kept and dropped per stage and source, and the mix per source.
 
     \b
     Example:
         gap-replay stats sample-out
         gap-replay stats sample-out --json | jq .stages.filter
+        gap-replay stats sample-out --html report.html
     """
     out = Path(output)
     if not (out / "stats.json").exists():
         raise click.ClickException(f"{out / 'stats.json'} not found: run `gap-replay process` first")
     data = orjson.loads((out / "stats.json").read_bytes())
     manifest = orjson.loads((out / "manifest.json").read_bytes()) if (out / "manifest.json").exists() else None
+    if html_path:
+        from gap_replay.report import write_html_report
+
+        write_html_report(out, html_path)
     if as_json:
         if manifest:
             data = {**data, "totals": manifest["totals"]}

@@ -1,0 +1,261 @@
+"""`gap-replay refresh`: conditional re-fetch against a real local server, only changed documents
+reprocessed, atomic versions, the lock (exit 75), and a SIGKILLed refresh leaving `current` intact."""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gap_replay.io import Quarantine, iter_documents, list_shards
+from gap_replay.sample.server import Fault, SiteServer
+
+HERE = Path(__file__).resolve().parent
+ROOT_DIR = HERE.parent
+SITES = HERE / "fixtures" / "refresh-sites"
+SAMPLE_RECIPE = {"scale": 0.000001, "tokenizer": {"path": "sample:tokenizer.model"},
+                 "output": {"shards_per_split": {"train": 2, "validation": 1}},
+                 "dedup": {"exact": {"buckets": 2}}}
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT_DIR / "src"), str(HERE)])}
+
+
+def _config(tmp_path: Path, base_url: str, name: str = "cron-test.yaml", **extra) -> Path:
+    cfg = {"output": str(tmp_path / "root"), "sources": ["guidelines"], "recipe": "default",
+           "recipe_overrides": SAMPLE_RECIPE, "keep_versions": 2, "workers": 1, "format": "jsonl,megatron",
+           "base_url": base_url, "acquirers": {"guidelines": "pages_acquirer:acquire"}, **extra}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _refresh(config: Path, *extra, wait=True):
+    args = [sys.executable, "-m", "gap_replay", "refresh", "--config", str(config), *extra]
+    if not wait:
+        return subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    return subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=180)
+
+
+def _summary_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "gap_replay.refresh: refresh " in line]
+
+
+def _versions(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "versions").iterdir())
+
+
+def _current(root: Path) -> str:
+    return os.readlink(root / "current").rsplit("/", 1)[-1]
+
+
+def _clean_docs(version: Path) -> dict[str, str]:
+    return {d.id: d.text for shard in list_shards(version / "clean") for d in iter_documents(shard, Quarantine())}
+
+
+def _delta(version: Path) -> list[dict]:
+    with gzip.open(version / "refresh-delta.jsonl.gz", "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _wait_until_fetching(server, root: Path, done_path: str, proc) -> None:
+    """Until `proc` has fetched `done_path` (the page before the hanging one) inside a partial version."""
+    deadline = time.time() + 60
+    while not (server.requests_to(done_path) and list((root / "versions").glob(".partial-*"))):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "the refresh never reached the page"
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
+def _assert_manifest_intact(version: Path) -> None:
+    manifest = json.loads((version / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        assert hashlib.sha256((version / shard["path"]).read_bytes()).hexdigest() == shard["sha256"]
+
+
+@pytest.fixture
+def sites(tmp_path):
+    root = tmp_path / "sites"
+    shutil.copytree(SITES, root)
+    with SiteServer(root) as server:
+        yield root, server
+
+
+def test_unchanged_refresh_revalidates_with_304_and_a_failure_keeps_current(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    first = _refresh(config)
+    assert first.returncode == 0, first.stderr
+    assert len(_summary_lines(first.stderr)) == 1 and "new-version" in first.stderr
+    (version,) = _versions(root)
+    assert _current(root) == version
+    assert {r.status for r in server.requests_to("/pages")} == {200}
+    assert len(_clean_docs(root / "current")) == 4
+    _assert_manifest_intact(root / "current")
+    assert (root / "current" / "megatron" / "train.idx").exists()
+
+    server.clear_log()
+    second = _refresh(config)
+    assert second.returncode == 0, second.stderr
+    (line,) = _summary_lines(second.stderr)
+    assert "refresh unchanged" in line and "new=0 changed=0 removed=0" in line
+    assert _versions(root) == [version] and _current(root) == version
+    log = server.requests_to("/pages")
+    assert len(log) == 5 and {r.status for r in log} == {304}  # index + 4 pages, no body re-sent
+    assert all("If-None-Match" in r.headers for r in log)
+    assert not list((root / "versions").glob(".partial-*"))
+
+    (root_sites / "pages" / "index.html").unlink()  # the listing is gone: 404, the refresh fails
+    failed = _refresh(config)
+    assert failed.returncode == 1
+    (line,) = _summary_lines(failed.stderr)
+    assert "refresh failed" in line and "index.html" in line
+    assert _current(root) == version and _versions(root) == [version]
+    assert not list((root / "versions").glob(".partial-*"))
+
+
+def test_one_changed_page_reprocesses_only_its_document(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    first = root / "current"
+    before = _clean_docs(first)
+    first_name = _current(root)
+
+    page = root_sites / "pages" / "sepsis.html"
+    page.write_text(page.read_text().replace("within the first hour", "within one hour of recognition"))
+    server.clear_log()
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    (line,) = _summary_lines(res.stderr)
+    assert "new-version" in line and "changed=1" in line and "processed=1" in line and "reused=3" in line
+    assert {r.path: r.status for r in server.requests_to("/pages")} == {
+        "/pages/index.html": 304, "/pages/asthma.html": 304, "/pages/otitis.html": 304,
+        "/pages/hypertension.html": 304, "/pages/sepsis.html": 200}
+    new = root / "current"
+    assert _current(root) != first_name and len(_versions(root)) == 2
+    delta = _delta(new)
+    assert [(d["kind"], d["source"]) for d in delta] == [("changed", "guidelines")]
+    stats = json.loads((new / "stats.json").read_text())
+    first_stage = next(iter(stats["stages"].values()))
+    assert first_stage["guidelines"]["in"] == 1  # only the changed page went through the stages
+    after = _clean_docs(new)
+    assert set(after) == set(before)
+    changed = [i for i in after if after[i] != before[i]]
+    assert changed == [delta[0]["id"]] and "within one hour of recognition" in after[changed[0]]
+    _assert_manifest_intact(new)
+    # the incremental version equals a full rebuild of the same inputs
+    full = _refresh(_config(tmp_path, server.base_url("pages"), "full.yaml",
+                                output=str(tmp_path / "full-root")), "--full")
+    assert full.returncode == 0, full.stderr
+    ref = json.loads((tmp_path / "full-root" / "current" / "manifest.json").read_text())
+    got = json.loads((new / "manifest.json").read_text())
+    assert [s["sha256"] for s in got["shards"]] == [s["sha256"] for s in ref["shards"]]
+
+    # keep_versions: 2 -> a third version prunes the oldest, never `current`
+    page.write_text(page.read_text().replace("Sepsis is", "Sepsis remains"))
+    third = _refresh(config)
+    assert third.returncode == 0 and "new-version" in third.stderr, third.stderr
+    assert len(_versions(root)) == 2 and first_name not in _versions(root)
+    assert _current(root) == _versions(root)[-1]
+
+
+def test_second_concurrent_refresh_exits_75(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    server.inject("/pages/otitis.html", Fault("hang", seconds=5))  # keeps the first refresh busy
+    first = _refresh(config, wait=False)
+    try:
+        _wait_until_fetching(server, root, "/pages/asthma.html", first)  # otitis is next, and hangs
+        started = time.time()
+        second = _refresh(config)
+        assert second.returncode == 75, second.stderr
+        assert time.time() - started < 15  # at once, not after waiting for the lock
+        (line,) = _summary_lines(second.stderr)
+        assert "refresh locked" in line
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert len(_versions(root)) == 1
+    # the lock is a kernel lock: a holder in this process also makes refresh exit 75
+    fd = os.open(root / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert _refresh(config).returncode == 75
+    finally:
+        os.close(fd)
+
+
+def test_sigkilled_refresh_leaves_current_intact_and_next_completes(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    good = _current(root)
+    snapshot = {p.relative_to(root / "current"): p.read_bytes()
+                for p in (root / "current").rglob("*") if p.is_file()}
+    page = root_sites / "pages" / "asthma.html"
+    page.write_text(page.read_text().replace("chronic inflammatory", "common chronic inflammatory"))
+    server.inject("/pages/hypertension.html", Fault("hang", seconds=20))
+    proc = _refresh(config, wait=False)
+    _wait_until_fetching(server, root, "/pages/sepsis.html", proc)  # hypertension is next, and hangs
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert _current(root) == good
+    assert {p.relative_to(root / "current"): p.read_bytes()
+            for p in (root / "current").rglob("*") if p.is_file()} == snapshot
+    assert list((root / "versions").glob(".partial-*"))  # what the kill left behind
+
+    server.faults.clear()
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    assert "changed=1" in _summary_lines(res.stderr)[0]
+    assert _current(root) != good and not list((root / "versions").glob(".partial-*"))
+    assert "common chronic inflammatory" in "".join(_clean_docs(root / "current").values())
+    _assert_manifest_intact(root / "current")
+
+
+def test_a_failed_page_keeps_its_document_and_an_unlisted_page_is_removed(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    first = _current(root)
+    before = _clean_docs(root / "current")
+    otitis = root_sites / "pages" / "otitis.html"
+    body = otitis.read_bytes()
+    otitis.unlink()  # still linked, now 404: a fetch failure, not a removal
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    (line,) = _summary_lines(res.stderr)
+    assert "refresh unchanged" in line and "removed=0" in line
+    assert _current(root) == first
+    otitis.write_bytes(body)
+    index = root_sites / "pages" / "index.html"
+    index.write_text("\n".join(l for l in index.read_text().splitlines() if "otitis" not in l))
+    res = _refresh(config)
+    (line,) = _summary_lines(res.stderr)
+    assert res.returncode == 0 and "new-version" in line and "removed=1" in line and "processed=0" in line
+    after = _clean_docs(root / "current")
+    assert len(after) == 3 and set(after) < set(before)
+    assert not any("otitis" in text.lower() for text in after.values())
+    assert [d["kind"] for d in _delta(root / "current")] == ["removed"]
