@@ -68,6 +68,7 @@ class NearDedup:
         self.work_root = str(work_root)
         self.work: str | None = None
         self.shards: list[str] = []
+        self.names: tuple[str, ...] = ()
 
     def _fingerprint(self, shards: list[str]) -> str:
         parts = [self.config.fingerprint()]
@@ -78,6 +79,7 @@ class NearDedup:
 
     def prepare(self, shards: list[str]) -> str:
         self.shards = list(shards)
+        self.names = tuple(f"shard-{i:05d}" for i in range(len(self.shards)))
         self.work = join(self.work_root, self._fingerprint(self.shards))
         remove_stale_temporaries(self.work)
         return self.work
@@ -85,13 +87,13 @@ class NearDedup:
     def run(self, executor, shards: list[str]) -> dict:
         work = self.prepare(shards)
         config = self.config
-        maps = executor.map(map_shard, [MapTask(s, i, work, config) for i, s in enumerate(self.shards)],
+        maps = executor.map(map_shard, [MapTask(s, n, work, config) for s, n in zip(self.shards, self.names)],
                             desc="near-dedup: signatures")
         _maybe_die("near_dedup.map")
-        executor.map(reduce_band, [ReduceTask(work, b, len(self.shards), config) for b in range(config.bands)],
+        executor.map(reduce_band, [ReduceTask(work, b, self.names, config) for b in range(config.bands)],
                      desc="near-dedup: buckets")
         _maybe_die("near_dedup.reduce")
-        report = executor.map(cluster, [ClusterTask(work, len(self.shards), config)],
+        report = executor.map(cluster, [ClusterTask(work, self.names, config)],
                               desc="near-dedup: clusters")[0]
         report = {k: v for k, v in report.items() if k != "skipped"}
         report["documents"] = sum(m["documents"] for m in maps)
@@ -103,7 +105,7 @@ class NearDedup:
     def removals(self, index: int) -> dict[str, dict]:
         if self.work is None:
             raise RuntimeError("NearDedup.run (or prepare) must come first")
-        return load_removals(self.work, index)
+        return load_removals(self.work, self.names[index])
 
     def stage(self, index: int) -> NearDuplicateFilter:
         return NearDuplicateFilter(self.removals(index))
@@ -114,16 +116,16 @@ class FilterTask:
     source_shard: str
     output_shard: str
     work: str
-    index: int
+    name: str
 
 
 def filter_shard(task: FilterTask) -> dict:
     """Phase (d) as a standalone task: copy a shard without its near-duplicates; returns stage stats."""
-    marker = join(task.work, "filter", f"shard-{task.index:05d}.json")
+    marker = join(task.work, "filter", f"{task.name}.json")
     if exists(marker) and exists(task.output_shard):
         return read_json(marker)
     quarantine = Quarantine()
-    stage = NearDuplicateFilter(load_removals(task.work, task.index))
+    stage = NearDuplicateFilter(load_removals(task.work, task.name))
     pipeline = Pipeline([stage])
     with ShardWriter(task.output_shard) as writer:
         for doc in pipeline.run(iter_documents(task.source_shard, quarantine)):
@@ -134,7 +136,7 @@ def filter_shard(task: FilterTask) -> dict:
         counts["in"] += n
         counts["quarantined"] += n
     if len(quarantine):
-        quarantine.flush(join(task.work, "filter", f"shard-{task.index:05d}.quarantine.jsonl"))
+        quarantine.flush(join(task.work, "filter", f"{task.name}.quarantine.jsonl"))
     write_json(marker, stats)
     return stats
 
@@ -149,8 +151,8 @@ def run_near_dedup(executor, shards: list[str], outputs: list[str], config: Near
         raise ValueError("one output path per input shard is needed")
     dedup = NearDedup(config, work_root)
     report = dedup.run(executor, shards)
-    results = executor.map(filter_shard, [FilterTask(s, o, dedup.work, i)
-                                          for i, (s, o) in enumerate(zip(shards, outputs))],
+    results = executor.map(filter_shard, [FilterTask(s, o, dedup.work, n)
+                                          for s, o, n in zip(shards, outputs, dedup.names)],
                            desc="near-dedup: filter")
     from gap_replay.stages.base import StageStats
 

@@ -6,7 +6,8 @@
 (c) `cluster`: all candidate pairs -> verified pairs (estimated Jaccard >= threshold) -> union-find
     clusters -> the keep rule -> per-shard removal lists and a report.
 Each task writes its outputs atomically and its completion marker last, so a killed run resumes.
-Doc keys are uint64: shard index << 32 | position among the shard's signed documents.
+Map outputs are named per task (`names`, in a fixed order); doc keys are uint64:
+index of the task name << 32 | position among that task's signed documents.
 """
 
 from __future__ import annotations
@@ -61,12 +62,17 @@ def read_json(path: str):
         return orjson.loads(fh.read())
 
 
-def shard_dir(work: str, index: int) -> str:
-    return join(work, "map", f"shard-{index:05d}")
+def file_name(name: str) -> str:
+    """A task name (may contain '/') as one path component."""
+    return name.replace("/", "__")
 
 
-def removal_path(work: str, index: int) -> str:
-    return join(work, "remove", f"shard-{index:05d}.jsonl")
+def shard_dir(work: str, name: str) -> str:
+    return join(work, "map", file_name(name))
+
+
+def removal_path(work: str, name: str) -> str:
+    return join(work, "remove", f"{file_name(name)}.jsonl")
 
 
 # ---------------------------------------------------------------- (a) map: signatures and buckets
@@ -81,15 +87,20 @@ class ShardSigner:
         self.bands: list[np.ndarray] = []
         self.table: list[bytes] = []
         self.seen: Counter[str] = Counter()
+        self._ids: set[str] = set()
 
-    def add(self, doc: Document) -> None:
+    def add(self, doc: Document, ordinal: int) -> None:
+        """`ordinal` = the document's position in the stream the filter of phase (d) will see."""
         self.seen[doc.source] += 1
+        if doc.id in self._ids:  # a repeated id is the exact dedup's business, never signed twice
+            return
+        self._ids.add(doc.id)
         signature = self.signer.signature(doc.text)
         if signature is None:  # no words: never a near-duplicate of anything
             return
         self.signatures.append(signature)
         self.bands.append(self.signer.band_hashes(signature))
-        self.table.append(orjson.dumps([doc.id, doc.source, doc.subset]))
+        self.table.append(orjson.dumps([doc.id, doc.source, doc.subset, ordinal]))
 
     def write(self, out_dir: str, quarantined: int = 0) -> dict:
         n = len(self.signatures)
@@ -111,20 +122,20 @@ class ShardSigner:
 @dataclass(frozen=True)
 class MapTask:
     shard: str
-    index: int
+    name: str
     work: str
     config: NearDedupConfig
 
 
 def map_shard(task: MapTask) -> dict:
-    out = shard_dir(task.work, task.index)
+    out = shard_dir(task.work, task.name)
     marker = join(out, "done.json")
     if exists(marker):
         return {**read_json(marker), "skipped": True}
     quarantine = Quarantine()
     signer = ShardSigner(task.config)
-    for doc in iter_documents(task.shard, quarantine):
-        signer.add(doc)
+    for ordinal, doc in enumerate(iter_documents(task.shard, quarantine)):
+        signer.add(doc, ordinal)
     if len(quarantine):
         quarantine.flush(join(out, "quarantine.jsonl"))
     return signer.write(out, quarantined=len(quarantine))
@@ -136,7 +147,7 @@ def map_shard(task: MapTask) -> dict:
 class ReduceTask:
     work: str
     band: int
-    shards: int
+    names: tuple[str, ...]
     config: NearDedupConfig
 
 
@@ -149,10 +160,10 @@ def reduce_band(task: ReduceTask) -> dict:
     out = join(task.work, "pairs", f"band-{task.band:02d}.npy")
     if exists(out):
         return {"band": task.band, "pairs": int(load_array(out).shape[0]), "skipped": True}
-    hashes = [load_array(join(shard_dir(task.work, s), "bucket_hashes.npy"))[task.band]
-              for s in range(task.shards)]
-    docs = [load_array(join(shard_dir(task.work, s), "bucket_docs.npy"))[task.band]
-            for s in range(task.shards)]
+    hashes = [load_array(join(shard_dir(task.work, name), "bucket_hashes.npy"))[task.band]
+              for name in task.names]
+    docs = [load_array(join(shard_dir(task.work, name), "bucket_docs.npy"))[task.band]
+            for name in task.names]
     total = sum(int(h.shape[0]) for h in hashes)
     # ~48 bytes per record in a window: hash + key, their sorted copies and the sort order.
     windows = max(1, math.ceil(total * 48 / (task.config.reduce_memory_mb * 1024 * 1024)))
@@ -186,15 +197,16 @@ def reduce_band(task: ReduceTask) -> dict:
 @dataclass(frozen=True)
 class ClusterTask:
     work: str
-    shards: int
+    names: tuple[str, ...]
     config: NearDedupConfig
 
 
 class _Signatures:
     """Looks up signatures by doc key from the memory-mapped per-shard files."""
 
-    def __init__(self, work: str) -> None:
+    def __init__(self, work: str, names: tuple[str, ...]) -> None:
         self.work = work
+        self.names = names
         self._cache: dict[int, np.ndarray] = {}
 
     def get(self, keys: np.ndarray) -> np.ndarray:
@@ -204,7 +216,7 @@ class _Signatures:
         for s in np.unique(shard):
             s = int(s)
             if s not in self._cache:
-                self._cache[s] = load_array(join(shard_dir(self.work, s), "signatures.npy"))
+                self._cache[s] = load_array(join(shard_dir(self.work, self.names[s]), "signatures.npy"))
             sigs = self._cache[s]
             if out is None:
                 out = np.empty((keys.shape[0], sigs.shape[1]), dtype=np.uint32)
@@ -242,19 +254,18 @@ def _union_find(pairs: np.ndarray) -> dict[int, list[int]]:
     return clusters
 
 
-def _doc_info(work: str, keys: list[int]) -> dict[int, tuple[str, str, str]]:
-    """(id, source, subset) of the given doc keys, streaming only the shards' doc tables."""
+def _doc_info(work: str, names: tuple[str, ...], keys: list[int]) -> dict[int, tuple[str, str, str, int]]:
+    """(id, source, subset, ordinal) of the given doc keys, streaming only the needed doc tables."""
     wanted: dict[int, set[int]] = defaultdict(set)
     for key in keys:
         wanted[key >> 32].add(key & 0xFFFFFFFF)
-    info: dict[int, tuple[str, str, str]] = {}
+    info: dict[int, tuple[str, str, str, int]] = {}
     for shard, positions in sorted(wanted.items()):
-        fs, p = filesystem(join(shard_dir(work, shard), "docs.jsonl"))
+        fs, p = filesystem(join(shard_dir(work, names[shard]), "docs.jsonl"))
         with fs.open(p, "rb") as fh:
             for pos, line in enumerate(fh):
                 if pos in positions:
-                    doc_id, source, subset = orjson.loads(line)
-                    info[(shard << 32) | pos] = (doc_id, source, subset)
+                    info[(shard << 32) | pos] = tuple(orjson.loads(line))
     return info
 
 
@@ -266,35 +277,35 @@ def cluster(task: ClusterTask) -> dict:
     bands = [load_array(join(task.work, "pairs", f"band-{b:02d}.npy"), mmap=False)
              for b in range(config.bands)]
     candidates = np.unique(np.concatenate(bands), axis=0) if bands else np.zeros((0, 2), np.uint64)
-    signatures = _Signatures(task.work)
+    signatures = _Signatures(task.work, task.names)
     jac = _verify(candidates, signatures) if candidates.shape[0] else np.zeros(0)
     verified = candidates[jac >= config.threshold]
     clusters = _union_find(verified)
-    info = _doc_info(task.work, [k for members in clusters.values() for k in members])
+    info = _doc_info(task.work, task.names, [k for members in clusters.values() for k in members])
 
     removals: dict[int, list[dict]] = defaultdict(list)
     removed_by_source: Counter[str] = Counter()
     examples: list[dict] = []
-    kept_ids = []
     for members in clusters.values():
         keep = min(members, key=lambda k: config.keep_key(info[k][1], info[k][2], info[k][0]))
         others = [k for k in members if k != keep]
         sims = _verify(np.array([[keep, k] for k in others], dtype=np.uint64), signatures)
-        kept_ids.append(info[keep][0])
         for k, sim in zip(others, sims.tolist()):
-            doc_id, source, subset = info[k]
+            doc_id, source, subset, ordinal = info[k]
             removed_by_source[source] += 1
-            entry = {"id": doc_id, "source": source, "subset": subset, "kept_id": info[keep][0],
+            entry = {"id": doc_id, "source": source, "subset": subset, "ordinal": ordinal,
+                     "kept_id": info[keep][0],
                      "kept_source": info[keep][1], "kept_subset": info[keep][2],
                      "jaccard": round(sim, 4)}
             removals[k >> 32].append(entry)
             examples.append(entry)
-    for shard in range(task.shards):
+    for shard, name in enumerate(task.names):
         if shard in removals:
-            with atomic_write(removal_path(task.work, shard)) as fh:
+            with atomic_write(removal_path(task.work, name)) as fh:
                 for entry in sorted(removals[shard], key=lambda e: e["id"]):
                     fh.write(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS) + b"\n")
-    examples.sort(key=lambda e: (e["kept_id"], e["id"]))
+    examples = [{k: v for k, v in e.items() if k != "ordinal"} for e in
+                sorted(examples, key=lambda e: (e["kept_id"], e["id"]))[: config.examples]]
     report = {
         "clusters": len(clusters),
         "documents_in_clusters": sum(len(m) for m in clusters.values()),
@@ -306,15 +317,17 @@ def cluster(task: ClusterTask) -> dict:
         "bands": config.bands,
         "rows": config.rows,
         "ngram": config.ngram,
-        "examples": examples[: config.examples],
+        "examples": examples,
     }
     write_json(marker, report)  # the marker, last
     return report
 
 
-def load_removals(work: str, index: int) -> dict[str, dict]:
-    """Removed doc id -> decision, for one shard (empty when nothing in it is a near-duplicate)."""
-    path = removal_path(work, index)
+def load_removals(work: str, name: str) -> dict[str, dict]:
+    """Removed doc id -> decision, for one task (empty when nothing in it is a near-duplicate).
+
+    Ids are unique within a task's removals: the map phase signs only an id's first occurrence."""
+    path = removal_path(work, name)
     if not exists(path):
         return {}
     fs, p = filesystem(path)
