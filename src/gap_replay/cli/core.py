@@ -1,0 +1,348 @@
+"""`gap-replay download | process | mix | stats`: the core chain from raw shards to mixed shards."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import yaml
+
+from gap_replay.recipe import Recipe, RecipeError, load_recipe
+from gap_replay.resources import sample_dir, sample_sites_dir, spec_dir
+
+log = logging.getLogger("gap_replay.cli")
+
+FORMATS = ("jsonl", "megatron")
+
+
+# --- run configuration (configs/*.yaml) ----------------------------------------------------
+
+def load_run_config(path: str | None, sample: bool) -> dict[str, Any]:
+    """A run config (configs/sample.yaml, configs/local.yaml): how to run, not what to build."""
+    if path is None and sample:
+        path = str(spec_dir("configs") / "sample.yaml")
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise click.BadParameter(f"config file {path} not found", param_hint="--config") from None
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"{path}: not valid YAML: {exc}", param_hint="--config") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: must be a mapping", param_hint="--config")
+    allowed = {"recipe", "recipe_overrides", "output", "workers", "executor", "address", "format", "seed", "sources"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise click.BadParameter(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
+                                 f"allowed: {', '.join(sorted(allowed))}", param_hint="--config")
+    data["_path"] = path
+    return data
+
+
+def resolve_recipe(recipe_path: str | None, config: dict[str, Any], seed: int | None,
+                   fallback: str | None = None) -> Recipe:
+    """--recipe, else the config's recipe (`default` = gap_replay/recipe.yaml), else `fallback`."""
+    path = recipe_path or config.get("recipe") or fallback
+    if path == "default":
+        path = None
+    elif path and config.get("_path") and not recipe_path and not Path(path).is_absolute():
+        beside = Path(config["_path"]).parent / path
+        path = str(beside) if beside.exists() else path
+    overrides = dict(config.get("recipe_overrides") or {})
+    if seed is not None:
+        overrides["seed"] = seed
+    try:
+        return load_recipe(path, overrides or None)
+    except RecipeError as exc:
+        raise click.ClickException(f"invalid recipe: {exc}") from None
+
+
+def parse_formats(value: str | list | None) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else (value or "jsonl").split(",")
+    formats = tuple(f.strip() for f in items if f.strip())
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise click.BadParameter(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}",
+                                 param_hint="--format")
+    return formats
+
+
+def parse_sources(value: str | list | None, recipe: Recipe) -> list[str]:
+    if not value:
+        return recipe.sources
+    items = value if isinstance(value, list) else value.split(",")
+    sources = [s.strip() for s in items if s.strip()]
+    unknown = [s for s in sources if s not in recipe.sources]
+    if unknown:
+        raise click.BadParameter(f"source {unknown[0]!r} is not in the recipe ({', '.join(recipe.sources)})",
+                                 param_hint="--sources")
+    return sources
+
+
+@contextlib.contextmanager
+def executor_from(kind: str, workers: int, address: str | None):
+    from gap_replay.executors import make_executor
+
+    try:
+        ex = make_executor(kind, workers, address)
+    except (RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+# --- acquisition -------------------------------------------------------------------------
+
+def use_bundled_raw_sample(source: str, output: str) -> dict:
+    """TEMPORARY (until every source's acquirer exists): copy the bundled raw sample of `source`
+    into OUT/raw/<source>/. Files already identical are left alone, so reruns resume."""
+    src_root = sample_dir() / "raw" / source
+    copied = 0
+    for path in sorted(src_root.rglob("*.jsonl.gz")):
+        dest = Path(output) / "raw" / source / path.relative_to(src_root)
+        if dest.exists() and dest.read_bytes() == path.read_bytes():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp-sample")
+        shutil.copyfile(path, tmp)
+        tmp.replace(dest)
+        copied += 1
+    return {"source": source, "bundled_files": copied}
+
+
+def _missing_acquirer(exc: ImportError, source: str) -> bool:
+    """True when the acquirer module itself is absent (not when it fails to import a dependency)."""
+    from gap_replay.sources import ACQUIRERS
+
+    module = ACQUIRERS[source].split(":")[0]
+    name = getattr(exc, "name", None) or ""
+    return bool(name) and module.startswith(name) and name.startswith("gap_replay.sources")
+
+
+def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool) -> None:
+    from gap_replay.sample.server import SiteServer
+    from gap_replay.sources import AcquireContext, acquirer
+
+    server = None
+    if sample:
+        sites = sample_sites_dir()
+        server = SiteServer(sites if sites.exists() else sample_dir()).start()
+    try:
+        for source in sources:
+            try:
+                fn = acquirer(source)
+            except ImportError as exc:
+                if not _missing_acquirer(exc, source):
+                    raise
+                if not sample:
+                    raise click.ClickException(
+                        f"source {source!r} cannot be acquired: its module is not in this build ({exc.name})")
+                log.warning("acquirer for %s is not available yet: using the bundled raw sample", source)
+                use_bundled_raw_sample(source, output)
+                continue
+            ctx = AcquireContext(output=output, recipe=recipe.data, seed=recipe.seed, workers=workers,
+                                 sample_url=server.url if server else None)
+            summary = fn(ctx)
+            log.info("acquired %s: %s", source, summary)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+def source_table(output: str) -> str:
+    """Per source: documents after processing, train tokens mixed, share vs the recipe's share."""
+    out = Path(output)
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    stats = orjson.loads((out / "stats.json").read_bytes()) if (out / "stats.json").exists() else {"stages": {}}
+    last_stage = list(stats["stages"])[-1] if stats["stages"] else None
+    train: dict[str, int] = {}
+    valid: dict[str, int] = {}
+    for shard in manifest["shards"]:
+        target = train if shard["path"].startswith("shards/train/") else valid
+        for src, n in shard["tokens_by_source"].items():
+            target[src] = target.get(src, 0) + n
+    targets = manifest["totals"]["target_tokens_by_source"]
+    total_train = sum(train.values()) or 1
+    total_target = sum(targets.values()) or 1
+    rows = [("source", "documents", "train tokens", "val tokens", "share", "recipe share", "target")]
+    for src in sorted(set(targets) | set(train)):
+        docs = stats["stages"].get(last_stage, {}).get(src, {}).get("out", 0) if last_stage else 0
+        rows.append((src, f"{docs:,}", f"{train.get(src, 0):,}", f"{valid.get(src, 0):,}",
+                     f"{100 * train.get(src, 0) / total_train:.2f}%",
+                     f"{100 * targets.get(src, 0) / total_target:.2f}%", f"{targets.get(src, 0):,}"))
+    rows.append(("total", f"{sum(int(r[1].replace(',', '')) for r in rows[1:]):,}", f"{sum(train.values()):,}",
+                 f"{sum(valid.values()):,}", "100.00%", "100.00%", f"{sum(targets.values()):,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+
+
+def stage_table(stats: dict) -> str:
+    rows = [("stage", "source", "in", "out", "dropped", "quarantined")]
+    for stage, by_source in stats["stages"].items():
+        for src, c in by_source.items():
+            dropped = ", ".join(f"{k}={v}" for k, v in c["dropped"].items()) or "0"
+            rows.append((stage, src, str(c["in"]), str(c["out"]), dropped, str(c["quarantined"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+# --- commands ----------------------------------------------------------------------------
+
+_common = [
+    click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False),
+                 help="Recipe YAML (default: the config's, else gap_replay/recipe.yaml)."),
+    click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+                 help="Run config (configs/local.yaml); --sample defaults to configs/sample.yaml."),
+    click.option("--workers", type=int, help="Worker processes (default 1)."),
+    click.option("--executor", type=click.Choice(["local", "ray"]), help="Where tasks run (default local)."),
+    click.option("--address", help="Ray cluster address (with --executor ray)."),
+    click.option("--seed", type=int, help="Override the recipe's seed."),
+]
+
+
+def common_options(fn):
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+def _settings(config: dict, workers, executor, address) -> tuple[int, str, str | None]:
+    return (int(workers or config.get("workers") or 1), executor or config.get("executor") or "local",
+            address or config.get("address"))
+
+
+@click.command()
+@click.option("--sample", is_flag=True, help="Use the bundled offline sample (no network).")
+@click.option("--sources", help="Comma-separated sources (default: all in the recipe).")
+@click.option("--output", type=click.Path(file_okay=False), help="Output directory OUT.")
+@click.option("--format", "formats", help="Comma-separated outputs: jsonl[,megatron].")
+@common_options
+def download(sample, sources, output, formats, recipe_path, config_path, workers, executor, address, seed):
+    """Acquire, process and mix every source into OUT; print a per-source table.
+
+    \b
+    Examples:
+        gap-replay download --sample --output sample-out
+        gap-replay download --sample --output sample-out --workers 2
+        gap-replay download --config configs/local.yaml --sources guidelines,replay --output out
+    """
+    from gap_replay.mix import run_mix
+    from gap_replay.process import run_process
+
+    config = load_run_config(config_path, sample)
+    output = output or config.get("output")
+    if not output:
+        raise click.UsageError("--output is required (or set output: in the config)")
+    recipe = resolve_recipe(recipe_path, config, seed)
+    chosen = parse_sources(sources or config.get("sources"), recipe)
+    fmt = parse_formats(formats or config.get("format"))
+    n_workers, kind, addr = _settings(config, workers, executor, address)
+    acquire(chosen, output, recipe, n_workers, sample)
+    with executor_from(kind, n_workers, addr) as ex:
+        _guard(lambda: run_process(output, output, recipe, ex, chosen))
+        _guard(lambda: run_mix(output, output, recipe, ex, fmt))
+    click.echo(source_table(output))
+
+
+def _guard(fn):
+    from gap_replay.stages.tokenize import TokenizerError
+
+    try:
+        return fn()
+    except (FileNotFoundError, TokenizerError, RecipeError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Directory holding raw/<source>/...")
+@click.option("--output", type=click.Path(file_okay=False), help="Where clean/ and stats.json go (default: --input).")
+@click.option("--sources", help="Comma-separated sources (default: all in the recipe).")
+@common_options
+def process(input_dir, output, sources, recipe_path, config_path, workers, executor, address, seed):
+    """Run the shared stages (clean, filter, dedup, split) over OUT/raw into OUT/clean.
+
+    Writes clean/<source>/..., stats.json (per stage and source: in, out, dropped by reason,
+    quarantined) and quarantine/. A rerun skips completed tasks.
+
+    \b
+    Example:
+        gap-replay process --input out/ --workers 4
+        gap-replay process --input out/ --output out2/ --recipe my-recipe.yaml
+    """
+    from gap_replay.process import run_process
+
+    config = load_run_config(config_path, False)
+    recipe = resolve_recipe(recipe_path, config, seed)
+    n_workers, kind, addr = _settings(config, workers, executor, address)
+    output = output or input_dir
+    with executor_from(kind, n_workers, addr) as ex:
+        stats = _guard(lambda: run_process(input_dir, output, recipe, ex, parse_sources(sources, recipe)))
+    click.echo(stage_table(stats))
+
+
+@click.command()
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Directory holding clean/<source>/... (from `process`).")
+@click.option("--output", type=click.Path(file_okay=False), help="Where shards/ and manifest.json go (default: --input).")
+@click.option("--format", "formats", help="Comma-separated outputs: jsonl[,megatron].")
+@common_options
+def mix(input_dir, output, formats, recipe_path, config_path, workers, executor, address, seed):
+    """Tokenize OUT/clean and mix it to the recipe's token budgets into OUT/shards + manifest.json.
+
+    The recipe defaults to the one `process` recorded in OUT/recipe.json.
+
+    \b
+    Example:
+        gap-replay mix --input out/
+        gap-replay mix --input out/ --output mixed/ --format jsonl,megatron --workers 4
+    """
+    from gap_replay.mix import run_mix
+
+    config = load_run_config(config_path, False)
+    recorded = Path(input_dir) / "recipe.json"
+    recipe = resolve_recipe(recipe_path, config, seed, fallback=str(recorded) if recorded.exists() else None)
+    fmt = parse_formats(formats or config.get("format"))
+    n_workers, kind, addr = _settings(config, workers, executor, address)
+    output = output or input_dir
+    with executor_from(kind, n_workers, addr) as ex:
+        _guard(lambda: run_mix(input_dir, output, recipe, ex, fmt))
+    click.echo(source_table(output))
+
+
+@click.command()
+@click.argument("output", type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print stats.json and the manifest totals as JSON.")
+def stats(output, as_json):
+    """Show what a run kept and dropped per stage and source, and the mix per source.
+
+    \b
+    Example:
+        gap-replay stats sample-out
+        gap-replay stats sample-out --json | jq .stages.filter
+    """
+    out = Path(output)
+    if not (out / "stats.json").exists():
+        raise click.ClickException(f"{out / 'stats.json'} not found: run `gap-replay process` first")
+    data = orjson.loads((out / "stats.json").read_bytes())
+    manifest = orjson.loads((out / "manifest.json").read_bytes()) if (out / "manifest.json").exists() else None
+    if as_json:
+        if manifest:
+            data = {**data, "totals": manifest["totals"]}
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(stage_table(data))
+    if manifest:
+        click.echo("")
+        click.echo(source_table(output))

@@ -1,0 +1,242 @@
+"""`process`: the shared stages over `OUT/raw/**` into `OUT/clean/` and `OUT/stats.json`.
+
+The step list is assembled in ONE place, `build_steps`: other parts of the project (near-dedup,
+decontamination, PubMed quality weights, corpus rules) insert their Stage or GlobalStep there.
+Global steps cut the list into segments; every segment is one task per raw shard, run by any
+executor; a global step's reduce runs between its two segments.
+
+    read -> clean -> filter -> [dedup map] | reduce | dedup -> split -> OUT/clean/<source>/...
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.io.paths import atomic_write, filesystem, join
+from gap_replay.recipe import Recipe
+from gap_replay.stages.base import Stage, StageStats
+from gap_replay.stages.clean import CleanStage
+from gap_replay.stages.dedup import ExactDedup
+from gap_replay.stages.filter import FilterStage
+from gap_replay.stages.global_step import GlobalStep
+from gap_replay.stages.split import SplitStage
+from gap_replay.tasks import file_fingerprint, fingerprint, key_file, prepare_workdir, run_once
+
+log = logging.getLogger(__name__)
+
+Step = Stage | GlobalStep
+READ_STAGE = "read"
+
+
+def build_steps(recipe: Recipe) -> list[Step]:
+    """The shared processing steps, in order, configured from the recipe.
+
+    Called in every task (stages count per task), so it must be cheap and deterministic.
+    Insert new steps here: a Stage (per document) or a GlobalStep (map + reduce + filter).
+    """
+    srcs = recipe.sources
+    steps: list[Step] = [
+        CleanStage({s: recipe.clean_rules(s) for s in srcs}),
+        FilterStage({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs}),
+    ]
+    dedup = recipe.dedup
+    if dedup["by_id"] or dedup["by_content"]:
+        buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
+        steps.append(ExactDedup({s: recipe.priority(s) for s in srcs}, dedup["by_id"],
+                                dedup["by_content"], buckets=buckets))
+    # near-duplicate dedup, decontamination and quality weights plug in here
+    steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
+    return steps
+
+
+def segments(steps: list[Step]) -> tuple[list[list[Stage]], list[GlobalStep]]:
+    """Cut the step list at every GlobalStep: n globals give n + 1 segments of plain stages."""
+    segs: list[list[Stage]] = [[]]
+    globals_: list[GlobalStep] = []
+    for step in steps:
+        if isinstance(step, GlobalStep):
+            globals_.append(step)
+            segs.append([])
+        else:
+            segs[-1].append(step)
+    return segs, globals_
+
+
+@dataclass
+class SegmentTask:
+    """One shard through one segment (picklable: plain data only)."""
+
+    recipe: dict[str, Any]
+    recipe_origin: str | None
+    segment: int
+    key: str            # relative shard path without suffix, e.g. guidelines/nice/part-00000
+    source: str         # the source directory the raw shard sits in
+    input: str
+    output: str
+    workdir: str
+    quarantine: str
+
+
+def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_stats: StageStats):
+    """Documents of a raw shard; bad lines and unknown sources are quarantined and counted."""
+    known = set(recipe.sources)
+    for doc in iter_documents(task.input, quarantine, source=task.source):
+        counts = read_stats.by_source[doc.source]
+        if doc.source not in known:
+            quarantine.add(file=task.input, line=None, reason=f"source {doc.source!r} is not in the recipe",
+                           raw=doc.to_json(), source=doc.source)
+            continue
+        counts.n_in += 1
+        counts.n_out += 1
+        yield doc
+    for src, n in quarantine.by_source.items():
+        read_stats.by_source[str(src)].n_in += n
+        read_stats.by_source[str(src)].quarantined += n
+
+
+def _run_segment(task: SegmentTask) -> dict:
+    from gap_replay.recipe import recipe_from_dict
+    from gap_replay.stages.base import Pipeline
+
+    recipe = recipe_from_dict(task.recipe, task.recipe_origin)
+    segs, globals_ = segments(build_steps(recipe))
+    stages = list(segs[task.segment])
+    if task.segment > 0:
+        stages.insert(0, globals_[task.segment - 1].stage(task.workdir, task.key))
+    observer = globals_[task.segment].observer(task.workdir, task.key) if task.segment < len(globals_) else None
+    quarantine = Quarantine()
+    read_stats = StageStats()
+    if task.segment == 0:
+        docs = _read_raw(task, recipe, quarantine, read_stats)
+    else:
+        docs = iter_documents(task.input, quarantine, source=task.source)
+    pipeline = Pipeline(stages)
+    n = 0
+    with ShardWriter(task.output) as writer:
+        for doc in pipeline.run(docs):
+            writer.write(doc)
+            if observer is not None:
+                observer.observe(doc, n)
+            n += 1
+    if observer is not None:
+        observer.close()
+    if len(quarantine):
+        quarantine.flush(task.quarantine)
+    stats = pipeline.stats()
+    if task.segment == 0:
+        read_stats.check(READ_STAGE)
+        stats = {READ_STAGE: read_stats.to_dict(), **stats}
+    return {"key": task.key, "documents": n, "stats": stats}
+
+
+def run_segment_task(task: SegmentTask) -> dict:
+    """Executor entry point: skip if the marker exists, else run and mark."""
+    marker = join(task.workdir, "markers", f"segment-{task.segment}", key_file(task.key) + ".json")
+    return run_once(marker, lambda: _run_segment(task))
+
+
+def shard_key(raw_root: str, path: str) -> str:
+    rel = path[len(raw_root.rstrip("/")) + 1:]
+    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl", ".json.gz", ".json"):
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
+def merge_stats(results: list[dict]) -> dict[str, dict]:
+    """Sum per-task stage counts; stage order follows the pipeline; every stage reconciles."""
+    merged: dict[str, StageStats] = {}
+    for result in results:
+        for stage, by_source in result["stats"].items():
+            merged.setdefault(stage, StageStats()).merge(by_source)
+    for stage, stats in merged.items():
+        stats.check(stage)
+    return {stage: stats.to_dict() for stage, stats in merged.items()}
+
+
+def check_chain(stages: dict[str, dict]) -> None:
+    """What leaves one stage enters the next, per source (nothing lost between segments)."""
+    names = list(stages)
+    for prev, nxt in zip(names, names[1:]):
+        for src, counts in stages[prev].items():
+            entered = stages[nxt].get(src, {"in": 0})["in"]
+            if counts["out"] != entered:
+                raise AssertionError(f"source {src!r}: {counts['out']} left {prev!r} but {entered} entered {nxt!r}")
+
+
+def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
+                sources: list[str] | None = None) -> dict:
+    """Run the shared stages; returns the stats dict also written to OUT/stats.json."""
+    raw_root = join(input_dir, "raw")
+    wanted = set(sources or recipe.sources)
+    shards = []
+    for path in list_shards(raw_root):
+        source = shard_key(raw_root, path).split("/", 1)[0]
+        if source not in recipe.sources:
+            log.warning("skipping %s: source %r is not in the recipe", path, source)
+        elif source in wanted:
+            shards.append((path, source))
+    if not shards:
+        raise FileNotFoundError(f"no raw shards for {', '.join(sorted(wanted))} below {raw_root}")
+    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]))
+    workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
+    log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
+
+    segs, globals_ = build_steps_segments(recipe)
+    keys = [shard_key(raw_root, p) for p, _ in shards]
+    results: list[dict] = []
+    for i in range(len(segs)):
+        last = i == len(segs) - 1
+        tasks = []
+        for (path, source), key in zip(shards, keys):
+            src_path = path if i == 0 else join(workdir, f"segment-{i - 1}", key + ".jsonl.gz")
+            out = join(output_dir, "clean", key + ".jsonl.gz") if last else join(workdir, f"segment-{i}", key + ".jsonl.gz")
+            tasks.append(SegmentTask(recipe.data, recipe.origin, i, key, source, src_path, out, workdir,
+                                     join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl")))
+        names = [s.name for s in segs[i]] or ["copy"]
+        seg_results = executor.map(run_segment_task, tasks, desc=f"process [{' '.join(names)}]")
+        skipped = sum(r["skipped"] for r in seg_results)
+        if skipped:
+            log.info("segment %d: %d of %d task(s) already complete, skipped", i, skipped, len(tasks))
+        results.extend(seg_results)
+        if not last:
+            step = globals_[i]
+            marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
+            summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
+            log.info("%s reduce: %s", step.name, {k: v for k, v in summary.items() if k != "skipped"})
+    stages = merge_stats(results)
+    check_chain(stages)
+    stats = {"stages": stages}
+    with atomic_write(join(output_dir, "stats.json")) as fh:
+        # stages stay in pipeline order; everything inside is already sorted
+        fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
+    with atomic_write(join(output_dir, "recipe.json")) as fh:
+        fh.write(recipe_for_output(recipe) + b"\n")
+    _remove_intermediate(workdir, len(segs))
+    return stats
+
+
+def build_steps_segments(recipe: Recipe):
+    return segments(build_steps(recipe))
+
+
+def recipe_for_output(recipe: Recipe) -> bytes:
+    """The recipe as run, with the tokenizer path made absolute so `mix` finds it from OUT."""
+    data = dict(recipe.data)
+    path = data["tokenizer"]["path"]
+    if not path.startswith("sample:"):
+        data["tokenizer"] = {**data["tokenizer"], "path": recipe.tokenizer_path()}
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+def _remove_intermediate(workdir: str, n_segments: int) -> None:
+    """Intermediate segment shards are only needed until the run completes (markers stay)."""
+    for i in range(n_segments - 1):
+        fs, path = filesystem(join(workdir, f"segment-{i}"))
+        if fs.exists(path):
+            fs.rm(path, recursive=True)

@@ -1,0 +1,229 @@
+"""`clean`: shared text normalisation, every rule a pure function switchable per source.
+
+Order (sources.md 3.2, with the original's defects fixed): ftfy, NFC, URLs, numeric citation
+brackets, bullet lists, section headers, whitespace. Unlike the original it never deletes
+`<...>` spans (clinical thresholds such as "p < 0.05 ... > 2"), never deletes non-numeric
+brackets (`[95% CI 1.2-3.4]`, `[3H]thymidine`, `[Ca2+]i`, the corpus' `[bib_ref]` tokens),
+only rewrites real bullet glyphs (not lines starting with "o"), and keeps paragraph breaks and
+numeric-only lines.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Callable
+
+import ftfy
+import ftfy.fixes
+
+from gap_replay.document import Document
+from gap_replay.stages.base import Stage
+
+# --- ftfy / NFC ---------------------------------------------------------------------------
+
+# ftfy is exact but slow (~1 ms for an abstract). Most text provably cannot change under it:
+# ftfy acts only on HTML entities, CR/LS/PS/NEL line breaks, control and C1 characters, curly
+# quotes, ligatures, full-width forms, surrogates and mojibake; and mojibake of UTF-8 always
+# shows a UTF-8 lead byte right before a continuation byte (or a space or "?" where one was
+# lost) in one of the codepages ftfy tries. Both character sets are computed from those
+# codepages and ftfy's own tables below. Text with none of these skips ftfy; text whose only
+# finding is curly quotes gets ftfy's own quote fixer; all else goes through ftfy.
+# tests/test_clean.py checks the equivalence, including mojibake made with every codepage.
+_ASCII_FTFY_TRIGGERS = re.compile(r"[&\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _ftfy_precheck() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-* codecs)
+    from ftfy import chardata
+
+    def decoded(byte_values, encodings=chardata.CHARMAP_ENCODINGS) -> set[str]:
+        chars: set[str] = set()
+        for enc in encodings:
+            for b in byte_values:
+                chars.update(bytes([b]).decode(enc, errors="ignore"))
+        return chars
+
+    leads = decoded(range(0xC2, 0xF5))
+    conts = decoded(range(0x80, 0xC0))
+    # a no-break space lost to a plain space after a lead byte: the Latin-1/cp1252 failure mode
+    # ftfy's restore_byte_a0 targets (other codepages' lead chars such as "–" or "β" before a
+    # space are ordinary text)
+    space_leads = decoded([0xC2, 0xC3, 0xC5, 0xCE, 0xD0, 0xD9, 0xE0, 0xE1, 0xE2, 0xE3, 0xF0],
+                          ("latin-1", "sloppy-windows-1252"))
+    quotes = {chr(c) for c in (0x02BC, *range(0x2018, 0x2020))}
+    acted_on = (set(map(chr, chardata.CONTROL_CHARS)) | set(map(chr, chardata.LIGATURES))
+                | set(map(chr, chardata.WIDTH_MAP)) | set(map(chr, range(0x80, 0xA0)))
+                | {"\u2028", "\u2029", "\u0085", "\ufeff", "\ufffd"} | quotes)
+    plain_ranges = [(0xA0, 0x24F), (0x370, 0x4FF), (0x2010, 0x205E), (0x2070, 0x209F),
+                    (0x20A0, 0x20C0), (0x2100, 0x22FF), (0x2460, 0x24FF), (0x25A0, 0x25FF)]
+    plain = {chr(c) for lo, hi in plain_ranges for c in range(lo, hi + 1)} - acted_on
+
+    def cls(chars: set[str]) -> str:
+        return "".join(re.escape(c) for c in sorted(chars))
+
+    needs_ftfy = re.compile(f"[^\\t\\n\\x20-\\x7e{cls(plain | quotes)}]")
+    mojibake = re.compile(f"[{cls(leads)}][{cls(conts | {'?'})}]|[{cls(space_leads)}] ")
+    curly = re.compile(f"[{cls(quotes)}]")
+    return needs_ftfy, mojibake, curly
+
+
+_NEEDS_FTFY, _MOJIBAKE_PAIR, _HAS_CURLY = _ftfy_precheck()
+
+
+def fix_encoding(text: str) -> str:
+    """Repair mojibake, HTML entities, odd line breaks and quotes with ftfy (same output, fast)."""
+    if _ASCII_FTFY_TRIGGERS.search(text):
+        return ftfy.fix_text(text)
+    if text.isascii():
+        return text
+    if _NEEDS_FTFY.search(text) or _MOJIBAKE_PAIR.search(text):
+        return ftfy.fix_text(text)
+    if _HAS_CURLY.search(text):
+        text = ftfy.fixes.uncurl_quotes(text)
+    return unicodedata.normalize("NFC", text)
+
+
+def normalize_unicode(text: str) -> str:
+    """Compose to NFC so the same text always has the same code points (dedup, tokens)."""
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return text
+    return unicodedata.normalize("NFC", text)
+
+
+# --- URLs ---------------------------------------------------------------------------------
+
+_URL = re.compile(
+    r"""(?:\b(?:https?|ftp)://|\bwww\.)      # a scheme, or a bare www. host
+        [^\s<>"'\]\[)(]*                      # everything up to whitespace or a bracket
+        [^\s<>"'\]\[)(.,;:!?]                 # but not trailing punctuation
+    """, re.VERBOSE | re.IGNORECASE)
+_EMPTY_URL_PARENS = re.compile(r"[ \t]*\((?:\s|[.,;:]|see|available at|accessed)*\)", re.IGNORECASE)
+
+
+def remove_urls(text: str) -> str:
+    """Delete http(s)/ftp/www URLs whole (fragments, ports and queries included); a markdown link
+    keeps its text: `[NICE NG28](https://...)` becomes `NICE NG28`."""
+    if "://" not in text and "www." not in text.lower():
+        return text
+    text = _MD_LINK.sub(r"\1", text)
+    text = _URL.sub("", text)
+    return _EMPTY_URL_PARENS.sub("", text)
+
+
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?|ftp)://[^)\s]*\)")
+
+# --- numeric citation brackets ------------------------------------------------------------
+
+# [12]  [3-5]  [1, 4–6]  [2,3]  [7; 9]  — only numbers, ranges and list separators inside.
+_NUM = r"\d{1,4}[a-z]?"
+_CITATION = re.compile(
+    rf"[ \t]?\[(?:{_NUM}(?:\s*[-–—]\s*{_NUM})?)(?:\s*[,;]\s*{_NUM}(?:\s*[-–—]\s*{_NUM})?)*\]")
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:])")
+
+
+def remove_citations(text: str) -> str:
+    """Delete purely numeric citation brackets; any bracket with other content survives."""
+    if "[" not in text:
+        return text
+    out = _CITATION.sub("", text)
+    if out is text or out == text:
+        return text
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", out)
+
+
+# --- lists --------------------------------------------------------------------------------
+
+# Real bullet glyphs only (•, ◦, ▪, ■, □, ◆, ‣, ⁃, ●, the Symbol-font U+F0B7) and markdown
+# "* " / "+ " at the start of a line; never letters ("often" stays "often").
+_BULLET_LINE = re.compile(r"^([ \t]*)(?:[•◦▪■□◆‣⁃●\uf0b7]|[*+](?=[ \t]))[ \t]*", re.MULTILINE)
+
+
+def normalize_lists(text: str) -> str:
+    """Rewrite bullet markers at the start of a line as `- `."""
+    return _BULLET_LINE.sub(r"\1- ", text)
+
+
+# --- section headers ----------------------------------------------------------------------
+
+_HEADER = re.compile(r"^(#{1,})[ \t]+(?=\S)", re.MULTILINE)
+
+
+def normalize_headers(text: str, max_level: int = 3) -> str:
+    """Shift markdown headers so the shallowest becomes `#`, cap depth at `###`.
+
+    Only `#`s followed by a space and text are headers (not "#1 cause" or hashtags); a header on
+    the first line counts like any other.
+    """
+    if "#" not in text:
+        return text
+    levels = [len(m.group(1)) for m in _HEADER.finditer(text)]
+    if not levels:
+        return text
+    shift = min(levels) - 1
+    return _HEADER.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
+
+
+# --- whitespace ---------------------------------------------------------------------------
+
+# runs of 2+ spaces, or any other horizontal space (single spaces are left alone: fast)
+_HSPACE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+_TRAILING = re.compile(r"[ \t]+\n")
+_LEADING = re.compile(r"\n[ \t]+(?![-*+•\d])")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of spaces, strip line ends, keep at most one blank line between paragraphs."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _HSPACE.sub(" ", text)
+    if "\n" in text:
+        text = _TRAILING.sub("\n", text)
+        text = _LEADING.sub("\n", text)
+        text = _BLANKS.sub("\n\n", text)
+    return text.strip()
+
+
+RULES: dict[str, Callable[[str], str]] = {
+    "ftfy": fix_encoding,
+    "nfc": normalize_unicode,
+    "urls": remove_urls,
+    "citations": remove_citations,
+    "lists": normalize_lists,
+    "headers": normalize_headers,
+    "whitespace": normalize_whitespace,
+}
+
+
+def clean_text(text: str, rules: dict[str, bool] | None = None) -> str:
+    """Apply the enabled rules in the fixed order above (all of them when `rules` is None)."""
+    for name, rule in RULES.items():
+        if rules is None or rules.get(name, True):
+            text = rule(text)
+    return text
+
+
+class CleanStage(Stage):
+    """Rewrites `text` with the source's rules; drops documents that clean down to nothing."""
+
+    name = "clean"
+
+    def __init__(self, rules_by_source: dict[str, dict[str, bool]]) -> None:
+        super().__init__()
+        self.rules_by_source = rules_by_source
+        self._chains = {src: [RULES[r] for r in RULES if rules.get(r, True)]
+                        for src, rules in rules_by_source.items()}
+
+    def process(self, doc: Document) -> Document | None:
+        chain = self._chains.get(doc.source)
+        if chain is None:
+            chain = list(RULES.values())
+        text = doc.text
+        for rule in chain:
+            text = rule(text)
+        if not text:
+            self.drop(doc, "empty_after_clean")
+            return None
+        doc.text = text
+        return doc

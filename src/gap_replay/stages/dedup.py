@@ -1,0 +1,182 @@
+"""`dedup` (exact): global across all shards and sources, by id and by normalised content.
+
+Map: each task writes one small record per document (key, priority, id, task, position) into
+B bucket files chosen by the key's hash. Reduce, per bucket: the winner of every key is the
+smallest (source priority, id, task, position), so the choice never depends on processing
+order. Ids are decided first; content is then decided among the id winners only, so a text is
+never lost because its twin was dropped for an unrelated id clash. Losers are written per task;
+the `dedup` stage of the next segment drops them with reason `duplicate_id` or
+`duplicate_content`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import orjson
+
+from gap_replay.document import Document
+from gap_replay.hashing import content_hash, stable_hash
+from gap_replay.io.paths import atomic_write, filesystem, join
+from gap_replay.stages.base import Stage
+from gap_replay.stages.global_step import GlobalStep, Observer
+
+
+def normalised_content_key(text: str) -> str:
+    """Case and whitespace do not make a different document."""
+    return content_hash(" ".join(text.lower().split()))
+
+
+def task_file_name(task_key: str) -> str:
+    return task_key.replace("/", "__")
+
+
+class _DedupObserver(Observer):
+    def __init__(self, workdir: str, task_key: str, priorities: dict[str, int], buckets: int,
+                 by_id: bool, by_content: bool) -> None:
+        self.workdir = workdir
+        self.task_key = task_key
+        self.priorities = priorities
+        self.buckets = buckets
+        self.kinds = [k for k, on in (("id", by_id), ("content", by_content)) if on]
+        self.lines: dict[tuple[str, int], list[bytes]] = {}
+
+    def observe(self, doc: Document, ordinal: int) -> None:
+        prio = self.priorities.get(doc.source, len(self.priorities))
+        for kind in self.kinds:
+            key = doc.id if kind == "id" else normalised_content_key(doc.text)
+            bucket = stable_hash("dedup", kind, key) % self.buckets
+            self.lines.setdefault((kind, bucket), []).append(
+                orjson.dumps([key, prio, doc.id, self.task_key, ordinal]))
+
+    def close(self) -> None:
+        # One file per (kind, bucket) this task touched, all written before the task's marker.
+        name = task_file_name(self.task_key)
+        for (kind, bucket), lines in sorted(self.lines.items()):
+            path = join(self.workdir, "dedup", "map", f"{kind}-{bucket:04d}", f"{name}.jsonl")
+            with atomic_write(path) as fh:
+                fh.write(b"\n".join(lines) + b"\n")
+        self.lines.clear()
+
+
+def _read_bucket(workdir: str, kind: str, bucket: int) -> list[list]:
+    fs, root = filesystem(join(workdir, "dedup", "map", f"{kind}-{bucket:04d}"))
+    records = []
+    if not fs.exists(root):
+        return records
+    for path in sorted(fs.find(root)):
+        if ".tmp-" in path:
+            continue
+        with fs.open(path, "rb") as fh:
+            records.extend(orjson.loads(line) for line in fh if line.strip())
+    return records
+
+
+def _losers(records: list[list], skip: set[tuple[str, int]] | None = None) -> list[tuple[str, int, str]]:
+    """(task, ordinal, id that beat it) of every record that is not the smallest of its key."""
+    best: dict[str, tuple] = {}
+    out = []
+    for key, prio, doc_id, task, ordinal in records:
+        if skip and (task, ordinal) in skip:
+            continue
+        rank = (prio, doc_id, task, ordinal)
+        if key not in best:
+            best[key] = rank
+        elif rank < best[key]:
+            out.append((best[key][2], best[key][3], doc_id))
+            best[key] = rank
+        else:
+            out.append((task, ordinal, best[key][1]))
+    return out
+
+
+def reduce_bucket(args: tuple[str, str, int]) -> int:
+    """Decide one bucket of one kind; writes losers per task. Top-level so executors can run it."""
+    workdir, kind, bucket = args
+    skip = None
+    if kind == "content":
+        skip = set()
+        fs, root = filesystem(join(workdir, "dedup", "id-losers"))
+        if fs.exists(root):
+            for path in sorted(fs.find(root)):
+                if ".tmp-" not in path:
+                    with fs.open(path, "rb") as fh:
+                        skip.update((t, o) for t, o in (orjson.loads(line) for line in fh if line.strip()))
+    losers = sorted(_losers(_read_bucket(workdir, kind, bucket), skip))
+    by_task: dict[str, list[bytes]] = {}
+    for task, ordinal, winner in losers:
+        by_task.setdefault(task, []).append(orjson.dumps([ordinal, f"duplicate_{kind}", winner]))
+    for task, lines in by_task.items():
+        path = join(workdir, "dedup", "drop", task_file_name(task), f"{kind}-{bucket:04d}.jsonl")
+        with atomic_write(path) as fh:
+            fh.write(b"\n".join(lines) + b"\n")
+    if kind == "id":
+        with atomic_write(join(workdir, "dedup", "id-losers", f"{bucket:04d}.jsonl")) as fh:
+            for task, ordinal, _ in losers:
+                fh.write(orjson.dumps([task, ordinal]) + b"\n")
+    return len(losers)
+
+
+class DedupStage(Stage):
+    """Drops the documents the reduce marked as losers for this task."""
+
+    name = "dedup"
+
+    def __init__(self, workdir: str, task_key: str) -> None:
+        super().__init__()
+        self.drop_reasons: dict[int, str] = {}
+        fs, root = filesystem(join(workdir, "dedup", "drop", task_file_name(task_key)))
+        if fs.exists(root):
+            for path in sorted(fs.find(root)):
+                if ".tmp-" in path:
+                    continue
+                with fs.open(path, "rb") as fh:
+                    for line in fh:
+                        if line.strip():
+                            ordinal, reason, _winner = orjson.loads(line)
+                            # id decisions come first; keep the first reason recorded
+                            self.drop_reasons.setdefault(ordinal, reason)
+        self._ordinal = 0
+
+    def run(self, docs):
+        for doc in docs:
+            ordinal = self._ordinal
+            self._ordinal += 1
+            reason = self.drop_reasons.get(ordinal)
+            if reason:
+                self.drop(doc, reason)
+                continue
+            yield doc
+
+
+class ExactDedup(GlobalStep):
+    name = "dedup"
+
+    def __init__(self, priorities: dict[str, int], by_id: bool = True, by_content: bool = True,
+                 buckets: int = 16) -> None:
+        self.priorities = priorities
+        self.by_id = by_id
+        self.by_content = by_content
+        self.buckets = buckets
+
+    def observer(self, workdir: str, task_key: str) -> Observer:
+        return _DedupObserver(workdir, task_key, self.priorities, self.buckets, self.by_id, self.by_content)
+
+    def reduce(self, workdir: str, task_keys: Sequence[str], executor) -> dict:
+        fs, root = filesystem(join(workdir, "dedup"))
+        for stale in ("drop", "id-losers"):
+            if fs.exists(join(root, stale)):
+                fs.rm(join(root, stale), recursive=True)
+        summary = {}
+        for kind, on in (("id", self.by_id), ("content", self.by_content)):
+            if on:
+                counts = executor.map(reduce_bucket, [(workdir, kind, b) for b in range(self.buckets)],
+                                      desc=f"dedup reduce ({kind})")
+                summary[kind] = sum(counts)
+        return summary
+
+    def stage(self, workdir: str, task_key: str) -> Stage:
+        return DedupStage(workdir, task_key)
+
+
+__all__ = ["ExactDedup", "DedupStage", "normalised_content_key", "reduce_bucket"]

@@ -1,0 +1,38 @@
+"""`filter`: drop documents that are too short or not in one of the source's languages."""
+
+from __future__ import annotations
+
+from gap_replay.document import Document
+from gap_replay.stages.base import Stage
+from gap_replay.stages.language import LanguageDetector
+
+
+class FilterStage(Stage):
+    """Per-source rules from the recipe: `min_chars` and `languages` (null keeps every language).
+
+    The detected language is stored in `meta.language` when the source filters on language.
+    Length is checked first: it is cheap and short texts are where detectors disagree.
+    """
+
+    name = "filter"
+
+    def __init__(self, min_chars: dict[str, int], languages: dict[str, list[str] | None],
+                 detector: LanguageDetector | None = None) -> None:
+        super().__init__()
+        self.min_chars = min_chars
+        self.languages = {src: (set(langs) if langs is not None else None)
+                          for src, langs in languages.items()}
+        self.detector = detector or LanguageDetector()
+
+    def process(self, doc: Document) -> Document | None:
+        if len(doc.text) < self.min_chars.get(doc.source, 0):
+            self.drop(doc, "too_short")
+            return None
+        allowed = self.languages.get(doc.source)
+        if allowed is not None:
+            lang = self.detector.detect(doc.text)
+            doc.meta["language"] = lang
+            if lang not in allowed:
+                self.drop(doc, f"language_{lang}")
+                return None
+        return doc

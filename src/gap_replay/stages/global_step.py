@@ -1,0 +1,40 @@
+"""Steps that need a view of every shard, run as map (per shard) + reduce + per-shard filter.
+
+A GlobalStep splits the process pipeline into segments. In the segment before it, every task
+calls `observer(...)` and feeds it the documents it writes (with their position in the task's
+output shard); the observer writes small key files. Then `reduce` runs once over those files
+(itself split into independent buckets that any executor can run). In the segment after it,
+`stage(...)` returns an ordinary Stage that applies the decision to each task's documents.
+Everything goes through files, so the step runs the same locally, on Ray, or resumed.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from gap_replay.document import Document
+from gap_replay.stages.base import Stage
+
+
+class Observer:
+    """Collects what the reduce needs from one task; `close` writes it atomically."""
+
+    def observe(self, doc: Document, ordinal: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class GlobalStep:
+    name = "global"
+
+    def observer(self, workdir: str, task_key: str) -> Observer:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def reduce(self, workdir: str, task_keys: Sequence[str], executor) -> dict:  # pragma: no cover
+        """Decide globally from the observers' files; returns a small summary for the logs."""
+        raise NotImplementedError
+
+    def stage(self, workdir: str, task_key: str) -> Stage:  # pragma: no cover - interface
+        raise NotImplementedError

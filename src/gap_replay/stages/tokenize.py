@@ -1,0 +1,166 @@
+"""`tokenize`: SentencePiece `.model` or Hugging Face `tokenizer.json`, laid out like Megatron-LLM.
+
+Megatron-LLM's SentencePiece wrapper (the one MEDITRON used, sources.md 8) extends the base
+vocabulary in this order: `<CLS> <SEP> <EOD> <MASK>`, the pad piece (`<PAD>` when the model has
+none), the BOS/EOS pieces (already in Llama-2), then `--vocab_extra_ids_list` in list order.
+Each token gets a new id only if the base vocabulary lacks it. For Llama-2 that gives
+`<EOD>` = 32002, `[bib_ref]` = 32005 ... `[/formula]` = 32016 and 32,017 ids in all.
+Text is split on exact substrings of every special token before encoding; EOD ends every
+document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from gap_replay.document import Document
+from gap_replay.stages.base import Stage
+
+EOD = "<EOD>"
+
+
+class TokenizerError(ValueError):
+    pass
+
+
+class Tokenizer:
+    """Encode/decode with the extended vocabulary; `vocab_size`, `eod_id`, `special_ids`."""
+
+    def __init__(self, path: str, extra_tokens: Iterable[str] = (), append_eod: bool = True) -> None:
+        self.path = str(path)
+        p = Path(self.path)
+        if not p.is_file():
+            raise TokenizerError(
+                f"tokenizer file {self.path} not found (set tokenizer.path in the recipe to a "
+                "SentencePiece .model or a tokenizer.json; the sample uses sample:tokenizer.model)")
+        self.sha256 = hashlib.sha256(p.read_bytes()).hexdigest()
+        self.append_eod = append_eod
+        self.extra_tokens = list(extra_tokens)
+        if p.suffix == ".json":
+            self._init_hf(p)
+        else:
+            self._init_sentencepiece(p)
+        self.eod_id = self.special_ids[EOD]
+        self.extra_ids = {t: self.special_ids[t] for t in self.extra_tokens}
+        self._id_to_special = {i: t for t, i in self.special_ids.items()}
+        # longest first so that overlapping tokens match like Megatron's "earliest, then first"
+        self._specials = sorted(self.special_ids, key=lambda t: (-len(t), t))
+
+    # --- setup ------------------------------------------------------------------------------
+    def _extend(self, base_vocab: dict[str, int], pad: str | None, bos: str | None, eos: str | None) -> None:
+        self.base_vocab_size = len(base_vocab)
+        vocab = dict(base_vocab)
+        self.special_ids: dict[str, int] = {}
+
+        def add(token: str) -> None:
+            if token not in vocab:
+                vocab[token] = len(vocab)
+            self.special_ids[token] = vocab[token]
+
+        for token in ("<CLS>", "<SEP>", EOD, "<MASK>"):
+            add(token)
+        add(pad or "<PAD>")
+        add(bos or "<BOS>")
+        add(eos or "<EOS>")
+        for token in self.extra_tokens:
+            add(token)
+        self.vocab_size = len(vocab)
+
+    def _init_sentencepiece(self, p: Path) -> None:
+        import sentencepiece as spm
+
+        try:
+            sp = spm.SentencePieceProcessor(model_file=str(p))
+        except (OSError, RuntimeError) as exc:
+            raise TokenizerError(f"{p}: not a SentencePiece model: {exc}") from None
+        self.kind = "sentencepiece"
+        self._sp = sp
+        base = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+
+        def piece(i: int) -> str | None:
+            return sp.id_to_piece(i) if 0 <= i < sp.get_piece_size() else None
+
+        self._extend(base, piece(sp.pad_id()), piece(sp.bos_id()), piece(sp.eos_id()))
+        self._encode_plain = lambda text: sp.encode(text)
+        self._decode_plain = lambda ids: sp.decode(ids)
+
+    def _init_hf(self, p: Path) -> None:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        try:
+            tok = HFTokenizer.from_file(str(p))
+        except Exception as exc:
+            raise TokenizerError(f"{p}: not a Hugging Face tokenizer.json: {exc}") from None
+        self.kind = "huggingface"
+        self._hf = tok
+        base = tok.get_vocab(with_added_tokens=True)
+        self._extend(base, None, None, None)
+        self._encode_plain = lambda text: tok.encode(text, add_special_tokens=False).ids
+        self._decode_plain = lambda ids: tok.decode(ids, skip_special_tokens=False)
+
+    # --- use --------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text` (special-token substrings become their ids), plus EOD if configured."""
+        ids: list[int] = []
+        start = 0
+        while True:
+            hit = self._next_special(text, start)
+            if hit is None:
+                break
+            pos, token = hit
+            if pos > start:
+                ids.extend(self._encode_plain(text[start:pos]))
+            ids.append(self.special_ids[token])
+            start = pos + len(token)
+        if start < len(text):
+            ids.extend(self._encode_plain(text[start:]))
+        if self.append_eod:
+            ids.append(self.eod_id)
+        return ids
+
+    def _next_special(self, text: str, start: int) -> tuple[int, str] | None:
+        best: tuple[int, str] | None = None
+        for token in self._specials:
+            pos = text.find(token, start)
+            if pos != -1 and (best is None or pos < best[0]):
+                best = (pos, token)
+        return best
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of `ids`; special ids decode to their token string."""
+        parts: list[str] = []
+        run: list[int] = []
+        for i in ids:
+            special = self._id_to_special.get(i)
+            if special is None:
+                run.append(i)
+                continue
+            if run:
+                parts.append(self._decode_plain(run))
+                run = []
+            parts.append(special)
+        if run:
+            parts.append(self._decode_plain(run))
+        return "".join(parts)
+
+    def describe(self) -> dict:
+        return {"file": Path(self.path).name, "sha256": self.sha256, "kind": self.kind,
+                "base_vocab_size": self.base_vocab_size, "vocab_size": self.vocab_size,
+                "eod_id": self.eod_id, "extra_tokens": self.extra_ids}
+
+
+class TokenizeStage(Stage):
+    """Adds `meta.input_ids` to every document (used by the mix; kept out of clean/)."""
+
+    name = "tokenize"
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def run(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            doc.meta["input_ids"] = self.tokenizer.encode(doc.text)
+            yield doc

@@ -1,0 +1,34 @@
+"""Shared fixtures: run the real CLI in a subprocess, and one offline sample run per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "gap_replay", *args], capture_output=True, text=True,
+                          env=cli_env(), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"gap-replay {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """`gap-replay download --sample` once (workers 1); tests only read it."""
+    out = tmp_path_factory.mktemp("sample") / "out"
+    run_cli("download", "--sample", "--output", str(out), "--workers", "1")
+    return out
