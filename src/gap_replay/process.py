@@ -24,6 +24,8 @@ from gap_replay.stages.clean import CleanStage
 from gap_replay.stages.dedup import ExactDedup
 from gap_replay.stages.filter import FilterStage
 from gap_replay.stages.global_step import GlobalStep
+from gap_replay.stages.minhash.config import NearDedupConfig
+from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
 from gap_replay.tasks import file_fingerprint, fingerprint, key_file, prepare_workdir, run_once
 
@@ -49,7 +51,10 @@ def build_steps(recipe: Recipe) -> list[Step]:
         buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
         steps.append(ExactDedup({s: recipe.priority(s) for s in srcs}, dedup["by_id"],
                                 dedup["by_content"], buckets=buckets))
-    # near-duplicate dedup, decontamination and quality weights plug in here
+    near = NearDedupConfig.from_recipe(recipe.data)
+    if near.enabled:
+        steps.append(NearDedupStep(near))
+    # decontamination and quality weights plug in here
     steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
     return steps
 
@@ -190,6 +195,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     segs, globals_ = build_steps_segments(recipe)
     keys = [shard_key(raw_root, p) for p, _ in shards]
     results: list[dict] = []
+    reports: dict[str, dict] = {}
     for i in range(len(segs)):
         last = i == len(segs) - 1
         tasks = []
@@ -208,10 +214,13 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             step = globals_[i]
             marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
             summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
-            log.info("%s reduce: %s", step.name, {k: v for k, v in summary.items() if k != "skipped"})
+            reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
+            log.info("%s reduce: %s", step.name, reports[step.name])
     stages = merge_stats(results)
     check_chain(stages)
     stats = {"stages": stages}
+    if "near_dedup" in reports:  # clusters, removed per source, example pairs
+        stats["near_dedup"] = reports["near_dedup"]
     with atomic_write(join(output_dir, "stats.json")) as fh:
         # stages stay in pipeline order; everything inside is already sorted
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")

@@ -21,11 +21,12 @@ from gap_replay.document import Document
 from gap_replay.hashing import content_hash
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, join
 from gap_replay.io.paths import filesystem, remove_stale_temporaries
-from gap_replay.stages.base import Pipeline, Stage
+from gap_replay.stages.base import Pipeline, Stage, StageStats
+from gap_replay.stages.global_step import GlobalStep, Observer
 from gap_replay.stages.minhash.config import NearDedupConfig
-from gap_replay.stages.minhash.phases import (ClusterTask, MapTask, ReduceTask, cluster, exists,
-                                              load_removals, map_shard, read_json, reduce_band,
-                                              write_json)
+from gap_replay.stages.minhash.phases import (ClusterTask, MapTask, ReduceTask, ShardSigner, cluster,
+                                              exists, load_removals, map_shard, read_json,
+                                              reduce_band, shard_dir, write_json)
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,6 @@ def run_near_dedup(executor, shards: list[str], outputs: list[str], config: Near
     results = executor.map(filter_shard, [FilterTask(s, o, dedup.work, n)
                                           for s, o, n in zip(shards, outputs, dedup.names)],
                            desc="near-dedup: filter")
-    from gap_replay.stages.base import StageStats
-
     merged = StageStats()
     for stats in results:
         merged.merge(stats)
@@ -165,3 +164,57 @@ def run_near_dedup(executor, shards: list[str], outputs: list[str], config: Near
 
 def report_json(report: dict) -> bytes:
     return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+# ---------------------------------------------------------------- inside `process` (a GlobalStep)
+
+
+class _SignatureObserver(Observer):
+    """Phase (a) inside a process segment: signs the documents a task writes."""
+
+    def __init__(self, work: str, task_key: str, config: NearDedupConfig) -> None:
+        self.out = shard_dir(work, task_key)
+        self.signer = ShardSigner(config)
+
+    def observe(self, doc: Document, ordinal: int) -> None:
+        self.signer.add(doc, ordinal)
+
+    def close(self) -> None:
+        self.signer.write(self.out)
+
+
+class NearDedupStep(GlobalStep):
+    """`process`'s near-duplicate step: signatures while the previous segment writes its shards,
+    (b)+(c) as the reduce, and the filter as the first stage of the next segment.
+
+    The process work directory is already named by the recipe and input fingerprint, so the
+    phase files live directly below it in `near_dedup/`; the report lands in stats.json.
+    """
+
+    name = "near_dedup"
+
+    def __init__(self, config: NearDedupConfig) -> None:
+        self.config = config
+
+    @staticmethod
+    def _work(workdir: str) -> str:
+        return join(workdir, "near_dedup")
+
+    def observer(self, workdir: str, task_key: str) -> Observer:
+        return _SignatureObserver(self._work(workdir), task_key, self.config)
+
+    def reduce(self, workdir: str, task_keys, executor) -> dict:
+        _maybe_die("near_dedup.map")
+        work, names, config = self._work(workdir), tuple(task_keys), self.config
+        remove_stale_temporaries(work)
+        executor.map(reduce_band, [ReduceTask(work, b, names, config) for b in range(config.bands)],
+                     desc="near-dedup: buckets")
+        _maybe_die("near_dedup.reduce")
+        report = executor.map(cluster, [ClusterTask(work, names, config)], desc="near-dedup: clusters")[0]
+        report = {k: v for k, v in report.items() if k != "skipped"}
+        log.info("near-dedup: %d clusters, %d documents removed %s", report["clusters"],
+                 report["removed"], report["removed_by_source"])
+        return report
+
+    def stage(self, workdir: str, task_key: str) -> Stage:
+        return NearDuplicateFilter(load_removals(self._work(workdir), task_key))

@@ -72,6 +72,10 @@ class NearDedupConfig:
             if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
                 raise NearDedupConfigError("near_dedup.keep_priority.sources: expected a list of source names")
             kwargs["source_priority"] = tuple(sources)
+        elif isinstance(recipe.get("sources"), dict):  # default: the recipe's exact-dedup priorities
+            listed = list(recipe["sources"])
+            kwargs["source_priority"] = tuple(sorted(listed, key=lambda s: (
+                (recipe["sources"][s] or {}).get("priority", listed.index(s)), listed.index(s))))
         subsets = priority.get("subsets") or {}
         if not isinstance(subsets, dict) or not all(
                 isinstance(v, list) and all(isinstance(s, str) for s in v) for v in subsets.values()):
