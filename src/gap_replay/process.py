@@ -21,6 +21,7 @@ from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import Recipe
 from gap_replay.stages.base import Stage, StageStats
 from gap_replay.stages.clean import CleanStage
+from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
 from gap_replay.stages.dedup import ExactDedup
 from gap_replay.stages.filter import FilterStage
 from gap_replay.stages.global_step import GlobalStep
@@ -46,6 +47,9 @@ def build_steps(recipe: Recipe) -> list[Step]:
         CleanStage({s: recipe.clean_rules(s) for s in srcs}),
         FilterStage({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs}),
     ]
+    decontamination = DecontaminationConfig.from_recipe(recipe.data, recipe.origin)
+    if decontamination.enabled:  # before dedup: contaminated text never wins a duplicate cluster
+        steps.append(Decontaminate(decontamination))
     dedup = recipe.dedup
     if dedup["by_id"] or dedup["by_content"]:
         buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
@@ -54,7 +58,7 @@ def build_steps(recipe: Recipe) -> list[Step]:
     near = NearDedupConfig.from_recipe(recipe.data)
     if near.enabled:
         steps.append(NearDedupStep(near))
-    # decontamination and quality weights plug in here
+    # quality weights plug in here
     steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
     return steps
 
@@ -133,10 +137,11 @@ def _run_segment(task: SegmentTask) -> dict:
     if len(quarantine):
         quarantine.flush(task.quarantine)
     stats = pipeline.stats()
+    reports = {s.name: s.report() for s in stages if hasattr(s, "report")}
     if task.segment == 0:
         read_stats.check(READ_STAGE)
         stats = {READ_STAGE: read_stats.to_dict(), **stats}
-    return {"key": task.key, "documents": n, "stats": stats}
+    return {"key": task.key, "documents": n, "stats": stats, "reports": reports}
 
 
 def run_segment_task(task: SegmentTask) -> dict:
@@ -221,6 +226,10 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     stats = {"stages": stages}
     if "near_dedup" in reports:  # clusters, removed per source, example pairs
         stats["near_dedup"] = reports["near_dedup"]
+    decontamination = [r["reports"][Decontaminate.name] for r in results
+                       if Decontaminate.name in r.get("reports", {})]
+    if decontamination:  # per benchmark: documents dropped/trimmed, n-gram hits, examples
+        stats["decontamination"] = merge_reports(decontamination)
     with atomic_write(join(output_dir, "stats.json")) as fh:
         # stages stay in pipeline order; everything inside is already sorted
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
