@@ -161,3 +161,57 @@ def test_killed_between_phases_resumes_to_identical_output(corpus, tmp_path):
             assert (out / name).read_bytes() == (reference / name).read_bytes()
         clusters = list((out / "work").glob("*/clusters.json"))
         assert orjson.loads(clusters[0].read_bytes())["removed"] == 14
+
+
+def _raw_with_near_duplicates(root: Path) -> None:
+    """A raw tree for `process`: English abstracts, two of them copied (lightly edited) into papers,
+    and a guideline mirrored on an aggregator site."""
+    from gap_replay.sample.textgen import make_documents
+
+    rng = random.Random(3)
+    abstracts = make_documents(8, seed=21, english_share=1.0, target_chars=1500, source="abstracts")
+    papers = make_documents(4, seed=22, english_share=1.0, target_chars=3000, source="papers")
+    papers[0] = Document(id="pmc-full-1", source="papers", text=_edit(abstracts[1].text, rng, 2))
+    papers[1] = Document(id="pmc-full-2", source="papers", text=_edit(abstracts[5].text, rng, 2))
+    guideline = make_documents(1, seed=23, english_share=1.0, target_chars=2500, source="guidelines")[0]
+    with ShardWriter(root / "raw/abstracts/part-00000.jsonl.gz") as w:
+        for d in abstracts[:4]:
+            w.write(d)
+    with ShardWriter(root / "raw/abstracts/part-00001.jsonl.gz") as w:
+        for d in abstracts[4:]:
+            w.write(d)
+    with ShardWriter(root / "raw/papers/part-00000.jsonl.gz") as w:
+        for d in papers:
+            w.write(d)
+    with ShardWriter(root / "raw/guidelines/nice/part-00000.jsonl.gz") as w:
+        w.write(Document(id="nice-1", source="guidelines", subset="nice", text=guideline.text))
+    with ShardWriter(root / "raw/guidelines/gc/part-00000.jsonl.gz") as w:
+        w.write(Document(id="gc-0", source="guidelines", subset="gc", text=_edit(guideline.text, rng, 4)))
+
+
+def test_process_removes_near_duplicates_and_resumes_after_sigkill(tmp_path):
+    from conftest import run_cli
+
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    for root in (reference, killed):
+        _raw_with_near_duplicates(root)
+    run_cli("process", "--input", str(reference), "--recipe", str(Path(SRC).parent / "gap_replay/recipe.yaml"))
+    stats = orjson.loads((reference / "stats.json").read_bytes())
+    assert stats["stages"]["near_dedup"]["abstracts"]["dropped"] == {"near_duplicate": 2}
+    assert stats["stages"]["near_dedup"]["guidelines"]["dropped"] == {"near_duplicate": 1}
+    report = stats["near_dedup"]
+    assert report["clusters"] == 3 and report["removed_by_source"] == {"abstracts": 2, "guidelines": 1}
+    assert {(e["id"], e["kept_id"]) for e in report["examples"]} >= {("gc-0", "nice-1")}
+    kept = {d.id for p in (reference / "clean").rglob("*.jsonl.gz") for d in iter_documents(p, Quarantine())}
+    assert {"pmc-full-1", "pmc-full-2", "nice-1"} <= kept and "gc-0" not in kept
+
+    import subprocess
+    env = {**os.environ, "PYTHONPATH": SRC, "GAP_REPLAY_FAIL_AFTER": "near_dedup.map"}
+    proc = subprocess.run([sys.executable, "-m", "gap_replay", "process", "--input", str(killed)],
+                          env=env, capture_output=True, timeout=180)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert list((killed / "work").glob("process-*/near_dedup/map/*/done.json"))
+    run_cli("process", "--input", str(killed))
+    for path in sorted((reference / "clean").rglob("*.jsonl.gz")):
+        assert (killed / path.relative_to(reference)).read_bytes() == path.read_bytes()
+    assert orjson.loads((killed / "stats.json").read_bytes()) == stats
