@@ -71,7 +71,7 @@ def test_near_dedup_phases_on_ray_match_local(ray_address, tmp_path):
         out = tmp_path / kind
         out.mkdir()
         outputs = [str(out / Path(s).name) for s in shards]
-        executor = make_executor(kind, 2)
+        executor = make_executor(kind, 2 if kind == "ray" else 1)
         try:
             results[kind] = run_near_dedup(executor, shards, outputs, config, str(out / "work"))
         finally:

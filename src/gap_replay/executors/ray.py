@@ -76,7 +76,8 @@ class RayExecutor:
         tasks = list(tasks)
         if not tasks:
             return []
-        remote_fn = ray.remote(num_cpus=1, max_retries=0)(_call)
+        # Tasks are idempotent (atomic outputs + markers), so a task lost with its node is simply rerun.
+        remote_fn = ray.remote(num_cpus=1, max_retries=2, retry_exceptions=False)(_call)
         window = max(2, 2 * self.workers)  # bounded submission: memory does not grow with tasks
         results: dict[int, R] = {}
         pending: dict = {}

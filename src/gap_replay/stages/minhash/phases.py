@@ -160,22 +160,25 @@ def reduce_band(task: ReduceTask) -> dict:
     out = join(task.work, "pairs", f"band-{task.band:02d}.npy")
     if exists(out):
         return {"band": task.band, "pairs": int(load_array(out).shape[0]), "skipped": True}
-    hashes = [load_array(join(shard_dir(task.work, name), "bucket_hashes.npy"))[task.band]
-              for name in task.names]
-    docs = [load_array(join(shard_dir(task.work, name), "bucket_docs.npy"))[task.band]
-            for name in task.names]
-    total = sum(int(h.shape[0]) for h in hashes)
-    # ~48 bytes per record in a window: hash + key, their sorted copies and the sort order.
-    windows = max(1, math.ceil(total * 48 / (task.config.reduce_memory_mb * 1024 * 1024)))
+    total = 0
+    for name in task.names:  # header only: the record count of this band in every shard
+        total += int(load_array(join(shard_dir(task.work, name), "bucket_hashes.npy")).shape[1])
+    # ~128 bytes per record in a window: slices, keys, sorted copies, sort order, group arrays.
+    windows = max(1, math.ceil(total * 128 / (task.config.reduce_memory_mb * 1024 * 1024)))
     edges: list[np.ndarray] = []
     for lo, hi in _window_bounds(windows):
         part_h, part_k = [], []
-        for s, (h, d) in enumerate(zip(hashes, docs)):
+        for s, name in enumerate(task.names):
+            # mapped per window and released: touched pages of a mapping count as resident memory
+            h = load_array(join(shard_dir(task.work, name), "bucket_hashes.npy"))[task.band]
             i0 = int(np.searchsorted(h, np.uint64(lo), side="left"))
             i1 = int(h.shape[0]) if hi is None else int(np.searchsorted(h, np.uint64(hi), side="left"))
             if i1 > i0:
-                part_h.append(np.asarray(h[i0:i1]))
-                part_k.append((np.uint64(s) << np.uint64(32)) | np.asarray(d[i0:i1]).astype(np.uint64))
+                d = load_array(join(shard_dir(task.work, name), "bucket_docs.npy"))[task.band]
+                part_h.append(np.array(h[i0:i1]))
+                part_k.append((np.uint64(s) << np.uint64(32)) | np.array(d[i0:i1]).astype(np.uint64))
+                del d
+            del h
         if not part_h:
             continue
         h = np.concatenate(part_h)
@@ -202,34 +205,32 @@ class ClusterTask:
 
 
 class _Signatures:
-    """Looks up signatures by doc key from the memory-mapped per-shard files."""
+    """Looks up signatures by doc key in the per-shard files, mapping each file only for one
+    lookup: touched pages of a mapping count as resident memory, so none are kept around."""
 
     def __init__(self, work: str, names: tuple[str, ...]) -> None:
         self.work = work
         self.names = names
-        self._cache: dict[int, np.ndarray] = {}
 
-    def get(self, keys: np.ndarray) -> np.ndarray:
+    def get(self, keys: np.ndarray, width: int) -> np.ndarray:
         shard = (keys >> np.uint64(32)).astype(np.int64)
         pos = (keys & _LOW32).astype(np.int64)
-        out = None
-        for s in np.unique(shard):
-            s = int(s)
-            if s not in self._cache:
-                self._cache[s] = load_array(join(shard_dir(self.work, self.names[s]), "signatures.npy"))
-            sigs = self._cache[s]
-            if out is None:
-                out = np.empty((keys.shape[0], sigs.shape[1]), dtype=np.uint32)
+        out = np.empty((keys.shape[0], width), dtype=np.uint32)
+        for s in np.unique(shard).tolist():
+            sigs = load_array(join(shard_dir(self.work, self.names[s]), "signatures.npy"))
             mask = shard == s
             out[mask] = sigs[pos[mask]]
-        return out if out is not None else np.zeros((0, 0), np.uint32)
+            del sigs
+        return out
 
 
-def _verify(pairs: np.ndarray, signatures: _Signatures, chunk: int = 65536) -> np.ndarray:
+def _verify(pairs: np.ndarray, signatures: _Signatures, width: int, chunk: int = 32768) -> np.ndarray:
+    """Estimated Jaccard of each pair, a chunk of pairs at a time (memory bounded by `chunk`)."""
     jac = np.empty(pairs.shape[0], dtype=np.float64)
     for i in range(0, pairs.shape[0], chunk):
         block = pairs[i:i + chunk]
-        jac[i:i + chunk] = estimated_jaccard(signatures.get(block[:, 0]), signatures.get(block[:, 1]))
+        jac[i:i + chunk] = estimated_jaccard(signatures.get(block[:, 0], width),
+                                             signatures.get(block[:, 1], width))
     return jac
 
 
@@ -278,26 +279,30 @@ def cluster(task: ClusterTask) -> dict:
              for b in range(config.bands)]
     candidates = np.unique(np.concatenate(bands), axis=0) if bands else np.zeros((0, 2), np.uint64)
     signatures = _Signatures(task.work, task.names)
-    jac = _verify(candidates, signatures) if candidates.shape[0] else np.zeros(0)
+    width = config.num_perm
+    jac = _verify(candidates, signatures, width)
     verified = candidates[jac >= config.threshold]
     clusters = _union_find(verified)
     info = _doc_info(task.work, task.names, [k for members in clusters.values() for k in members])
 
+    # the keep rule per cluster, then every removed member's similarity to the kept one at once
+    decisions = []
+    for members in clusters.values():
+        keep = min(members, key=lambda k: config.keep_key(info[k][1], info[k][2], info[k][0]))
+        decisions.extend((keep, k) for k in members if k != keep)
+    pairs = np.array(decisions, dtype=np.uint64).reshape(-1, 2)
+    sims = _verify(pairs, signatures, width).tolist()
     removals: dict[int, list[dict]] = defaultdict(list)
     removed_by_source: Counter[str] = Counter()
     examples: list[dict] = []
-    for members in clusters.values():
-        keep = min(members, key=lambda k: config.keep_key(info[k][1], info[k][2], info[k][0]))
-        others = [k for k in members if k != keep]
-        sims = _verify(np.array([[keep, k] for k in others], dtype=np.uint64), signatures)
-        for k, sim in zip(others, sims.tolist()):
-            doc_id, source, subset, ordinal = info[k]
-            removed_by_source[source] += 1
-            entry = {"id": doc_id, "source": source, "subset": subset, "ordinal": ordinal,
-                     "kept_id": info[keep][0],
-                     "kept_source": info[keep][1], "kept_subset": info[keep][2],
-                     "jaccard": round(sim, 4)}
-            removals[k >> 32].append(entry)
+    for (keep, k), sim in zip(decisions, sims):
+        doc_id, source, subset, ordinal = info[k]
+        removed_by_source[source] += 1
+        entry = {"id": doc_id, "source": source, "subset": subset, "ordinal": ordinal,
+                 "kept_id": info[keep][0], "kept_source": info[keep][1], "kept_subset": info[keep][2],
+                 "jaccard": round(sim, 4)}
+        removals[k >> 32].append(entry)
+        if len(examples) < 1000:  # bounded; the report shows the first few by id
             examples.append(entry)
     for shard, name in enumerate(task.names):
         if shard in removals:
