@@ -39,7 +39,9 @@ def build_corpus(root: Path, n_docs: int, seed: int = 0) -> list[str]:
         with ShardWriter(path) as w:
             for i, doc in enumerate(docs):
                 if i % 20 == 19:  # 5%: a near copy of an earlier document of the shard
-                    words = docs[rng.randrange(i)].text.split()
+                    j = rng.randrange(i)
+                    j -= j % 20 == 19  # copy a document that is written as itself
+                    words = docs[j].text.split()
                     for _ in range(3):
                         words[rng.randrange(len(words))] = "edited"
                     doc = Document(id=f"near-{s + i}", source="abstracts", text=" ".join(words))
