@@ -103,3 +103,12 @@ def test_rules_switch_per_source_and_empty_documents_are_dropped():
                            Document(id="e", source="guidelines", text="  https://only.a/url  ")]))
     assert [d.text for d in kept] == ["Result [12].", "Result."]
     assert stage.stats.to_dict()["guidelines"]["dropped"] == {"empty_after_clean": 1}
+
+
+def test_cleaning_is_idempotent_so_pre_cleaned_sources_are_not_damaged():
+    from gap_replay.sample.textgen import make_documents
+
+    texts = _sample_texts() + [d.text for d in make_documents(100, seed=9, english_share=0.5)]
+    texts.append("# T\n\n## A\n\n- a [1]\n\n\n see https://x.org/a.")
+    once = [clean_text(t) for t in texts]
+    assert [clean_text(t) for t in once] == once

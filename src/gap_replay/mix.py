@@ -25,7 +25,7 @@ from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
 from gap_replay.stages.mix import (bucket_line, parse_bucket_line, placement, plan_sources,
-                                   quality_weight, repeat_count, shard_row, sorted_rows)
+                                   quality_weight, repeat_count, shard_row)
 from gap_replay.stages.tokenize import Tokenizer
 from gap_replay.tasks import file_fingerprint, fingerprint, key_file, prepare_workdir, run_once
 
@@ -151,13 +151,13 @@ def _write_shard(task: WriteTask) -> dict:
         for path in sorted(fs.find(bucket_dir)):
             if ".tmp-" in path:
                 continue
-            for line in _read_lines(path):
-                lines.append(line)
+            lines.extend(line.rstrip(b"\n") for line in _read_lines(path))
+    lines.sort()  # in place: the shard's lines are the only large thing held
     rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
     out = join(task.output, rel)
     tokens_by_source: dict[str, int] = defaultdict(int)
     with ShardWriter(out) as writer:
-        for line in sorted_rows(lines):
+        for line in lines:
             source, n_tokens, row = parse_bucket_line(line)
             tokens_by_source[source] += n_tokens
             writer.write(row)
@@ -182,8 +182,9 @@ def _read_lines(path: str):
 
 
 def write_task(task: WriteTask) -> dict:
+    rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
     return run_once(join(task.workdir, "markers", "write", f"{task.split}-{task.shard:05d}.json"),
-                    lambda: _write_shard(task))
+                    lambda: _write_shard(task), outputs=(join(task.output, rel),))
 
 
 def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: tuple[str, ...] = ("jsonl",)) -> dict:

@@ -28,7 +28,8 @@ from gap_replay.stages.global_step import GlobalStep
 from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
-from gap_replay.tasks import file_fingerprint, fingerprint, key_file, prepare_workdir, run_once
+from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
+                              run_once)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class SegmentTask:
     output: str
     workdir: str
     quarantine: str
+    check_output: bool = True  # False when the key's final output is done (intermediates are gone)
 
 
 def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_stats: StageStats):
@@ -146,8 +148,12 @@ def _run_segment(task: SegmentTask) -> dict:
 
 def run_segment_task(task: SegmentTask) -> dict:
     """Executor entry point: skip if the marker exists, else run and mark."""
-    marker = join(task.workdir, "markers", f"segment-{task.segment}", key_file(task.key) + ".json")
-    return run_once(marker, lambda: _run_segment(task))
+    return run_once(segment_marker(task.workdir, task.segment, task.key), lambda: _run_segment(task),
+                    outputs=(task.output,) if task.check_output else ())
+
+
+def segment_marker(workdir: str, segment: int, key: str) -> str:
+    return join(workdir, "markers", f"segment-{segment}", key_file(key) + ".json")
 
 
 def shard_key(raw_root: str, path: str) -> str:
@@ -199,6 +205,9 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
 
     segs, globals_ = build_steps_segments(recipe)
     keys = [shard_key(raw_root, p) for p, _ in shards]
+    final = len(segs) - 1
+    final_done = {k for k in keys if read_marker(segment_marker(workdir, final, k)) is not None
+                  and exists(join(output_dir, "clean", k + ".jsonl.gz"))}
     results: list[dict] = []
     reports: dict[str, dict] = {}
     for i in range(len(segs)):
@@ -208,7 +217,8 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             src_path = path if i == 0 else join(workdir, f"segment-{i - 1}", key + ".jsonl.gz")
             out = join(output_dir, "clean", key + ".jsonl.gz") if last else join(workdir, f"segment-{i}", key + ".jsonl.gz")
             tasks.append(SegmentTask(recipe.data, recipe.origin, i, key, source, src_path, out, workdir,
-                                     join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl")))
+                                     join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl"),
+                                     check_output=last or key not in final_done))
         names = [s.name for s in segs[i]] or ["copy"]
         seg_results = executor.map(run_segment_task, tasks, desc=f"process [{' '.join(names)}]")
         skipped = sum(r["skipped"] for r in seg_results)

@@ -30,17 +30,25 @@ def read_marker(path: str) -> dict | None:
 
 def write_marker(path: str, result: dict) -> None:
     with atomic_write(path) as fh:
-        fh.write(orjson.dumps(result, option=orjson.OPT_SORT_KEYS))
+        fh.write(orjson.dumps(result))  # insertion order kept: stage order matters
 
 
-def run_once(marker: str, work: Callable[[], dict]) -> dict:
-    """Return the recorded result of a completed task, or do the work and record it."""
+def run_once(marker: str, work: Callable[[], dict], outputs: tuple[str, ...] = ()) -> dict:
+    """Return the recorded result of a completed task, or do the work and record it.
+
+    A marker whose `outputs` have since disappeared does not count: the task runs again.
+    """
     done = read_marker(marker)
-    if done is not None:
+    if done is not None and all(exists(p) for p in outputs):
         return {**done, "skipped": True}
     result = work()
     write_marker(marker, result)
     return {**result, "skipped": False}
+
+
+def exists(path: str) -> bool:
+    fs, fs_path = filesystem(path)
+    return fs.exists(fs_path)
 
 
 def file_fingerprint(paths: list[str]) -> list[tuple[str, int, int]]:

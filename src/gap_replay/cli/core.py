@@ -274,7 +274,8 @@ def process(input_dir, output, sources, recipe_path, config_path, workers, execu
     """Run the shared stages (clean, filter, dedup, split) over OUT/raw into OUT/clean.
 
     Writes clean/<source>/..., stats.json (per stage and source: in, out, dropped by reason,
-    quarantined) and quarantine/. A rerun skips completed tasks.
+    quarantined) and quarantine/. A rerun skips completed tasks. The recipe defaults to the
+    one a previous run recorded in OUT/recipe.json, else gap_replay/recipe.yaml.
 
     \b
     Example:
@@ -284,7 +285,8 @@ def process(input_dir, output, sources, recipe_path, config_path, workers, execu
     from gap_replay.process import run_process
 
     config = load_run_config(config_path, False)
-    recipe = resolve_recipe(recipe_path, config, seed)
+    recorded = Path(input_dir) / "recipe.json"
+    recipe = resolve_recipe(recipe_path, config, seed, fallback=str(recorded) if recorded.exists() else None)
     n_workers, kind, addr = _settings(config, workers, executor, address)
     output = output or input_dir
     with executor_from(kind, n_workers, addr) as ex:

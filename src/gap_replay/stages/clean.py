@@ -104,7 +104,7 @@ _EMPTY_URL_PARENS = re.compile(r"[ \t]*\((?:\s|[.,;:]|see|available at|accessed)
 def remove_urls(text: str) -> str:
     """Delete http(s)/ftp/www URLs whole (fragments, ports and queries included); a markdown link
     keeps its text: `[NICE NG28](https://...)` becomes `NICE NG28`."""
-    if "://" not in text and "www." not in text.lower():
+    if "://" not in text and "www." not in text and "WWW." not in text:
         return text
     text = _MD_LINK.sub(r"\1", text)
     text = _URL.sub("", text)
@@ -139,8 +139,14 @@ def remove_citations(text: str) -> str:
 _BULLET_LINE = re.compile(r"^([ \t]*)(?:[•◦▪■□◆‣⁃●\uf0b7]|[*+](?=[ \t]))[ \t]*", re.MULTILINE)
 
 
+_BULLET_GLYPHS = re.compile(r"[•◦▪■□◆‣⁃●\uf0b7]")
+
+
 def normalize_lists(text: str) -> str:
     """Rewrite bullet markers at the start of a line as `- `."""
+    if not ("* " in text or "+ " in text or "*\t" in text or "+\t" in text
+            or (not text.isascii() and _BULLET_GLYPHS.search(text))):
+        return text
     return _BULLET_LINE.sub(r"\1- ", text)
 
 
@@ -168,6 +174,7 @@ def normalize_headers(text: str, max_level: int = 3) -> str:
 
 # runs of 2+ spaces, or any other horizontal space (single spaces are left alone: fast)
 _HSPACE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+_ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _TRAILING = re.compile(r"[ \t]+\n")
 _LEADING = re.compile(r"\n[ \t]+(?![-*+•\d])")
 _BLANKS = re.compile(r"\n{3,}")
@@ -177,11 +184,16 @@ def normalize_whitespace(text: str) -> str:
     """Collapse runs of spaces, strip line ends, keep at most one blank line between paragraphs."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _HSPACE.sub(" ", text)
+    # cheap substring checks first: most text has nothing to collapse
+    if "  " in text or "\t" in text or (not text.isascii() and _ODD_SPACE.search(text)):
+        text = _HSPACE.sub(" ", text)
     if "\n" in text:
-        text = _TRAILING.sub("\n", text)
-        text = _LEADING.sub("\n", text)
-        text = _BLANKS.sub("\n\n", text)
+        if " \n" in text or "\t\n" in text:
+            text = _TRAILING.sub("\n", text)
+        if "\n " in text or "\n\t" in text:
+            text = _LEADING.sub("\n", text)
+        if "\n\n\n" in text:
+            text = _BLANKS.sub("\n\n", text)
     return text.strip()
 
 

@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
-
 import orjson
 
 from gap_replay.hashing import stable_hash, unit_interval
@@ -79,8 +77,3 @@ def bucket_line(order: int, source: str, n_tokens: int, row: bytes) -> bytes:
 def parse_bucket_line(line: bytes) -> tuple[str, int, bytes]:
     _order, source, n_tokens, row = line.rstrip(b"\n").split(b"\t", 3)
     return source.decode(), int(n_tokens), row
-
-
-def sorted_rows(lines: Iterable[bytes]) -> list[bytes]:
-    """Sort one output shard's bucket lines; ties (same key) break on the row bytes."""
-    return sorted(line.rstrip(b"\n") for line in lines if line.strip())
