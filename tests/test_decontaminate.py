@@ -3,6 +3,7 @@ trim mode cutting only the span, the CLI over OUT/clean, and `process` running i
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import orjson
@@ -143,14 +144,20 @@ def test_cli_rewrites_clean_and_updates_stats(tmp_path):
 
 
 def test_process_runs_decontamination_from_the_recipe(tmp_path):
+    benchmarks = tmp_path / "benchmarks"
+    shutil.copytree(FIXTURES / "pubmedqa", benchmarks / "pubmedqa")
     recipe = load_recipe(overrides={
         "scale": 1e-6, "tokenizer": {"path": "sample:tokenizer.model"},
-        "decontamination": {"benchmarks": [str(FIXTURES)], "mode": "trim"}})
+        "decontamination": {"benchmarks": [str(benchmarks)], "mode": "trim"}})
     docs = make_documents(6, seed=9, english_share=1.0, target_chars=900, source="papers")
     docs[2] = Document(id=docs[2].id, source="papers", text=docs[2].text + " " + MEDQA_Q + " " + docs[3].text)
     with ShardWriter(tmp_path / "raw" / "papers" / "part-00000.jsonl.gz") as w:
         for d in docs:
             w.write(d)
+    first = run_process(str(tmp_path), str(tmp_path), recipe, make_executor("local", 1))
+    assert first["decontamination"]["pubmedqa"]["documents_trimmed"] == 0
+    # a benchmark file added under the same recipe path is not hidden by the first run's markers
+    shutil.copytree(FIXTURES / "medqa", benchmarks / "medqa")
     stats = run_process(str(tmp_path), str(tmp_path), recipe, make_executor("local", 1))
     assert stats["stages"]["decontaminate"]["papers"]["out"] == 6
     assert stats["decontamination"]["medqa"]["documents_trimmed"] == 1

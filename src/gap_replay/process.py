@@ -199,7 +199,9 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             shards.append((path, source))
     if not shards:
         raise FileNotFoundError(f"no raw shards for {', '.join(sorted(wanted))} below {raw_root}")
-    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]))
+    # steps that read files of their own (benchmark files) add those files' identity
+    inputs = [step.input_fingerprint() for step in build_steps(recipe) if hasattr(step, "input_fingerprint")]
+    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]), *inputs)
     workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
     log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
 

@@ -207,6 +207,10 @@ class Decontaminate(Stage):
         meta = {**doc.meta, "decontamination": {"benchmarks": sorted(hits), "chars_removed": chars}}
         return replace(doc, text=new_text, meta=meta)
 
+    def input_fingerprint(self) -> str:
+        """Changes when a benchmark file changes, so `process` does not reuse stale markers."""
+        return self.config.fingerprint()
+
     def report(self) -> dict[str, dict]:
         return {name: {**r, "by_source": dict(sorted(r["by_source"].items()))}
                 for name, r in sorted(self._report.items())}
