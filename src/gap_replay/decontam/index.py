@@ -24,7 +24,13 @@ _WORD = re.compile(r"\w+")
 _BASE = np.uint64(0x100000001B3)  # FNV prime: an odd multiplier for the polynomial
 
 
+def words(text: str) -> list[str]:
+    """Lower-case word tokens (the fast path: one regex pass in C)."""
+    return _WORD.findall(text.lower())
+
+
 def tokens_with_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Tokens with their character spans in `text`, for cutting spans out (the slow path)."""
     tokens, spans = [], []
     for m in _WORD.finditer(text):
         tokens.append(m.group().lower())
@@ -32,12 +38,25 @@ def tokens_with_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     return tokens, spans
 
 
+_TOKEN_CACHE: dict[str, int] = {}
+_TOKEN_CACHE_MAX = 1 << 20  # words repeat (Zipf): a bounded memo saves most of the hashing
+
+
+def _token_hash(token: str) -> int:
+    value = _TOKEN_CACHE.get(token)
+    if value is None:
+        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
+            _TOKEN_CACHE.clear()
+        value = _TOKEN_CACHE[token] = xxhash.xxh3_64_intdigest(token.encode("utf-8", "surrogatepass"))
+    return value
+
+
 def ngram_hashes(tokens: list[str], n: int) -> np.ndarray:
     """Hash of every n-gram of `tokens` (position i covers tokens i..i+n-1); empty if too short."""
     m = len(tokens) - n + 1
     if m <= 0:
         return np.zeros(0, dtype=np.uint64)
-    th = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens), dtype=np.uint64, count=len(tokens))
+    th = np.fromiter(map(_token_hash, tokens), dtype=np.uint64, count=len(tokens))
     acc = np.zeros(m, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(n):
@@ -85,7 +104,7 @@ class NgramIndex:
             parts, owners, item_ids = [], [], []
             for bench in group:
                 for item in iter_items(bench):
-                    grams = [ngram_hashes(tokens_with_spans(text)[0], ngram) for text in item.fields if text]
+                    grams = [ngram_hashes(words(text), ngram) for text in item.fields if text]
                     grams = np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64)
                     if grams.size:
                         parts.append(grams)

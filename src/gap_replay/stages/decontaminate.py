@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gap_replay.decontam.benchmarks import BenchmarkFile, resolve
-from gap_replay.decontam.index import NgramIndex, ngram_hashes, tokens_with_spans
+from gap_replay.decontam.index import NgramIndex, ngram_hashes, tokens_with_spans, words
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash
 from gap_replay.stages.base import Stage
@@ -171,27 +171,36 @@ class Decontaminate(Stage):
                 self._report.setdefault(name, _empty_report())
         return self._index
 
-    def process(self, doc: Document) -> Document | None:
-        index = self.index
-        n = index.ngram
-        tokens, spans = tokens_with_spans(doc.text)
-        hashes = ngram_hashes(tokens, n)
-        if hashes.size == 0:
-            return doc
+    def _hits(self, hashes: np.ndarray) -> dict[str, np.ndarray]:
+        """Benchmark -> mask of the n-grams it shares, for benchmarks that pass `min_hits`."""
         hits: dict[str, np.ndarray] = {}
-        for name, bench in index.benchmarks.items():
+        for name, bench in self.index.benchmarks.items():
             mask = bench.lookup(hashes)
             if mask.any() and np.unique(hashes[mask]).size >= self.config.min_hits:
                 hits[name] = mask
+        return hits
+
+    def process(self, doc: Document) -> Document | None:
+        index = self.index
+        n = index.ngram
+        hashes = ngram_hashes(words(doc.text), n)
+        hits = self._hits(hashes) if hashes.size else {}
         if not hits:
             return doc
-        any_hit = np.logical_or.reduce(list(hits.values()))
-        cut = _covered_spans(doc.text, np.flatnonzero(any_hit), n, spans)
+        cut: list[tuple[int, int]] = []
+        if self.config.mode == "trim":  # only now: tokens with their spans, to cut them out
+            tokens, spans = tokens_with_spans(doc.text)
+            hashes = ngram_hashes(tokens, n)
+            hits = self._hits(hashes) or hits
+            if hashes.size:
+                any_hit = np.logical_or.reduce([index.benchmarks[b].lookup(hashes) for b in hits])
+                cut = _covered_spans(doc.text, np.flatnonzero(any_hit), n, spans)
         chars = sum(e - s for s, e in cut)
-        new_text = _cut(doc.text, cut) if self.config.mode == "trim" else ""
+        new_text = _cut(doc.text, cut) if cut else ""
         dropped = self.config.mode == "drop" or not new_text.strip()
         action = "dropped" if dropped else "trimmed"
         for name, mask in hits.items():
+            hit_hashes = hashes[mask] if mask.shape == hashes.shape else hashes[:0]
             rep = self._report[name]
             rep[f"documents_{action}"] += 1
             rep["ngram_hits"] += int(mask.sum())
@@ -200,7 +209,7 @@ class Decontaminate(Stage):
             if len(rep["examples"]) < self.config.examples:
                 rep["examples"].append({"id": doc.id, "source": doc.source, "action": action,
                                         "ngram_hits": int(mask.sum()),
-                                        "items": index.benchmarks[name].items_of(hashes[mask])})
+                                        "items": index.benchmarks[name].items_of(hit_hashes)})
         if dropped:
             self.drop(doc, REASON)
             return None
