@@ -51,7 +51,11 @@ class RayExecutor:
         if ray.is_initialized():
             log.info("reusing the Ray session already initialised in this process")
         elif address:
-            ray.init(address=address, log_to_driver=False, runtime_env=self._runtime_env())
+            try:
+                ray.init(address=address, log_to_driver=False, runtime_env=self._runtime_env())
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise RuntimeError(f"cannot join the Ray cluster at {address!r}: {exc} "
+                                   "(is `ray start --head` running there?)") from exc
             self._owns_session = True
         else:
             # Short path: Ray's socket names must fit the 107-byte AF_UNIX limit.
