@@ -52,14 +52,15 @@ def test_process_and_mix_halves_reproduce_the_download(sample_run, tmp_path):
     assert proc.returncode == 2 and "unknown format 'parquet'" in proc.stderr
 
 
-def test_sigkill_mid_run_then_rerun_gives_the_same_shards(sample_run, tmp_path):
+@pytest.mark.parametrize("phase", ["process-*/markers/segment-0", "mix-*/markers/tokenize"])
+def test_sigkill_mid_run_then_rerun_gives_the_same_shards(sample_run, tmp_path, phase):
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "gap_replay", "download", "--sample", "--output", str(out)],
                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
-            markers = list(out.glob("work/process-*/markers/segment-0/*.json"))
+            markers = list(out.glob(f"work/{phase}/*.json"))
             if len(markers) >= 3:
                 break
             if proc.poll() is not None:
@@ -82,6 +83,9 @@ def test_stats_reconcile_and_the_malformed_line_is_quarantined(sample_run):
         for source, c in by_source.items():
             assert c["in"] == c["out"] + sum(c["dropped"].values()) + c["quarantined"], (stage, source)
     assert stats["stages"]["read"]["abstracts"]["quarantined"] == 1
+    # per-rule detail: the hand-written guidelines carry citations, URLs, bullets and headers
+    changed = stats["changes"]["clean"]["guidelines"]
+    assert all(changed[rule] > 0 for rule in ("citations", "urls", "lists", "headers"))
     entries = [json.loads(line) for p in (sample_run / "quarantine").rglob("*.jsonl")
                for line in p.read_text().splitlines()]
     assert len(entries) == 1
@@ -103,3 +107,13 @@ def test_bad_recipe_and_missing_input_are_clear_errors(tmp_path):
     assert "sources.papers.validation_fraction: must be in [0, 1), got 1.5" in proc.stderr
     proc = run_cli("mix", "--input", str(tmp_path), check=False)
     assert proc.returncode == 1 and "run `gap-replay process` first" in proc.stderr
+
+
+def test_sources_option_limits_the_run(tmp_path):
+    out = tmp_path / "two"
+    run_cli("download", "--sample", "--sources", "guidelines,replay", "--output", str(out))
+    assert sorted(p.name for p in (out / "clean").iterdir()) == ["guidelines", "replay"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["totals"]["tokens_by_source"]) == {"guidelines", "replay"}
+    proc = run_cli("download", "--sample", "--sources", "blogs", "--output", str(out), check=False)
+    assert proc.returncode == 2 and "source 'blogs' is not in the recipe" in proc.stderr

@@ -143,7 +143,9 @@ def _run_segment(task: SegmentTask) -> dict:
     if task.segment == 0:
         read_stats.check(READ_STAGE)
         stats = {READ_STAGE: read_stats.to_dict(), **stats}
-    return {"key": task.key, "documents": n, "stats": stats, "reports": reports}
+    # optional per-stage detail (e.g. clean: documents changed per rule)
+    changes = {s.name: s.changes() for s in stages if hasattr(s, "changes")}
+    return {"key": task.key, "documents": n, "stats": stats, "changes": changes, "reports": reports}
 
 
 def run_segment_task(task: SegmentTask) -> dict:
@@ -173,6 +175,19 @@ def merge_stats(results: list[dict]) -> dict[str, dict]:
     for stage, stats in merged.items():
         stats.check(stage)
     return {stage: stats.to_dict() for stage, stats in merged.items()}
+
+
+def merge_changes(results: list[dict]) -> dict[str, dict]:
+    """Sum per-task {stage: {source: {rule: n}}} detail counts."""
+    merged: dict[str, dict[str, dict[str, int]]] = {}
+    for result in results:
+        for stage, by_source in result.get("changes", {}).items():
+            for source, counts in by_source.items():
+                target = merged.setdefault(stage, {}).setdefault(source, {})
+                for rule, n in counts.items():
+                    target[rule] = target.get(rule, 0) + n
+    return {stage: {src: dict(sorted(c.items())) for src, c in sorted(by.items())}
+            for stage, by in merged.items()}
 
 
 def check_chain(stages: dict[str, dict]) -> None:
@@ -235,7 +250,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             log.info("%s reduce: %s", step.name, reports[step.name])
     stages = merge_stats(results)
     check_chain(stages)
-    stats = {"stages": stages}
+    stats = {"stages": stages, "changes": merge_changes(results)}
     if "near_dedup" in reports:  # clusters, removed per source, example pairs
         stats["near_dedup"] = reports["near_dedup"]
     decontamination = [r["reports"][Decontaminate.name] for r in results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,11 @@ def common_options(fn):
     return fn
 
 
+def absolute(path: str) -> str:
+    """Local paths made absolute so workers started elsewhere (Ray) find them; URLs unchanged."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def _settings(config: dict, workers, executor, address) -> tuple[int, str, str | None]:
     return (int(workers or config.get("workers") or 1), executor or config.get("executor") or "local",
             address or config.get("address"))
@@ -244,6 +250,7 @@ def download(sample, sources, output, formats, recipe_path, config_path, workers
     output = output or config.get("output")
     if not output:
         raise click.UsageError("--output is required (or set output: in the config)")
+    output = absolute(output)
     recipe = resolve_recipe(recipe_path, config, seed)
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
@@ -288,7 +295,7 @@ def process(input_dir, output, sources, recipe_path, config_path, workers, execu
     recorded = Path(input_dir) / "recipe.json"
     recipe = resolve_recipe(recipe_path, config, seed, fallback=str(recorded) if recorded.exists() else None)
     n_workers, kind, addr = _settings(config, workers, executor, address)
-    output = output or input_dir
+    input_dir, output = absolute(input_dir), absolute(output or input_dir)
     with executor_from(kind, n_workers, addr) as ex:
         stats = _guard(lambda: run_process(input_dir, output, recipe, ex, parse_sources(sources, recipe)))
     click.echo(stage_table(stats))
@@ -317,7 +324,7 @@ def mix(input_dir, output, formats, recipe_path, config_path, workers, executor,
     recipe = resolve_recipe(recipe_path, config, seed, fallback=str(recorded) if recorded.exists() else None)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
-    output = output or input_dir
+    input_dir, output = absolute(input_dir), absolute(output or input_dir)
     with executor_from(kind, n_workers, addr) as ex:
         _guard(lambda: run_mix(input_dir, output, recipe, ex, fmt))
     click.echo(source_table(output))

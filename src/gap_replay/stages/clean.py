@@ -217,23 +217,35 @@ def clean_text(text: str, rules: dict[str, bool] | None = None) -> str:
 
 
 class CleanStage(Stage):
-    """Rewrites `text` with the source's rules; drops documents that clean down to nothing."""
+    """Rewrites `text` with the source's rules; drops documents that clean down to nothing.
+
+    `changes()` counts, per source and rule, the documents the rule changed (for stats.json),
+    so a rule that suddenly rewrites everything shows up.
+    """
 
     name = "clean"
 
     def __init__(self, rules_by_source: dict[str, dict[str, bool]]) -> None:
         super().__init__()
         self.rules_by_source = rules_by_source
-        self._chains = {src: [RULES[r] for r in RULES if rules.get(r, True)]
+        self._chains = {src: [(r, RULES[r]) for r in RULES if rules.get(r, True)]
                         for src, rules in rules_by_source.items()}
+        self._changed: dict[str, dict[str, int]] = {}
+
+    def changes(self) -> dict[str, dict[str, int]]:
+        return {src: dict(sorted(c.items())) for src, c in sorted(self._changed.items())}
 
     def process(self, doc: Document) -> Document | None:
         chain = self._chains.get(doc.source)
         if chain is None:
-            chain = list(RULES.values())
+            chain = list(RULES.items())
         text = doc.text
-        for rule in chain:
-            text = rule(text)
+        changed = self._changed.setdefault(doc.source, {})
+        for name, rule in chain:
+            new = rule(text)
+            if new is not text and new != text:
+                changed[name] = changed.get(name, 0) + 1
+            text = new
         if not text:
             self.drop(doc, "empty_after_clean")
             return None
