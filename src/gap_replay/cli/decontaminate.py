@@ -50,7 +50,7 @@ def decontaminate(input_dir, benchmarks, more_benchmarks, mode, ngram, min_hits,
         gap-replay decontaminate --input out/ --benchmarks pubmedqa=data/ori_pqal.json \\
             --benchmarks mmlu/ --mode trim --ngram 13 --workers 4
     """
-    from gap_replay.cli.core import _guard, _settings, executor_from, load_run_config, resolve_recipe
+    from gap_replay.cli.core import _guard, _settings, absolute, executor_from, load_run_config, resolve_recipe
     from gap_replay.decontam.benchmarks import BenchmarkError
     from gap_replay.decontam.run import run_decontaminate
     from gap_replay.stages.decontaminate import DecontaminationConfig
@@ -69,6 +69,7 @@ def decontaminate(input_dir, benchmarks, more_benchmarks, mode, ngram, min_hits,
     except (BenchmarkError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     n_workers, kind, addr = _settings(config, workers, executor, address)
+    input_dir = absolute(input_dir)
     with executor_from(kind, n_workers, addr) as ex:
         result = _guard(lambda: run_decontaminate(input_dir, settings, ex))
     click.echo(_benchmark_table(result["benchmarks"]))

@@ -195,6 +195,7 @@ def resolve(specs: list[str], base_dir: str | os.PathLike | None = None) -> list
             path = Path(base_dir) / path
         if not path.exists():
             raise BenchmarkError(f"benchmark path not found: {raw}")
+        path = Path(os.path.abspath(path))  # workers started elsewhere (Ray) resolve it the same
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             kind = detect_kind(str(file))
