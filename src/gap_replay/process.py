@@ -21,9 +21,12 @@ from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import Recipe
 from gap_replay.stages.base import Stage, StageStats
 from gap_replay.stages.clean import CleanStage
+from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
 from gap_replay.stages.dedup import ExactDedup
 from gap_replay.stages.filter import FilterStage
 from gap_replay.stages.global_step import GlobalStep
+from gap_replay.stages.minhash.config import NearDedupConfig
+from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
 from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
                               run_once)
@@ -45,12 +48,18 @@ def build_steps(recipe: Recipe) -> list[Step]:
         CleanStage({s: recipe.clean_rules(s) for s in srcs}),
         FilterStage({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs}),
     ]
+    decontamination = DecontaminationConfig.from_recipe(recipe.data, recipe.origin)
+    if decontamination.enabled:  # before dedup: contaminated text never wins a duplicate cluster
+        steps.append(Decontaminate(decontamination))
     dedup = recipe.dedup
     if dedup["by_id"] or dedup["by_content"]:
         buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
         steps.append(ExactDedup({s: recipe.priority(s) for s in srcs}, dedup["by_id"],
                                 dedup["by_content"], buckets=buckets))
-    # near-duplicate dedup, decontamination and quality weights plug in here
+    near = NearDedupConfig.from_recipe(recipe.data)
+    if near.enabled:
+        steps.append(NearDedupStep(near))
+    # quality weights plug in here
     steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
     return steps
 
@@ -130,12 +139,13 @@ def _run_segment(task: SegmentTask) -> dict:
     if len(quarantine):
         quarantine.flush(task.quarantine)
     stats = pipeline.stats()
+    reports = {s.name: s.report() for s in stages if hasattr(s, "report")}
     if task.segment == 0:
         read_stats.check(READ_STAGE)
         stats = {READ_STAGE: read_stats.to_dict(), **stats}
     # optional per-stage detail (e.g. clean: documents changed per rule)
     changes = {s.name: s.changes() for s in stages if hasattr(s, "changes")}
-    return {"key": task.key, "documents": n, "stats": stats, "changes": changes}
+    return {"key": task.key, "documents": n, "stats": stats, "changes": changes, "reports": reports}
 
 
 def run_segment_task(task: SegmentTask) -> dict:
@@ -204,7 +214,9 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             shards.append((path, source))
     if not shards:
         raise FileNotFoundError(f"no raw shards for {', '.join(sorted(wanted))} below {raw_root}")
-    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]))
+    # steps that read files of their own (benchmark files) add those files' identity
+    inputs = [step.input_fingerprint() for step in build_steps(recipe) if hasattr(step, "input_fingerprint")]
+    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]), *inputs)
     workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
     log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
 
@@ -214,6 +226,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     final_done = {k for k in keys if read_marker(segment_marker(workdir, final, k)) is not None
                   and exists(join(output_dir, "clean", k + ".jsonl.gz"))}
     results: list[dict] = []
+    reports: dict[str, dict] = {}
     for i in range(len(segs)):
         last = i == len(segs) - 1
         tasks = []
@@ -233,10 +246,17 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             step = globals_[i]
             marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
             summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
-            log.info("%s reduce: %s", step.name, {k: v for k, v in summary.items() if k != "skipped"})
+            reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
+            log.info("%s reduce: %s", step.name, reports[step.name])
     stages = merge_stats(results)
     check_chain(stages)
     stats = {"stages": stages, "changes": merge_changes(results)}
+    if "near_dedup" in reports:  # clusters, removed per source, example pairs
+        stats["near_dedup"] = reports["near_dedup"]
+    decontamination = [r["reports"][Decontaminate.name] for r in results
+                       if Decontaminate.name in r.get("reports", {})]
+    if decontamination:  # per benchmark: documents dropped/trimmed, n-gram hits, examples
+        stats["decontamination"] = merge_reports(decontamination)
     with atomic_write(join(output_dir, "stats.json")) as fh:
         # stages stay in pipeline order; everything inside is already sorted
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")

@@ -1,0 +1,340 @@
+"""The disk-based phases of near-duplicate detection, each a task function any executor can run.
+
+(a) `map_shard`: one input shard -> signatures, sorted per-band bucket hashes and a doc table.
+(b) `reduce_band`: one band over all shards -> candidate pairs (docs sharing a bucket), scanning the
+    hash space in windows so memory stays under `reduce_memory_mb` whatever the corpus size.
+(c) `cluster`: all candidate pairs -> verified pairs (estimated Jaccard >= threshold) -> union-find
+    clusters -> the keep rule -> per-shard removal lists and a report.
+Each task writes its outputs atomically and its completion marker last, so a killed run resumes.
+Map outputs are named per task (`names`, in a fixed order); doc keys are uint64:
+index of the task name << 32 | position among that task's signed documents.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from gap_replay.document import Document
+from gap_replay.io import Quarantine, atomic_write, iter_documents, join
+from gap_replay.io.paths import filesystem
+from gap_replay.stages.minhash.config import NearDedupConfig
+from gap_replay.stages.minhash.signatures import Signer, estimated_jaccard
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+# ---------------------------------------------------------------- small array/file helpers
+
+def exists(path: str) -> bool:
+    fs, p = filesystem(path)
+    return fs.exists(p)
+
+
+def save_array(path: str, array: np.ndarray) -> None:
+    with atomic_write(path) as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
+def load_array(path: str, mmap: bool = True) -> np.ndarray:
+    """Memory-mapped when the work directory is local; read whole from other fsspec stores."""
+    fs, p = filesystem(path)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if mmap and protocol in ("file", "local"):
+        return np.load(p, mmap_mode="r", allow_pickle=False)
+    with fs.open(p, "rb") as fh:
+        return np.load(io.BytesIO(fh.read()), allow_pickle=False)
+
+
+def write_json(path: str, obj) -> None:
+    with atomic_write(path) as fh:
+        fh.write(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+
+
+def read_json(path: str):
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as fh:
+        return orjson.loads(fh.read())
+
+
+def file_name(name: str) -> str:
+    """A task name (may contain '/') as one path component."""
+    return name.replace("/", "__")
+
+
+def shard_dir(work: str, name: str) -> str:
+    return join(work, "map", file_name(name))
+
+
+def removal_path(work: str, name: str) -> str:
+    return join(work, "remove", f"{file_name(name)}.jsonl")
+
+
+# ---------------------------------------------------------------- (a) map: signatures and buckets
+
+class ShardSigner:
+    """Collects signatures of one shard's documents and writes the phase-(a) files for it."""
+
+    def __init__(self, config: NearDedupConfig) -> None:
+        self.signer = Signer(config)
+        self.config = config
+        self.signatures: list[np.ndarray] = []
+        self.bands: list[np.ndarray] = []
+        self.table: list[bytes] = []
+        self.seen: Counter[str] = Counter()
+        self._ids: set[str] = set()
+
+    def add(self, doc: Document, ordinal: int) -> None:
+        """`ordinal` = the document's position in the stream the filter of phase (d) will see."""
+        self.seen[doc.source] += 1
+        if doc.id in self._ids:  # a repeated id is the exact dedup's business, never signed twice
+            return
+        self._ids.add(doc.id)
+        signature = self.signer.signature(doc.text)
+        if signature is None:  # no words: never a near-duplicate of anything
+            return
+        self.signatures.append(signature)
+        self.bands.append(self.signer.band_hashes(signature))
+        self.table.append(orjson.dumps([doc.id, doc.source, doc.subset, ordinal]))
+
+    def write(self, out_dir: str, quarantined: int = 0) -> dict:
+        n = len(self.signatures)
+        sigs = (np.stack(self.signatures) if n else np.zeros((0, self.config.num_perm), np.uint32))
+        bands = (np.stack(self.bands, axis=1) if n else np.zeros((self.config.bands, 0), np.uint64))
+        order = np.argsort(bands, axis=1, kind="stable").astype(np.uint32)
+        save_array(join(out_dir, "signatures.npy"), sigs)
+        save_array(join(out_dir, "bucket_hashes.npy"), np.take_along_axis(bands, order.astype(np.int64), axis=1))
+        save_array(join(out_dir, "bucket_docs.npy"), order)
+        with atomic_write(join(out_dir, "docs.jsonl")) as fh:
+            for line in self.table:
+                fh.write(line + b"\n")
+        summary = {"documents": sum(self.seen.values()), "signed": n,
+                   "by_source": dict(sorted(self.seen.items())), "quarantined": quarantined}
+        write_json(join(out_dir, "done.json"), summary)  # the marker, last
+        return summary
+
+
+@dataclass(frozen=True)
+class MapTask:
+    shard: str
+    name: str
+    work: str
+    config: NearDedupConfig
+
+
+def map_shard(task: MapTask) -> dict:
+    out = shard_dir(task.work, task.name)
+    marker = join(out, "done.json")
+    if exists(marker):
+        return {**read_json(marker), "skipped": True}
+    quarantine = Quarantine()
+    signer = ShardSigner(task.config)
+    for ordinal, doc in enumerate(iter_documents(task.shard, quarantine)):
+        signer.add(doc, ordinal)
+    if len(quarantine):
+        quarantine.flush(join(out, "quarantine.jsonl"))
+    return signer.write(out, quarantined=len(quarantine))
+
+
+# ---------------------------------------------------------------- (b) reduce: buckets -> candidate pairs
+
+@dataclass(frozen=True)
+class ReduceTask:
+    work: str
+    band: int
+    names: tuple[str, ...]
+    config: NearDedupConfig
+
+
+def _window_bounds(windows: int) -> list[tuple[int, int | None]]:
+    step = (1 << 64) // windows
+    return [(w * step, None if w == windows - 1 else (w + 1) * step) for w in range(windows)]
+
+
+def reduce_band(task: ReduceTask) -> dict:
+    out = join(task.work, "pairs", f"band-{task.band:02d}.npy")
+    if exists(out):
+        return {"band": task.band, "pairs": int(load_array(out).shape[0]), "skipped": True}
+    total = 0
+    for name in task.names:  # header only: the record count of this band in every shard
+        total += int(load_array(join(shard_dir(task.work, name), "bucket_hashes.npy")).shape[1])
+    # ~128 bytes per record in a window: slices, keys, sorted copies, sort order, group arrays.
+    windows = max(1, math.ceil(total * 128 / (task.config.reduce_memory_mb * 1024 * 1024)))
+    edges: list[np.ndarray] = []
+    for lo, hi in _window_bounds(windows):
+        part_h, part_k = [], []
+        for s, name in enumerate(task.names):
+            # mapped per window and released: touched pages of a mapping count as resident memory
+            h = load_array(join(shard_dir(task.work, name), "bucket_hashes.npy"))[task.band]
+            i0 = int(np.searchsorted(h, np.uint64(lo), side="left"))
+            i1 = int(h.shape[0]) if hi is None else int(np.searchsorted(h, np.uint64(hi), side="left"))
+            if i1 > i0:
+                d = load_array(join(shard_dir(task.work, name), "bucket_docs.npy"))[task.band]
+                part_h.append(np.array(h[i0:i1]))
+                part_k.append((np.uint64(s) << np.uint64(32)) | np.array(d[i0:i1]).astype(np.uint64))
+                del d
+            del h
+        if not part_h:
+            continue
+        h = np.concatenate(part_h)
+        k = np.concatenate(part_k)
+        order = np.lexsort((k, h))
+        h, k = h[order], k[order]
+        same = np.concatenate(([False], h[1:] == h[:-1]))
+        group = np.cumsum(~same) - 1
+        first_key = k[np.flatnonzero(~same)][group]
+        if same.any():  # star edges: each later member of a bucket to its smallest key
+            edges.append(np.stack([first_key[same], k[same]], axis=1))
+    pairs = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.uint64)
+    save_array(out, pairs.astype(np.uint64))
+    return {"band": task.band, "pairs": int(pairs.shape[0]), "records": total, "windows": windows}
+
+
+# ---------------------------------------------------------------- (c) cluster: pairs -> keep/remove
+
+@dataclass(frozen=True)
+class ClusterTask:
+    work: str
+    names: tuple[str, ...]
+    config: NearDedupConfig
+
+
+class _Signatures:
+    """Looks up signatures by doc key in the per-shard files, mapping each file only for one
+    lookup: touched pages of a mapping count as resident memory, so none are kept around."""
+
+    def __init__(self, work: str, names: tuple[str, ...]) -> None:
+        self.work = work
+        self.names = names
+
+    def get(self, keys: np.ndarray, width: int) -> np.ndarray:
+        shard = (keys >> np.uint64(32)).astype(np.int64)
+        pos = (keys & _LOW32).astype(np.int64)
+        out = np.empty((keys.shape[0], width), dtype=np.uint32)
+        for s in np.unique(shard).tolist():
+            sigs = load_array(join(shard_dir(self.work, self.names[s]), "signatures.npy"))
+            mask = shard == s
+            out[mask] = sigs[pos[mask]]
+            del sigs
+        return out
+
+
+def _verify(pairs: np.ndarray, signatures: _Signatures, width: int, chunk: int = 32768) -> np.ndarray:
+    """Estimated Jaccard of each pair, a chunk of pairs at a time (memory bounded by `chunk`)."""
+    jac = np.empty(pairs.shape[0], dtype=np.float64)
+    for i in range(0, pairs.shape[0], chunk):
+        block = pairs[i:i + chunk]
+        jac[i:i + chunk] = estimated_jaccard(signatures.get(block[:, 0], width),
+                                             signatures.get(block[:, 1], width))
+    return jac
+
+
+def _union_find(pairs: np.ndarray) -> dict[int, list[int]]:
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in pairs.tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)  # order-independent: the smaller key is the root
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for key in sorted({k for pair in pairs.tolist() for k in pair}):
+        clusters[find(key)].append(key)
+    return clusters
+
+
+def _doc_info(work: str, names: tuple[str, ...], keys: list[int]) -> dict[int, tuple[str, str, str, int]]:
+    """(id, source, subset, ordinal) of the given doc keys, streaming only the needed doc tables."""
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for key in keys:
+        wanted[key >> 32].add(key & 0xFFFFFFFF)
+    info: dict[int, tuple[str, str, str, int]] = {}
+    for shard, positions in sorted(wanted.items()):
+        fs, p = filesystem(join(shard_dir(work, names[shard]), "docs.jsonl"))
+        with fs.open(p, "rb") as fh:
+            for pos, line in enumerate(fh):
+                if pos in positions:
+                    info[(shard << 32) | pos] = tuple(orjson.loads(line))
+    return info
+
+
+def cluster(task: ClusterTask) -> dict:
+    marker = join(task.work, "clusters.json")
+    if exists(marker):
+        return {**read_json(marker), "skipped": True}
+    config = task.config
+    bands = [load_array(join(task.work, "pairs", f"band-{b:02d}.npy"), mmap=False)
+             for b in range(config.bands)]
+    candidates = np.unique(np.concatenate(bands), axis=0) if bands else np.zeros((0, 2), np.uint64)
+    signatures = _Signatures(task.work, task.names)
+    width = config.num_perm
+    jac = _verify(candidates, signatures, width)
+    verified = candidates[jac >= config.threshold]
+    clusters = _union_find(verified)
+    info = _doc_info(task.work, task.names, [k for members in clusters.values() for k in members])
+
+    # the keep rule per cluster, then every removed member's similarity to the kept one at once
+    decisions = []
+    for members in clusters.values():
+        keep = min(members, key=lambda k: config.keep_key(info[k][1], info[k][2], info[k][0]))
+        decisions.extend((keep, k) for k in members if k != keep)
+    pairs = np.array(decisions, dtype=np.uint64).reshape(-1, 2)
+    sims = _verify(pairs, signatures, width).tolist()
+    removals: dict[int, list[dict]] = defaultdict(list)
+    removed_by_source: Counter[str] = Counter()
+    examples: list[dict] = []
+    for (keep, k), sim in zip(decisions, sims):
+        doc_id, source, subset, ordinal = info[k]
+        removed_by_source[source] += 1
+        entry = {"id": doc_id, "source": source, "subset": subset, "ordinal": ordinal,
+                 "kept_id": info[keep][0], "kept_source": info[keep][1], "kept_subset": info[keep][2],
+                 "jaccard": round(sim, 4)}
+        removals[k >> 32].append(entry)
+        if len(examples) < 1000:  # bounded; the report shows the first few by id
+            examples.append(entry)
+    for shard, name in enumerate(task.names):
+        if shard in removals:
+            with atomic_write(removal_path(task.work, name)) as fh:
+                for entry in sorted(removals[shard], key=lambda e: e["id"]):
+                    fh.write(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS) + b"\n")
+    examples = [{k: v for k, v in e.items() if k != "ordinal"} for e in
+                sorted(examples, key=lambda e: (e["kept_id"], e["id"]))[: config.examples]]
+    report = {
+        "clusters": len(clusters),
+        "documents_in_clusters": sum(len(m) for m in clusters.values()),
+        "removed": sum(removed_by_source.values()),
+        "removed_by_source": dict(sorted(removed_by_source.items())),
+        "candidate_pairs": int(candidates.shape[0]),
+        "verified_pairs": int(verified.shape[0]),
+        "threshold": config.threshold,
+        "bands": config.bands,
+        "rows": config.rows,
+        "ngram": config.ngram,
+        "examples": examples,
+    }
+    write_json(marker, report)  # the marker, last
+    return report
+
+
+def load_removals(work: str, name: str) -> dict[str, dict]:
+    """Removed doc id -> decision, for one task (empty when nothing in it is a near-duplicate).
+
+    Ids are unique within a task's removals: the map phase signs only an id's first occurrence."""
+    path = removal_path(work, name)
+    if not exists(path):
+        return {}
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as fh:
+        return {e["id"]: e for e in map(orjson.loads, fh)}
