@@ -46,20 +46,24 @@ def _story(lines: list[str], bullet_font: str) -> list:
     items: list[tuple[str, str]] = []
 
     def flush() -> None:
-        if not items:
-            return
-        flow = []
+        # Consecutive items of one kind form one list; "o" sub-bullets are indented further.
+        groups: list[tuple[str, list[str]]] = []
         for kind, text in items:
-            para = Paragraph(_markup(text), STYLES["p"])
-            if kind == "o":
-                flow.append(ListFlowable([ListItem(para)], bulletType="bullet", start="o",
-                                         bulletFontName="Helvetica", leftIndent=18))
+            if groups and groups[-1][0] == kind:
+                groups[-1][1].append(text)
             else:
-                flow.append(ListItem(para))
-        start = "l" if bullet_font == "ZapfDingbats" else "\u2022"
-        story.append(ListFlowable(flow, bulletType="bullet", start=start, bulletFontName=bullet_font,
-                                  leftIndent=18))
-        story.append(Spacer(1, 4))
+                groups.append((kind, [text]))
+        for kind, texts in groups:
+            flow = [ListItem(Paragraph(_markup(text), STYLES["p"])) for text in texts]
+            if kind == "o":
+                story.append(ListFlowable(flow, bulletType="bullet", start="o",
+                                          bulletFontName="Helvetica", leftIndent=36))
+            else:
+                start = "l" if bullet_font == "ZapfDingbats" else "\u2022"
+                story.append(ListFlowable(flow, bulletType="bullet", start=start,
+                                          bulletFontName=bullet_font, leftIndent=18))
+        if items:
+            story.append(Spacer(1, 4))
         items.clear()
 
     for line in lines:

@@ -230,6 +230,7 @@ def _blocks(lines: list[_Line]) -> list[tuple[str, str]]:
     full_width = widths[int(len(widths) * 0.9)] if widths else 0
     blocks: list[list[str]] = []  # [kind, text]
     kind = ""  # "h", "p", "li" for the open block
+    list_x = 0.0
     prev: _Line | None = None
     for line in lines:
         heading = level.get(line.size) if line.size in level else None
@@ -242,7 +243,10 @@ def _blocks(lines: list[_Line]) -> list[tuple[str, str]]:
                 blocks.append(["h", "#" * heading + " " + line.text])
             kind = "h"
         elif line.bullet:
-            blocks.append(["li", "- " + line.text])
+            if kind != "li":
+                list_x = line.x
+            nested = line.x > list_x + 8  # indented further than the list's first item
+            blocks.append(["li", ("  - " if nested else "- ") + line.text])
             kind = "li"
         elif kind in ("p", "li") and prev is not None and _continues(prev, line, leading, kind,
                                                                       full_width):
