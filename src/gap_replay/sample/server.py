@@ -140,9 +140,12 @@ class SiteServer:
         if target.is_dir():
             target = target / "index.html"
         if parts.query:
-            variant = target.with_name(f"{target.name}@{unquote(parts.query)}")
-            if variant.is_file():
-                return variant
+            try:
+                variant = target.with_name(f"{target.name}@{unquote(parts.query)}")
+                if variant.is_file():
+                    return variant
+            except (ValueError, OSError):
+                pass  # a query with "/" or longer than a file name cannot name a variant
             if any(target.parent.glob(f"{glob_escape(target.name)}@*")):
                 return None
         return target if target.is_file() else None

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 
+from gap_replay.http import FetchError
+
 log = logging.getLogger(__name__)
 
 # Bullet glyphs as pypdf decodes them: standard-encoding bullet (\x7f from reportlab), the usual
@@ -34,13 +36,14 @@ _SENTENCE_END = (".", ":", ";", "?", "!")
 HEADER_FOOTER_ZONE = 0.075  # fraction of the page height at the top and bottom
 
 
-class PdfError(ValueError):
-    """A PDF that cannot be turned into text; the message names the URL and what is wrong."""
+class PdfError(FetchError):
+    """A PDF that cannot be turned into text; the message names the URL and what is wrong.
+
+    A FetchError, so the scraper records it in the state as a failed URL (retried next run).
+    """
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.url = url
-        self.reason = reason
+        super().__init__(url, reason)
 
 
 @dataclass
