@@ -1,0 +1,182 @@
+"""`guidelines`: list, scrape and re-clean the clinical guideline sources (one spec per site)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from gap_replay.http import RetryPolicy
+from gap_replay.sources.guidelines.spec import SpecError, load_specs
+from gap_replay.state import State
+
+log = logging.getLogger(__name__)
+
+
+def _specs(folder: str | None):
+    try:
+        return load_specs(folder)
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Folder of source specs (default: the bundled guidelines/).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, specs_dir: str | None) -> None:
+    """Scrape clinical practice guidelines from 16 sites, one YAML spec per site.
+
+    \b
+    Examples:
+        guidelines list
+        guidelines scrape --source who --output out/
+        guidelines scrape --all --output out/ --rate 0.5
+        guidelines scrape --source mayo --output out/ --base-url http://127.0.0.1:8000/mayo
+        guidelines clean --output out/ --source aafp
+    """
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    ctx.obj = {"specs_dir": specs_dir}
+
+
+@cli.command("list")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="An output folder: adds documents and the last run from its state.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_sources(ctx: click.Context, output: str | None, as_json: bool) -> None:
+    """List the sources: tag, name, audience, licence, redistributable, documents, last run.
+
+    \b
+    Examples:
+        guidelines list
+        guidelines list --output out/ --json
+    """
+    specs = _specs(ctx.obj["specs_dir"])
+    state = State(Path(output) / "state.sqlite") if output and (Path(output) / "state.sqlite").exists() else None
+    rows = []
+    for tag, spec in specs.items():
+        docs, last = "", ""
+        if state is not None:
+            from gap_replay.sources.guidelines.store import RecordStore
+            docs = RecordStore(state, tag).count()
+            run = state.get(f"guidelines/{tag}/last_run")
+            last = json.loads(run)["finished_at"] if run else "never"
+        rows.append({"tag": tag, "name": spec.name, "audience": spec.audience, "license": spec.license,
+                     "redistributable": spec.redistributable, "documents": docs, "last_run": last})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    headers = ["tag", "name", "audience", "license", "redistributable", "documents", "last_run"]
+    table = [[str(r[h]) if not isinstance(r[h], bool) else ("yes" if r[h] else "no") for h in headers]
+             for r in rows]
+    widths = [min(48, max(len(h), *(len(row[i]) for row in table))) if table else len(h)
+              for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for row in table:
+        click.echo("  ".join(c[:w].ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@cli.command()
+@click.option("--source", "sources", multiple=True, metavar="TAG", help="A source tag (repeatable).")
+@click.option("--all", "all_sources", is_flag=True, help="Every source with a spec.")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="Output folder: raw/guidelines/<tag>/, state.sqlite, cache/http.sqlite.")
+@click.option("--base-url", default=None,
+              help="Replace scheme and host of every URL (mirrors, tests, the sample server).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most N new articles per source.")
+@click.option("--rate", type=click.FloatRange(min=0), default=1.0,
+              help="Requests per second per host (0 = no limit; only for local mirrors).")
+@click.option("--refresh", is_flag=True,
+              help="Revalidate articles already scraped (conditional GETs; unchanged ones stay identical).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(min=0), default=4, help="Retries per URL before it is recorded as failed.")
+@click.option("--no-robots", is_flag=True, hidden=True, help="Ignore robots.txt (local mirrors only).")
+@click.pass_context
+def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, output: str,
+           base_url: str | None, limit: int | None, rate: float, refresh: bool, timeout: float,
+           retries: int, no_robots: bool) -> None:
+    """Scrape sources into OUTPUT/raw/guidelines/<tag>/part-NNNNN.jsonl.gz.
+
+    Resumable: a rerun skips articles already scraped and retries the ones that failed.
+    Exit code 0 when every source ran (individual failed URLs are listed and retried next run),
+    1 when a source could not run at all.
+
+    \b
+    Examples:
+        guidelines scrape --source who --output out/
+        guidelines scrape --source aafp --source idsa --output out/ --limit 10
+        guidelines scrape --all --output out/
+        guidelines scrape --source who --output out/ --base-url http://127.0.0.1:8000/who
+    """
+    from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
+
+    specs = _specs(ctx.obj["specs_dir"])
+    if all_sources == bool(sources):
+        raise click.UsageError("give --source TAG (repeatable) or --all, not both or neither")
+    tags = list(specs) if all_sources else list(dict.fromkeys(sources))
+    unknown = [t for t in tags if t not in specs]
+    if unknown:
+        raise click.UsageError(f"unknown source {', '.join(unknown)}; known: {', '.join(specs)}")
+    if base_url and len(tags) > 1:
+        log.warning("--base-url applies to every selected source: %s", base_url)
+    options = ScrapeOptions(base_url=base_url, rate=rate, limit=limit, refresh=refresh,
+                            retry=RetryPolicy(max_retries=retries, timeout=timeout),
+                            progress=sys.stderr.isatty(), respect_robots=not no_robots)
+    broken = 0
+    for tag in tags:
+        try:
+            summary = scrape_source(specs[tag], output, options)
+        except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
+            log.exception("guidelines %s: scrape failed", tag)
+            click.echo(f"{tag}: FAILED: {exc}", err=True)
+            broken += 1
+            continue
+        click.echo(f"{tag}: {summary.records} records ({summary.scraped} new/changed, "
+                   f"{summary.unchanged} unchanged, {summary.skipped} already done, "
+                   f"{summary.duplicates} duplicate URLs, {summary.rejected} rejected by rules, "
+                   f"{summary.failed} failed), {summary.requests} requests, {summary.seconds:.1f}s")
+        for url, reason in summary.failures:
+            click.echo(f"  failed: {url}: {reason}", err=True)
+    if broken:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--output", required=True, type=click.Path(file_okay=False, exists=True),
+              help="An output folder written by `guidelines scrape`.")
+@click.option("--source", "sources", multiple=True, metavar="TAG", help="Only these sources (repeatable).")
+@click.pass_context
+def clean(ctx: click.Context, output: str, sources: tuple[str, ...]) -> None:
+    """Re-derive `text` from `meta.raw_text` with the current spec rules; nothing is fetched.
+
+    \b
+    Examples:
+        guidelines clean --output out/
+        guidelines clean --output out/ --source aafp --source idsa
+    """
+    from gap_replay.sources.guidelines.scrape import reclean_source
+
+    specs = _specs(ctx.obj["specs_dir"])
+    tags = list(dict.fromkeys(sources)) or [t for t in specs
+                                            if (Path(output) / "raw" / "guidelines" / t).is_dir()]
+    unknown = [t for t in tags if t not in specs]
+    if unknown:
+        raise click.UsageError(f"unknown source {', '.join(unknown)}; known: {', '.join(specs)}")
+    if not (Path(output) / "state.sqlite").exists():
+        raise click.ClickException(f"{output}: no state.sqlite; run `guidelines scrape` first")
+    for tag in tags:
+        counts = reclean_source(specs[tag], output)
+        click.echo(f"{tag}: {counts['records']} records, {counts['changed']} changed, "
+                   f"{counts['rejected']} rejected by rules")
+
+
+if __name__ == "__main__":
+    cli()

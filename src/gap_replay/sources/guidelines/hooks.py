@@ -1,0 +1,78 @@
+"""Small named hooks for the few sources whose pages need code, referenced as `hook: NAME`.
+
+A hook is a class with any of these optional methods; the engine calls what exists:
+
+* `to_html(body: bytes, url: str) -> str`: turn a non-HTML article answer (JSON) into HTML
+  that the spec's `article` rules then read like any page.
+* `clean(text: str, title: str) -> str`: source-specific text rules the YAML cannot express,
+  run after the spec's rules and before the common rules.
+
+Register with `@register("name")`. Keep hooks short: a hook replaces a rule, not a scraper.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+HOOKS: dict[str, type] = {}
+
+
+def register(name: str):
+    def deco(cls: type) -> type:
+        HOOKS[name] = cls
+        return cls
+    return deco
+
+
+def get_hook(name: str | None) -> Any:
+    if name is None:
+        return None
+    return HOOKS[name]()
+
+
+# ---------------------------------------------------------------------------------------------
+@register("magicapp")
+class MagicApp:
+    """MAGICapp serves guidelines to its single-page app as JSON; render that JSON as HTML.
+
+    The answer is `{"name", "sections": [{"heading", "text" (HTML), "sections": [...],
+    "recommendations": [{"strength", "text" (HTML), "rationale" (HTML)}]}]}`: nested sections
+    become nested headings, and each recommendation keeps its strength (which the original
+    scraper collected and then threw away).
+    """
+
+    def to_html(self, body: bytes, url: str) -> str:
+        data = json.loads(body)
+        parts = [f"<html lang=\"{html.escape(data.get('language', 'en'))}\"><head>"
+                 f"<title>{html.escape(data.get('name', ''))}</title></head><body><main>",
+                 f"<h1>{html.escape(data.get('name', ''))}</h1>"]
+
+        def section(sec: dict, level: int) -> None:
+            level = min(level, 6)
+            heading = sec.get("heading") or sec.get("title") or ""
+            if heading:
+                parts.append(f"<h{level}>{html.escape(heading)}</h{level}>")
+            if sec.get("text"):
+                parts.append(f"<div>{sec['text']}</div>")
+            for rec in sec.get("recommendations", []) or []:
+                strength = rec.get("strength") or ""
+                label = f"<p><strong>{html.escape(strength)}</strong></p>" if strength else ""
+                parts.append(f"<div class=\"recommendation\">{label}{rec.get('text', '')}"
+                             f"{rec.get('rationale', '')}</div>")
+            for sub in sec.get("sections", []) or []:
+                section(sub, level + 1)
+
+        for sec in data.get("sections", []) or []:
+            section(sec, 2)
+        parts.append("</main></body></html>")
+        return "".join(parts)
+
+    PLACEHOLDER = re.compile(r"^(write (remark|header|general section text) here|loading data\.\.\.)$",
+                             re.I)
+
+    def clean(self, text: str, title: str) -> str:
+        """Drop editor placeholders ("Write remark here") that leak into the exported text."""
+        return "\n".join(l for l in text.split("\n") if not self.PLACEHOLDER.match(l.strip()))

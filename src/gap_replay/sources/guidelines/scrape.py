@@ -1,0 +1,357 @@
+"""The spec-driven scraper: discovery → article pages → text → cleaned record → state → shards.
+
+One `scrape_source(spec, output, options)` call scrapes one source politely through the shared
+PoliteClient (per-host rate, robots.txt, retries, SQLite HTTP cache at OUT/cache/http.sqlite).
+Records are kept in OUT/state.sqlite as they complete and the shards
+OUT/raw/guidelines/<tag>/part-NNNNN.jsonl.gz are rewritten from the state at the end, so:
+
+* a killed run resumes: articles already in the state are not fetched again;
+* a URL that still fails is recorded (State.record_failure) and retried on the next run;
+* `refresh=True` revalidates every article (ETag → 304); unchanged content keeps its record,
+  `fetched_at` included, so the shards come out byte-identical.
+
+Language contract: the scraper never drops a page for its language. It records the page's
+declared language (`<html lang>`) in `meta.language` when there is one; the core's language
+filter (`gap-replay process`) decides what to keep.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from tqdm import tqdm
+
+from gap_replay.document import Document
+from gap_replay.hashing import content_hash, sha1_id
+from gap_replay.http import FetchError, PoliteClient, RetryPolicy
+from gap_replay.sources.guidelines.clean import clean_article
+from gap_replay.sources.guidelines.discover import Discoverer, Link, article_key
+from gap_replay.sources.guidelines.extract import Extracted, extract_content, extract_page, parse_html
+from gap_replay.sources.guidelines.hooks import get_hook
+from gap_replay.sources.guidelines.spec import Spec
+from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.state import State
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScrapeOptions:
+    base_url: str | None = None      # replaces scheme+host of every URL (tests, mirrors, the sample)
+    rate: float = 1.0                # requests per second per host (0 = unlimited, for local mirrors)
+    limit: int | None = None         # at most this many new articles per source
+    refresh: bool = False            # revalidate articles already scraped (conditional GETs)
+    retry: RetryPolicy | None = None
+    progress: bool = True
+    respect_robots: bool = True
+
+
+@dataclass
+class ScrapeSummary:
+    tag: str
+    discovered: int = 0
+    scraped: int = 0          # new or changed records written this run
+    unchanged: int = 0        # refreshed and identical
+    skipped: int = 0          # already in the state (resume)
+    duplicates: int = 0       # a second URL of an article already scraped
+    rejected: int = 0         # kept in raw with text "" and meta.rejected
+    failed: int = 0
+    records: int = 0          # records in the shards after this run
+    requests: int = 0         # network requests (cache hits excluded, 304s included)
+    listing_pages: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def output_paths(output: str | os.PathLike, tag: str) -> dict[str, Path]:
+    out = Path(output)
+    return {"state": out / "state.sqlite", "cache": out / "cache" / "http.sqlite",
+            "raw": out / "raw" / "guidelines" / tag}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _same_site(a: str, b: str) -> bool:
+    return urlsplit(a).netloc.lower().removeprefix("www.") == urlsplit(b).netloc.lower().removeprefix("www.")
+
+
+class Fetcher:
+    """Page-level fetches for one source; decodes HTML and checks PDFs."""
+
+    def __init__(self, client: PoliteClient) -> None:
+        self.client = client
+
+    def get(self, url: str):
+        return self.client.get(url)
+
+    def pdf(self, url: str) -> bytes:
+        resp = self.client.get(url)
+        data = resp.content
+        if not data.lstrip()[:5].startswith(b"%PDF"):
+            raise FetchError(url, f"not a PDF (Content-Type {resp.headers.get('Content-Type', '?')})")
+        return data
+
+
+class SourceScraper:
+    def __init__(self, spec: Spec, output: str | os.PathLike, options: ScrapeOptions,
+                 client: PoliteClient | None = None) -> None:
+        self.spec = spec
+        self.options = options
+        self.paths = output_paths(output, spec.tag)
+        rate = options.rate
+        if spec.rate and rate:
+            rate = min(rate, spec.rate)
+        self.client = client or PoliteClient(base_url=options.base_url, rate=rate,
+                                             cache_path=self.paths["cache"], retry=options.retry,
+                                             respect_robots=options.respect_robots)
+        self.fetcher = Fetcher(self.client)
+        self.state = State(self.paths["state"])
+        self.store = RecordStore(self.state, spec.tag)
+        self.hook = get_hook(spec.hook)
+        self.summary = ScrapeSummary(spec.tag)
+
+    # -- failures --------------------------------------------------------------------------------
+    def _fail(self, url: str, exc: FetchError, kind: str = "article") -> None:
+        source = self.spec.tag if kind == "article" else f"{self.spec.tag}:listing"
+        self.state.record_failure(url, source, exc.reason, exc.status)
+        self.summary.failed += kind == "article"
+        self.summary.failures.append((url, exc.reason))
+        log.warning("%s: %s failed: %s (recorded; retried next run)", self.spec.tag, url, exc.reason)
+
+    def _listing_ok(self, url: str) -> None:
+        self.state.clear_failure(url)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self) -> ScrapeSummary:
+        started = time.monotonic()
+        done = self.store.done_urls()
+        retry_first = [url for url, _err, _st in self.state.failures(self.spec.tag)]
+
+        def fetch_listing(url: str):
+            resp = self.fetcher.get(url)
+            self._listing_ok(url)
+            return resp
+
+        discoverer = Discoverer(self.spec, fetch_listing, lambda u, e: self._fail(u, e, "listing"))
+        links = _chain([Link(u) for u in retry_first], discoverer.links())
+        seen: set[str] = set()
+        bar = tqdm(desc=f"{self.spec.tag}", unit="article", disable=not self.options.progress,
+                   leave=False)
+        new_count = 0
+        try:
+            for link in links:
+                key = article_key(link.url, self.spec.article.drop_query)
+                if key in seen:
+                    continue
+                seen.add(key)
+                self.summary.discovered += 1
+                if key in done and not self.options.refresh:
+                    self.summary.skipped += 1
+                    continue
+                if self.options.limit is not None and new_count >= self.options.limit:
+                    continue
+                new_count += 1
+                self._article(link, key, done)
+                bar.update(1)
+        finally:
+            bar.close()
+        self.summary.listing_pages = discoverer.pages
+        written = self.store.write_shards(self.paths["raw"])
+        self.summary.records = self.store.count()
+        self.summary.requests = self.client.network_requests
+        self.summary.seconds = round(time.monotonic() - started, 3)
+        self.state.set(f"guidelines/{self.spec.tag}/last_run", json.dumps({
+            "finished_at": _now(), "records": self.summary.records, "scraped": self.summary.scraped,
+            "failed": self.summary.failed, "shards": len(written)}))
+        return self.summary
+
+    def _article(self, link: Link, key: str, done: set[str]) -> None:
+        try:
+            page = self.fetch_article(link)
+        except FetchError as exc:
+            self._fail(link.url, exc)
+            return
+        except Exception as exc:  # unreadable page: record it rather than lose it silently
+            self._fail(link.url, FetchError(link.url, f"unreadable page: {type(exc).__name__}: {exc}"))
+            return
+        self.state.clear_failure(link.url)
+        canonical = key
+        if self.spec.article.canonical and page.canonical and _same_site(page.canonical, link.url):
+            canonical = article_key(page.canonical, self.spec.article.drop_query)
+        if canonical != key and canonical in done and not self.options.refresh:
+            self.store.add_alias(key, canonical)
+            done.add(key)
+            self.summary.duplicates += 1
+            return
+        doc = self.build_record(link, canonical, page)
+        old = self.store.get(canonical)
+        if old is not None and old.meta.get("content_hash") == doc.meta.get("content_hash") \
+                and old.title == doc.title:
+            if canonical != key:
+                self.store.add_alias(key, canonical)
+                if key in done or canonical in done:
+                    self.summary.duplicates += 1
+                    return
+            self.summary.unchanged += 1
+            done.update({key, canonical})
+            return
+        self.store.put(doc, aliases=(key,))
+        done.update({key, canonical})
+        self.summary.scraped += 1
+        if doc.meta.get("rejected"):
+            self.summary.rejected += 1
+
+    # -- one article -----------------------------------------------------------------------------
+    def fetch_article(self, link: Link) -> Extracted:
+        art = self.spec.article
+        fmt = art.format
+        if fmt == "pdf" and not art.pdf_link:
+            target = link.fields.get("pdf_url") or link.url
+            return self._pdf(target, link.title)
+        resp = self.fetcher.get(link.url)
+        body = resp.content
+        if fmt == "json":
+            body = self.hook.to_html(body, link.url).encode("utf-8")
+        page = extract_page(body, link.url, art, link.title)
+        if art.require_title and not page.title:
+            raise FetchError(link.url, "no title found (selector "
+                             + ", ".join(art.title) + ")")
+        if art.pdf_link:
+            if not page.pdf_link:
+                raise FetchError(link.url, f"no PDF link ({art.pdf_link})")
+            pdf = self._pdf(page.pdf_link, page.title)
+            pdf.title = page.title or pdf.title
+            pdf.canonical, pdf.language = page.canonical, page.language or pdf.language
+            pdf.overview = page.overview
+            return pdf
+        if art.sections:
+            page.text = self._sections(link, page, body)
+        if not page.text.strip():
+            raise FetchError(link.url, "no content found (selectors " + ", ".join(art.content) + ")")
+        return page
+
+    def _pdf(self, url: str, hint_title: str) -> Extracted:
+        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: written by the PDF work
+
+        data = self.fetcher.pdf(url)
+        result = pdf_module.extract_pdf(data, url)
+        out = Extracted(title=hint_title or result.title, text=result.text)
+        out.pdf_link = url
+        out.pages = result.pages  # type: ignore[attr-defined]
+        if not out.text.strip():
+            raise FetchError(url, "PDF has no extractable text")
+        return out
+
+    def _sections(self, link: Link, page: Extracted, body: bytes) -> str:
+        """Articles spread over tabs/chapters: each wanted section's content under `# Name`."""
+        import re
+
+        rules = self.spec.article.sections
+        assert rules is not None
+        chosen: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for i, (url, name) in enumerate(page.links):
+            if rules.skip_first and i == 0:
+                continue
+            if rules.strip_numbering:
+                name = re.sub(r"^\s*\d+(\.\d+)*\.?\s+", "", name).strip()
+            if rules.include_text and not any(re.search(p, name, re.I) for p in rules.include_text):
+                continue
+            if any(re.search(p, name, re.I) for p in rules.exclude_text) and not any(
+                    re.search(p, name, re.I) for p in rules.keep_text):
+                continue
+            key = article_key(url)
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append((url, name))
+        if not chosen:
+            return page.text
+        parts = []
+        own = article_key(link.url)
+        for url, name in chosen:
+            if article_key(url) == own:
+                text = extract_content(parse_html(body), self.spec.article)
+            else:
+                text = extract_content(parse_html(self.fetcher.get(url).content), self.spec.article)
+            if text.strip():
+                parts.append(f"# {name}\n\n{text}")
+        return "\n\n".join(parts)
+
+    # -- the record ------------------------------------------------------------------------------
+    def build_record(self, link: Link, canonical: str, page: Extracted) -> Document:
+        spec = self.spec
+        title = page.title or link.title
+        raw_text = page.text
+        result = clean_article(raw_text, title, spec.clean, self.hook)
+        meta: dict[str, Any] = {
+            "raw_text": raw_text,
+            "overview": page.overview or link.fields.get("overview", ""),
+            "fetched_at": _now(),
+            "license": spec.license,
+            "redistributable": spec.redistributable,
+            "content_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
+        }
+        if page.language:
+            meta["language"] = page.language
+        if page.pdf_link:
+            meta["pdf_url"] = page.pdf_link
+        if getattr(page, "pages", None):
+            meta["pdf_pages"] = page.pages
+        if result.rejected:
+            meta["rejected"] = result.rejected
+        return Document(id=sha1_id("guidelines", spec.tag, canonical), source="guidelines",
+                        subset=spec.tag, title=title, url=canonical, text=result.text, meta=meta)
+
+
+def _chain(first: list[Link], rest):
+    yield from first
+    yield from rest
+
+
+def scrape_source(spec: Spec, output: str | os.PathLike, options: ScrapeOptions | None = None,
+                  client: PoliteClient | None = None) -> ScrapeSummary:
+    """Scrape one source into OUT/raw/guidelines/<tag>/ (see the module docstring)."""
+    return SourceScraper(spec, output, options or ScrapeOptions(), client).run()
+
+
+def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
+    """Re-derive `text` from `meta.raw_text` with the current rules, without fetching."""
+    paths = output_paths(output, spec.tag)
+    state = State(paths["state"])
+    store = RecordStore(state, spec.tag)
+    hook = get_hook(spec.hook)
+    counts = {"records": 0, "changed": 0, "rejected": 0}
+    updates: list[Document] = []
+    for doc in store.iter_records():
+        counts["records"] += 1
+        result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
+        meta = dict(doc.meta)
+        meta.pop("rejected", None)
+        if result.rejected:
+            meta["rejected"] = result.rejected
+            counts["rejected"] += 1
+        if result.text != doc.text or meta != doc.meta:
+            counts["changed"] += 1
+            updates.append(Document(doc.id, doc.source, result.text, doc.subset, doc.title, doc.url, meta))
+        if len(updates) >= 200:
+            for d in updates:
+                store.put(d)
+            updates = []
+    for d in updates:
+        store.put(d)
+    store.write_shards(paths["raw"])
+    return counts
