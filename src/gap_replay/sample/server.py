@@ -5,7 +5,8 @@ tests. Site `tag` lives in `root/tag/` and is reached with `--base-url http://12
 
 URL → file: `/tag/a/b` is `root/tag/a/b` (a folder serves its `index.html`). A query string
 selects `root/tag/a/b@<query>` when such variants exist (pagination, API offsets); otherwise it
-is ignored. Responses carry a content-derived ETag and Last-Modified and answer conditional
+is ignored. A query too long for a file name (or containing `/`) is stored as
+`b@sha1-<16 hex of the unquoted query>` (see `variant_name`). Responses carry a content-derived ETag and Last-Modified and answer conditional
 requests with 304; Range requests get 206. Tests inject faults per path (429 with Retry-After,
 5xx, hangs, connection resets, truncated bodies) and read the request log.
 """
@@ -140,12 +141,9 @@ class SiteServer:
         if target.is_dir():
             target = target / "index.html"
         if parts.query:
-            try:
-                variant = target.with_name(f"{target.name}@{unquote(parts.query)}")
-                if variant.is_file():
-                    return variant
-            except (ValueError, OSError):
-                pass  # a query with "/" or longer than a file name cannot name a variant
+            variant = target.with_name(variant_name(target.name, unquote(parts.query)))
+            if variant.is_file():
+                return variant
             if any(target.parent.glob(f"{glob_escape(target.name)}@*")):
                 return None
         return target if target.is_file() else None
@@ -216,6 +214,18 @@ class SiteServer:
             else:
                 req.wfile.write(body)
         return status
+
+
+MAX_VARIANT_NAME = 200
+
+
+def variant_name(name: str, query: str) -> str:
+    """File name serving `name?query`: `name@query`, or `name@sha1-<16 hex>` of the (unquoted)
+    query when that would exceed file-name limits (long JSON/OData queries)."""
+    full = f"{name}@{query}"
+    if len(full.encode("utf-8")) <= MAX_VARIANT_NAME and "/" not in query:
+        return full
+    return f"{name}@sha1-{hashlib.sha1(query.encode('utf-8')).hexdigest()[:16]}"
 
 
 def glob_escape(name: str) -> str:

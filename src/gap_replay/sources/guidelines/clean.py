@@ -42,6 +42,7 @@ PDF_SUBBULLET = re.compile(r"^(\s*)[oq]\s+(?=[A-Z(0-9])", re.M)
 NUMBERED_LINE = re.compile(r"^(\s*)\d{1,3}[.)]\s+(?=\S)", re.M)
 PRIVATE_USE = re.compile("[\ue000-\uf8ff\ufffd]")
 HEADING = re.compile(r"^(#{1,6})[ \t]+(?=\S)")
+INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
 SPACE_BEFORE_PUNCT = re.compile(r"(?<=\S)[ \t]+([,;:)\]](?=\s|$)|\.(?=\s|$))")
 
 
@@ -100,10 +101,15 @@ def normalize_headings(text: str, max_level: int = 3) -> str:
     return "\n".join(out)
 
 
+def demote_headings(text: str) -> str:
+    """One level down for every heading (room for a title heading above them)."""
+    return "\n".join("#" + l if HEADING.match(l) else l for l in text.split("\n"))
+
+
 def normalize_spacing(text: str) -> str:
     """Strip line ends, keep paragraph breaks (at most one blank line), a blank line around every
     heading, and attach a space-separated `,` `;` `.` `)` to its word (keeping the character)."""
-    lines = [SPACE_BEFORE_PUNCT.sub(r"\1", l.rstrip()) for l in text.split("\n")]
+    lines = [INNER_SPACES.sub(" ", SPACE_BEFORE_PUNCT.sub(r"\1", l.rstrip())) for l in text.split("\n")]
     out: list[str] = []
     for line in lines:
         is_heading = bool(HEADING.match(line))
@@ -276,7 +282,7 @@ def clean_article(raw_text: str, title: str, rules: CleanRules, hook=None) -> Cl
     if rules.title_heading and title:
         first = text.lstrip().split("\n", 1)[0].lstrip("#").strip()
         if first.lower() != title.lower():
-            text = f"# {title}\n\n{text}"
+            text = f"# {title}\n\n{demote_headings(normalize_headings(text, max_level=6))}"
     text = common_clean(text, rules.pdf_bullets)
     if len(text) < rules.min_chars:
         return CleanResult("", f"shorter than {rules.min_chars} characters")
