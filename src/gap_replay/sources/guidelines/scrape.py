@@ -266,6 +266,7 @@ class SourceScraper:
         for i, (url, name) in enumerate(page.links):
             if rules.skip_first and i == 0:
                 continue
+            name = re.sub(r"&(?=\S)", "& ", name)  # "Symptoms &causes" (Mayo's markup)
             if rules.strip_numbering:
                 name = re.sub(r"^\s*\d+(\.\d+)*\.?\s+", "", name).strip()
             if rules.include_text and not any(re.search(p, name, re.I) for p in rules.include_text):
