@@ -297,3 +297,15 @@ def test_encrypted_or_html_instead_of_pdf_is_a_recorded_failure(server, specs, t
     assert summary.failed == 1
     (url, reason), = summary.failures
     assert url.endswith("icrc-war-surgery-vol1.pdf") and "not a PDF" in reason
+
+
+def test_refresh_of_unchanged_pdf_site_gets_304s_and_identical_shards(server, specs, tmp_path):
+    scrape(server, specs, "who", tmp_path)
+    raw = output_paths(tmp_path, "who")["raw"]
+    first = {p: Path(p).read_bytes() for p in list_shards(raw)}
+    server.clear_log()
+    summary, _ = scrape(server, specs, "who", tmp_path, refresh=True)
+    assert summary.scraped == 0 and summary.unchanged == 3 and summary.failed == 0
+    pdf_requests = [r for r in server.requests_to("/who/bitstream/")]
+    assert len(pdf_requests) == 3 and all(r.status == 304 for r in pdf_requests)
+    assert {p: Path(p).read_bytes() for p in list_shards(raw)} == first
