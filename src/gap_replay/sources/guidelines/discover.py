@@ -276,6 +276,9 @@ class Discoverer:
 
     def _sitemap(self, step: DiscoveryStep, url: str, body: bytes):
         root = etree.fromstring(body, SAFE_XML)
+        if root.getroottree().docinfo.internalDTD is not None:
+            # entities are never resolved (SAFE_XML); a sitemap has no business declaring any
+            raise FetchError(url, "sitemap declares a DTD (possible XXE / entity expansion); refused")
         ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
         links: list[Link] = []
         if etree.QName(root).localname == "sitemapindex":

@@ -39,6 +39,7 @@ class Extracted:
     language: str = ""
     canonical: str = ""
     pdf_link: str = ""
+    pages: int = 0                     # PDF page count (0 for HTML)
     links: list[tuple[str, str]] = field(default_factory=list)
 
 

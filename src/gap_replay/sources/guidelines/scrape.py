@@ -62,6 +62,7 @@ class ScrapeSummary:
     unchanged: int = 0        # refreshed and identical
     skipped: int = 0          # already in the state (resume)
     duplicates: int = 0       # a second URL of an article already scraped
+    disallowed: int = 0       # links robots.txt forbids: never fetched, not failures
     rejected: int = 0         # kept in raw with text "" and meta.rejected
     failed: int = 0
     records: int = 0          # records in the shards after this run
@@ -163,6 +164,10 @@ class SourceScraper:
                     continue
                 if self.options.limit is not None and new_count >= self.options.limit:
                     continue
+                if self.options.respect_robots and not self.client.allowed(link.url):
+                    self.summary.disallowed += 1
+                    log.info("%s: %s is disallowed by robots.txt; skipped", self.spec.tag, link.url)
+                    continue
                 new_count += 1
                 self._article(link, key, done)
                 bar.update(1)
@@ -248,9 +253,8 @@ class SourceScraper:
 
         data = self.fetcher.pdf(url)
         result = pdf_module.extract_pdf(data, url)
-        out = Extracted(title=hint_title or result.title, text=result.text)
-        out.pdf_link = url
-        out.pages = result.pages  # type: ignore[attr-defined]
+        out = Extracted(title=hint_title or result.title, text=result.text, pdf_link=url,
+                        pages=result.pages)
         if not out.text.strip():
             raise FetchError(url, "PDF has no extractable text")
         return out
@@ -310,7 +314,7 @@ class SourceScraper:
             meta["language"] = page.language
         if page.pdf_link:
             meta["pdf_url"] = page.pdf_link
-        if getattr(page, "pages", None):
+        if page.pages:
             meta["pdf_pages"] = page.pages
         if result.rejected:
             meta["rejected"] = result.rejected
