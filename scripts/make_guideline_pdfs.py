@@ -6,7 +6,8 @@
 
 reportlab runs in invariant mode (fixed dates and document ids), so the output is identical on
 every run and the committed files only change when the content below changes. Documents are
-written in a tiny markup: "T " title line, "# " / "## " headings, "- " bullets, "o " sub-bullets,
+written in a tiny markup: "T " title line, "# " / "## " headings, "### " a bold body-size
+heading, "B " a bold paragraph, "- " bullets, "o " sub-bullets,
 "PAGE" a page break, anything else a paragraph; "{-}" forces a hyphenated line break.
 """
 
@@ -36,6 +37,8 @@ STYLES = {
     "#": ParagraphStyle("H1", parent=_ss["Heading1"], fontName="Helvetica-Bold", fontSize=15, leading=19),
     "##": ParagraphStyle("H2", parent=_ss["Heading2"], fontName="Helvetica-Bold", fontSize=12.5,
                          leading=16),
+    "###": ParagraphStyle("H3", parent=_ss["BodyText"], fontName="Helvetica-Bold", fontSize=10,
+                          leading=13, spaceBefore=6),
     "p": ParagraphStyle("Body", parent=_ss["BodyText"], fontName="Helvetica", fontSize=10, leading=13,
                         spaceAfter=6),
 }
@@ -73,9 +76,11 @@ def _story(lines: list[str], bullet_font: str) -> list:
         flush()
         if line == "PAGE":
             story.append(PageBreak())
-        elif line.startswith(("T ", "# ", "## ")):
+        elif line.startswith(("T ", "# ", "## ", "### ")):
             mark, text = line.split(" ", 1)
             story.append(Paragraph(_markup(text), STYLES[mark]))
+        elif line.startswith("B "):
+            story.append(Paragraph(f"<b>{_markup(line[2:])}</b>", STYLES["p"]))
         else:
             story.append(Paragraph(_markup(line), STYLES["p"]))
     flush()
@@ -502,6 +507,19 @@ UNIT_DOCS: dict[str, dict] = {
             "T Prevention of venous thromboembolism in surgical patients",
             "Assess every surgical inpatient for the risk of venous thromboembolism and "
             "bleeding on admission.",
+        ]),
+    "bold_headings.pdf": dict(
+        meta_title="Management of acute otitis media in children", lines=[
+            "T Management of acute otitis media in children",
+            "### Key points",
+            "Most children with acute otitis media recover without antibiotics within three days; "
+            "watchful waiting is appropriate for children older than six months without severe "
+            "symptoms.",
+            "B Children younger than six months, and children with otorrhoea or bilateral disease "
+            "who are younger than two years, should receive antibiotics without delay.",
+            "### Dosing",
+            "Amoxicillin 90 mg/kg/day divided twice daily for 10 days in children younger than two "
+            "years, and for 5 days in older children with uncomplicated infection.",
         ]),
     "encrypted.pdf": dict(
         meta_title="Restricted guideline", encrypt="s3cret-user-password", lines=[

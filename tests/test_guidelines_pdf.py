@@ -111,3 +111,14 @@ def test_generator_output_is_byte_stable():
     script = Path(__file__).parent.parent / "scripts" / "make_guideline_pdfs.py"
     result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bold_body_size_lines_are_headings_but_bold_paragraphs_are_not():
+    doc = extract_pdf(_read("bold_headings.pdf"), URL)
+    blocks = doc.text.split("\n\n")
+    assert blocks[0] == "# Management of acute otitis media in children"
+    assert blocks[1] == "## Key points" and blocks[4] == "## Dosing"
+    # a two-line bold sentence stays one paragraph
+    assert blocks[3].startswith("Children younger than six months, and children with otorrhoea")
+    assert blocks[3].endswith("should receive antibiotics without delay.")
+    assert blocks[5].startswith("Amoxicillin 90 mg/kg/day")

@@ -33,6 +33,7 @@ _PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.IGNOR
 _JUNK_TITLES = re.compile(r"^(untitled|\((unspecified|anonymous)\)|microsoft word\b.*|.*\.(docx?|pdf|indd|tex))$",
                           re.IGNORECASE)
 _SENTENCE_END = (".", ":", ";", "?", "!")
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
 HEADER_FOOTER_ZONE = 0.075  # fraction of the page height at the top and bottom
 
 
@@ -72,6 +73,7 @@ class _Line:
     text: str
     bullet: bool = False
     zone: bool = False  # in the header/footer band of its page
+    bold: bool = False  # every run is set in a bold face
 
 
 def extract_pdf(data: bytes, url: str) -> PdfText:
@@ -172,7 +174,9 @@ def _make_line(runs: list[_Run], page: int, height: float, bottom: float) -> _Li
     size = Counter(r.size for r in text_runs for _ in r.text).most_common(1)[0][0] if text_runs else first.size
     rel_y = runs[0].y - bottom
     zone = rel_y < height * HEADER_FOOTER_ZONE or rel_y > height * (1 - HEADER_FOOTER_ZONE)
-    return _Line(page=page, x=runs[0].x, y=runs[0].y, size=size, text=text, bullet=bullet, zone=zone)
+    bold = bool(text_runs) and all(_BOLD_FONT.search(r.font) for r in text_runs)
+    return _Line(page=page, x=runs[0].x, y=runs[0].y, size=size, text=text, bullet=bullet, zone=zone,
+                 bold=bold)
 
 
 def _is_bullet_run(run: _Run, following: _Run) -> bool:
@@ -231,14 +235,17 @@ def _blocks(lines: list[_Line]) -> list[tuple[str, str]]:
     leading = min(max(leading, body_size), body_size * 1.6)
     widths = sorted(len(line.text) for line in lines if line.size == body_size and not line.bullet)
     full_width = widths[int(len(widths) * 0.9)] if widths else 0
+    bold_level = min(len(heading_sizes) + 1, 3)
+    bold_heading = _bold_headings(lines, body_size, leading)
     blocks: list[list[str]] = []  # [kind, text]
     kind = ""  # "h", "p", "li" for the open block
     list_x = 0.0
     prev: _Line | None = None
-    for line in lines:
-        heading = level.get(line.size) if line.size in level else None
+    for i, line in enumerate(lines):
+        heading = level.get(line.size) if line.size in level else (bold_level if bold_heading[i] else None)
         if heading:
             same_heading = (kind == "h" and prev is not None and prev.size == line.size
+                            and line.size in level
                             and prev.page == line.page and 0 < prev.y - line.y < 1.8 * line.size)
             if same_heading:
                 blocks[-1][1] += " " + line.text
@@ -259,6 +266,29 @@ def _blocks(lines: list[_Line]) -> list[tuple[str, str]]:
             kind = "p"
         prev = line
     return [(k, t) for k, t in blocks]
+
+
+def _bold_headings(lines: list[_Line], body_size: float, leading: float) -> list[bool]:
+    """Short, all-bold body-size lines standing on their own ("Dosing", "Key points") are headings;
+    a bold sentence or a bold paragraph of several lines is not."""
+    def close(a: _Line, b: _Line) -> bool:
+        return a.page == b.page and 0 < a.y - b.y <= 1.2 * leading + 0.5
+
+    out = []
+    for i, line in enumerate(lines):
+        candidate = (line.bold and not line.bullet and abs(line.size - body_size) < 0.6
+                     and 1 <= len(line.text.split()) <= 12
+                     and not line.text.endswith((".", ",", ";", ":"))
+                     and (line.text[:1].isupper() or line.text[:1].isdigit()))
+        if candidate:
+            before = lines[i - 1] if i else None
+            after = lines[i + 1] if i + 1 < len(lines) else None
+            if before is not None and before.bold and close(before, line):
+                candidate = False  # inside a bold paragraph
+            if after is not None and after.bold and close(line, after):
+                candidate = False
+        out.append(candidate)
+    return out
 
 
 def _continues(prev: _Line, line: _Line, leading: float, kind: str, full_width: int) -> bool:
