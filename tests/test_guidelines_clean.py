@@ -186,3 +186,12 @@ def test_wikidoc_overview_supersedes_only_its_microchapters():
 def test_wikidoc_overview_title():
     assert wikidoc_overview_title("Asthma overview") == "Asthma"
     assert wikidoc_overview_title("Overview") == "Overview"
+
+
+def test_removed_characters_are_reported_per_rule():
+    rules = CleanRules(starters=("introduction",), stoppers=("references",), drop_lines_containing=("|",))
+    raw = "Menu bar\n## Introduction\nKeep this sentence.\nA | B table row\n## References\n1. Smith."
+    result = clean_article(raw, "T", rules)
+    assert result.text == "# Introduction\n\nKeep this sentence."
+    assert result.removed["truncate"] == len("Menu bar\n") + len("\n## References\n1. Smith.")
+    assert result.removed["drop_lines_containing"] == len("\nA | B table row")

@@ -87,6 +87,7 @@ def test_clean_rederives_text_without_fetching(server, tmp_path):
     result = runner.invoke(cli, ["--specs", str(specs), "clean", "--output", str(out), "--source", "idsa"])
     assert result.exit_code == 0, result.output
     assert "idsa: 3 records, 1 changed, 1 rejected by rules" in result.output
+    assert re.search(r"characters removed by rule: .*drop_lines_containing \d+", result.output)
     assert server.requests_to("/") == []                       # nothing fetched
     after = {r["url"]: r for r in records(out, "idsa")}
     cdi = "https://www.idsociety.org/practice-guideline/clostridioides-difficile-infection"
@@ -103,9 +104,26 @@ def test_clean_without_a_scrape_is_a_clear_error(tmp_path):
 
 
 def test_acquire_with_the_sample_server(server, tmp_path):
-    ctx = AcquireContext(output=str(tmp_path), recipe={}, sample_url=server.url,
+    ctx = AcquireContext(output=str(tmp_path), recipe={}, sample_url=server.url, workers=2,
                          options={"guideline_sources": ["idsa", "rch"], "progress": False})
     summary = acquire(ctx)
     assert summary["records"] == 6 and summary["failed"] == 0
     assert summary["sources"]["rch"]["records"] == 3
     assert {r["subset"] for r in records(tmp_path, "rch")} == {"rch"}
+
+
+def test_several_sources_side_by_side_share_state_and_cache(server, tmp_path):
+    from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_sources
+    from gap_replay.sources.guidelines.spec import get_spec
+    tags = ["idsa", "rch", "drugs", "gc"]
+    options = ScrapeOptions(site_urls={t: server.base_url(t) for t in tags}, rate=0, progress=False)
+    out = scrape_sources([get_spec(t) for t in tags], tmp_path, options, workers=4)
+    assert [(tag, s.records, s.failed) for tag, s in out] == [(t, 3, 0) for t in tags]
+    for tag in tags:
+        assert len(records(tmp_path, tag)) == 3
+
+
+def test_workers_with_a_shared_base_url_is_refused():
+    result = CliRunner().invoke(cli, ["scrape", "--all", "--output", "x", "--workers", "2",
+                                      "--base-url", "http://127.0.0.1:1/x"])
+    assert result.exit_code == 2 and "--workers 1" in result.output

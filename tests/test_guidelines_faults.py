@@ -257,3 +257,23 @@ def test_sitemap_index_discovery_and_hostile_xml_is_not_resolved(tmp_path):
     assert summary.failed == 0
     [(url, error, _status)] = State(tmp_path / "out" / "state.sqlite").failures("smap:listing")
     assert url == "https://smap.org/evil.xml" and "DTD" in error
+
+
+def test_refresh_picks_up_a_changed_page_and_keeps_unchanged_ones(tmp_path):
+    spec = _acme_site(tmp_path / "sites")
+    out = tmp_path / "out"
+    with SiteServer(tmp_path / "sites") as srv:
+        opts = ScrapeOptions(base_url=srv.base_url("acme"), rate=0, progress=False, retry=FAST, refresh=True)
+        scrape_source(spec, out, opts)
+        before = {r["url"]: r for r in read_shards(out, "acme")}
+        page = tmp_path / "sites" / "acme" / "g" / "a"
+        page.write_text(page.read_text().replace("0.36 mmol/L", "0.30 mmol/L in tophaceous gout"))
+        time.sleep(1.1)
+        summary = scrape_source(spec, out, opts)
+    after = {r["url"]: r for r in read_shards(out, "acme")}
+    assert summary.scraped == 1 and summary.unchanged == 1
+    gout, broken = "https://acme.org/g/a", "https://acme.org/g/broken"
+    assert "0.30 mmol/L in tophaceous gout" in after[gout]["text"]
+    assert after[gout]["id"] == before[gout]["id"]
+    assert after[gout]["meta"]["fetched_at"] > before[gout]["meta"]["fetched_at"]
+    assert after[broken] == before[broken]

@@ -98,11 +98,13 @@ def list_sources(ctx: click.Context, output: str | None, as_json: bool) -> None:
               help="Revalidate articles already scraped (conditional GETs; unchanged ones stay identical).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, help="Seconds per request.")
 @click.option("--retries", type=click.IntRange(min=0), default=4, help="Retries per URL before it is recorded as failed.")
+@click.option("--workers", type=click.IntRange(min=1), default=1,
+              help="Sources scraped side by side (each site still gets at most --rate).")
 @click.option("--no-robots", is_flag=True, hidden=True, help="Ignore robots.txt (local mirrors only).")
 @click.pass_context
 def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, output: str,
            base_url: str | None, limit: int | None, rate: float, refresh: bool, timeout: float,
-           retries: int, no_robots: bool) -> None:
+           retries: int, workers: int, no_robots: bool) -> None:
     """Scrape sources into OUTPUT/raw/guidelines/<tag>/part-NNNNN.jsonl.gz.
 
     Resumable: a rerun skips articles already scraped and retries the ones that failed.
@@ -113,10 +115,10 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
     Examples:
         guidelines scrape --source who --output out/
         guidelines scrape --source aafp --source idsa --output out/ --limit 10
-        guidelines scrape --all --output out/
+        guidelines scrape --all --output out/ --workers 4
         guidelines scrape --source who --output out/ --base-url http://127.0.0.1:8000/who
     """
-    from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
+    from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_sources
 
     specs = _specs(ctx.obj["specs_dir"])
     if all_sources == bool(sources):
@@ -130,13 +132,13 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
     options = ScrapeOptions(base_url=base_url, rate=rate, limit=limit, refresh=refresh,
                             retry=RetryPolicy(max_retries=retries, timeout=timeout),
                             progress=sys.stderr.isatty(), respect_robots=not no_robots)
+    if workers > 1 and base_url and len(tags) > 1:
+        raise click.UsageError("--workers > 1 with --base-url would send several sources to one host "
+                               "at once (exceeding --rate); use --workers 1")
     broken = 0
-    for tag in tags:
-        try:
-            summary = scrape_source(specs[tag], output, options)
-        except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
-            log.exception("guidelines %s: scrape failed", tag)
-            click.echo(f"{tag}: FAILED: {exc}", err=True)
+    for tag, summary in scrape_sources([specs[t] for t in tags], output, options, workers):
+        if isinstance(summary, Exception):
+            click.echo(f"{tag}: FAILED: {summary}", err=True)
             broken += 1
             continue
         click.echo(f"{tag}: {summary.records} records ({summary.scraped} new/changed, "
@@ -176,6 +178,10 @@ def clean(ctx: click.Context, output: str, sources: tuple[str, ...]) -> None:
         counts = reclean_source(specs[tag], output)
         click.echo(f"{tag}: {counts['records']} records, {counts['changed']} changed, "
                    f"{counts['rejected']} rejected by rules")
+        if counts["removed"]:
+            by_rule = ", ".join(f"{rule} {chars}" for rule, chars in
+                                sorted(counts["removed"].items(), key=lambda kv: -kv[1]))
+            click.echo(f"  characters removed by rule: {by_rule}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gap_replay.sources import AcquireContext
-from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
+from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_sources
 from gap_replay.sources.guidelines.spec import load_specs
 
 log = logging.getLogger(__name__)
@@ -24,18 +24,18 @@ def acquire(ctx: AcquireContext) -> dict:
     unknown = sorted(set(wanted) - set(specs))
     if unknown:
         raise ValueError(f"unknown guideline sources: {', '.join(unknown)} (known: {', '.join(specs)})")
+    rate = ctx.options.get("rate", 0.0 if ctx.sample_url else 1.0)
+    site_urls = {tag: url for tag in wanted if (url := ctx.site_url(tag))}
+    options = ScrapeOptions(site_urls=site_urls, rate=rate, limit=ctx.options.get("limit"),
+                            refresh=bool(ctx.options.get("refresh", False)),
+                            progress=bool(ctx.options.get("progress", True)))
+    # Sources run side by side only when each has its own site (never several on one mirror host).
+    workers = ctx.workers if ctx.sample_url or not ctx.base_url else 1
     summary: dict = {"sources": {}, "records": 0, "failed": 0}
-    for tag in wanted:
-        base_url = ctx.site_url(tag)
-        rate = ctx.options.get("rate", 0.0 if ctx.sample_url else 1.0)
-        options = ScrapeOptions(base_url=base_url, rate=rate, limit=ctx.options.get("limit"),
-                                refresh=bool(ctx.options.get("refresh", False)),
-                                progress=bool(ctx.options.get("progress", True)))
-        try:
-            result = scrape_source(specs[tag], ctx.output, options)
-        except Exception as exc:  # noqa: BLE001 - reported per source, the others still run
-            log.error("guidelines %s failed: %s", tag, exc)
-            summary["sources"][tag] = {"error": str(exc)}
+    for tag, result in scrape_sources([specs[t] for t in wanted], ctx.output, options, workers):
+        if isinstance(result, Exception):
+            log.error("guidelines %s failed: %s", tag, result)
+            summary["sources"][tag] = {"error": str(result)}
             summary["failed"] += 1
             continue
         summary["sources"][tag] = {"records": result.records, "scraped": result.scraped,

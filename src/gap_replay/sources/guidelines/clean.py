@@ -20,7 +20,7 @@ Every rule is a pure function on text. Each fixes a defect of the original clean
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from gap_replay.sources.guidelines.spec import CleanRules
@@ -251,50 +251,66 @@ def _title_line(line: str, title: str) -> bool:
 class CleanResult:
     text: str
     rejected: str | None = None     # why the article has no usable text (kept in raw, text "")
+    removed: dict[str, int] = field(default_factory=dict)   # characters removed, per rule
 
 
 def clean_article(raw_text: str, title: str, rules: CleanRules, hook=None) -> CleanResult:
-    """raw_text → cleaned text, or a rejection reason. Pure: same input, same output."""
+    """raw_text → cleaned text, or a rejection reason. Pure: same input, same output.
+
+    `removed` says how many characters each rule took out, so a rule change can be checked
+    against what it costs (`guidelines clean` prints the totals).
+    """
+    removed: dict[str, int] = {}
     text = raw_text.replace("\r\n", "\n")
+
+    def step(name: str, new: str) -> str:
+        delta = len(text) - len(new)
+        if delta > 0:
+            removed[name] = removed.get(name, 0) + delta
+        return new
+
     for pattern, repl in rules.replace:
-        text = re.sub(pattern, repl, text)
+        text = step("replace", re.sub(pattern, repl, text))
     for needle in rules.reject_if_contains:
         if needle in text:
-            return CleanResult("", f"contains {needle!r}")
+            return CleanResult("", f"contains {needle!r}", removed)
     for pattern in rules.reject_if_line_matches:
         if re.search(pattern, text, re.M):
-            return CleanResult("", f"a line matches {pattern!r}")
-    text = truncate(text, rules.starters, rules.removers, rules.stoppers)
-    text = drop_sections(text, rules.drop_sections)
+            return CleanResult("", f"a line matches {pattern!r}", removed)
+    text = step("truncate", truncate(text, rules.starters, rules.removers, rules.stoppers))
+    text = step("drop_sections", drop_sections(text, rules.drop_sections))
     lines = text.split("\n")
     if rules.drop_lines_containing:
         lines = [l for l in lines if not any(n in l for n in rules.drop_lines_containing)]
+        text = step("drop_lines_containing", "\n".join(lines))
     if rules.numbered_bullets:
         lines = [NUMBERED_LINE.sub(r"\1- ", l) for l in lines]
     if rules.min_words_per_line:
         lines = [l for l in lines if not _short_line(l, rules.min_words_per_line)
                  or l.lstrip().startswith(("- ", "• "))]
+        text = step("min_words_per_line", "\n".join(lines))
     if rules.drop_title_lines and title:
         lines = [l for l in lines if not _title_line(l, title)]
+        text = step("drop_title_lines", "\n".join(lines))
     text = "\n".join(lines)
     if hook is not None and hasattr(hook, "clean"):
-        text = hook.clean(text, title)
+        text = step("hook", hook.clean(text, title))
     if rules.title_heading and title:
         first = text.lstrip().split("\n", 1)[0].lstrip("#").strip()
         if first.lower() != title.lower():
             text = f"# {title}\n\n{demote_headings(normalize_headings(text, max_level=6))}"
-    text = common_clean(text, rules.pdf_bullets)
+    text = step("common", common_clean(text, rules.pdf_bullets))
     if len(text) < rules.min_chars:
-        return CleanResult("", f"shorter than {rules.min_chars} characters")
+        return CleanResult("", f"shorter than {rules.min_chars} characters", removed)
     nonblank = [l for l in text.split("\n") if l.strip()]
     if len(nonblank) < rules.min_lines:
-        return CleanResult("", f"fewer than {rules.min_lines} lines")
+        return CleanResult("", f"fewer than {rules.min_lines} lines", removed)
     if rules.min_long_lines:
         long_lines = sum(1 for l in nonblank if len(l.split()) > rules.long_line_words)
         if long_lines < rules.min_long_lines:
             return CleanResult("", f"fewer than {rules.min_long_lines} lines of more than "
-                                   f"{rules.long_line_words} words")
-    return CleanResult(text)
+                                   f"{rules.long_line_words} words", removed)
+    return CleanResult(text, None, removed)
 
 
 # ---------------------------------------------------------------------------------------------

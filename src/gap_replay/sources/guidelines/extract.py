@@ -153,13 +153,7 @@ class _Walker:
             self.walk(el, depth)
             self.flush()
             return
-        # inline element: keep walking into the current paragraph
-        if self.start is not None and not self.started and el.find(lambda t: t is self.start):
-            self.walk(el, depth)
-            return
-        if not self.started:
-            self.walk(el, depth)
-            return
+        # inline element (a, b, em, span, ...): its text joins the current paragraph
         self.walk(el, depth)
 
     def list_item(self, item: Tag, depth: int) -> None:

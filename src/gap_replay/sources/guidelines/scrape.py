@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ScrapeOptions:
     base_url: str | None = None      # replaces scheme+host of every URL (tests, mirrors, the sample)
+    site_urls: dict[str, str] = field(default_factory=dict)   # per-tag base URLs (win over base_url)
     rate: float = 1.0                # requests per second per host (0 = unlimited, for local mirrors)
     limit: int | None = None         # at most this many new articles per source
     refresh: bool = False            # revalidate articles already scraped (conditional GETs)
@@ -115,7 +117,8 @@ class SourceScraper:
         rate = options.rate
         if spec.rate and rate:
             rate = min(rate, spec.rate)
-        self.client = client or PoliteClient(base_url=options.base_url, rate=rate,
+        self.client = client or PoliteClient(base_url=options.site_urls.get(spec.tag, options.base_url),
+                                             rate=rate,
                                              cache_path=self.paths["cache"], retry=options.retry,
                                              respect_robots=options.respect_robots)
         self.fetcher = Fetcher(self.client)
@@ -139,6 +142,8 @@ class SourceScraper:
     def run(self) -> ScrapeSummary:
         started = time.monotonic()
         done = self.store.done_urls()
+        aliases = self.store.alias_urls()
+        self.this_run: set[str] = set()   # canonical URLs written or confirmed in this run
         retry_first = [url for url, _err, _st in self.state.failures(self.spec.tag)]
 
         def fetch_listing(url: str):
@@ -159,8 +164,8 @@ class SourceScraper:
                     continue
                 seen.add(key)
                 self.summary.discovered += 1
-                if key in done and not self.options.refresh:
-                    self.summary.skipped += 1
+                if key in self.this_run or key in done and (not self.options.refresh or key in aliases):
+                    self.summary.skipped += 1   # refresh revalidates canonical URLs, not aliases
                     continue
                 if self.options.limit is not None and new_count >= self.options.limit:
                     continue
@@ -196,7 +201,8 @@ class SourceScraper:
         canonical = key
         if self.spec.article.canonical and page.canonical and _same_site(page.canonical, link.url):
             canonical = article_key(page.canonical, self.spec.article.drop_query)
-        if canonical != key and canonical in done and not self.options.refresh:
+        if canonical != key and (canonical in self.this_run or
+                                 (canonical in done and not self.options.refresh)):
             self.store.add_alias(key, canonical)
             done.add(key)
             self.summary.duplicates += 1
@@ -207,14 +213,13 @@ class SourceScraper:
                 and old.title == doc.title:
             if canonical != key:
                 self.store.add_alias(key, canonical)
-                if key in done or canonical in done:
-                    self.summary.duplicates += 1
-                    return
             self.summary.unchanged += 1
             done.update({key, canonical})
+            self.this_run.add(canonical)
             return
         self.store.put(doc, aliases=(key,))
         done.update({key, canonical})
+        self.this_run.add(canonical)
         self.summary.scraped += 1
         if doc.meta.get("rejected"):
             self.summary.rejected += 1
@@ -261,8 +266,6 @@ class SourceScraper:
 
     def _sections(self, link: Link, page: Extracted, body: bytes) -> str:
         """Articles spread over tabs/chapters: each wanted section's content under `# Name`."""
-        import re
-
         rules = self.spec.article.sections
         assert rules is not None
         chosen: list[tuple[str, str]] = []
@@ -333,17 +336,43 @@ def scrape_source(spec: Spec, output: str | os.PathLike, options: ScrapeOptions 
     return SourceScraper(spec, output, options or ScrapeOptions(), client).run()
 
 
+def scrape_sources(specs: list[Spec], output: str | os.PathLike, options: ScrapeOptions,
+                   workers: int = 1) -> list[tuple[str, ScrapeSummary | Exception]]:
+    """Scrape several sources, `workers` at a time (threads: the work is waiting on sites).
+
+    Each source keeps its own client and per-host rate limit, so different sites are scraped
+    side by side while each still sees at most `rate` requests per second. Returns
+    (tag, summary or the exception that stopped that source) in the order given; one broken
+    source never stops the others.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: Spec):
+        try:
+            return spec.tag, scrape_source(spec, output, options)
+        except Exception as exc:  # noqa: BLE001 - reported per source
+            log.exception("guidelines %s: scrape failed", spec.tag)
+            return spec.tag, exc
+
+    if workers <= 1 or len(specs) <= 1:
+        return [one(spec) for spec in specs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guidelines") as pool:
+        return list(pool.map(one, specs))
+
+
 def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
     """Re-derive `text` from `meta.raw_text` with the current rules, without fetching."""
     paths = output_paths(output, spec.tag)
     state = State(paths["state"])
     store = RecordStore(state, spec.tag)
     hook = get_hook(spec.hook)
-    counts = {"records": 0, "changed": 0, "rejected": 0}
+    counts: dict = {"records": 0, "changed": 0, "rejected": 0, "removed": {}}
     updates: list[Document] = []
     for doc in store.iter_records():
         counts["records"] += 1
         result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
+        for rule, chars in result.removed.items():
+            counts["removed"][rule] = counts["removed"].get(rule, 0) + chars
         meta = dict(doc.meta)
         meta.pop("rejected", None)
         if result.rejected:

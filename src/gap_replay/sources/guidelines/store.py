@@ -37,6 +37,9 @@ class RecordStore:
         """Canonical URLs and their aliases that already have a record."""
         return self.state.done_keys(record_kind(self.tag)) | self.state.done_keys(alias_kind(self.tag))
 
+    def alias_urls(self) -> set[str]:
+        return self.state.done_keys(alias_kind(self.tag)) - self.state.done_keys(record_kind(self.tag))
+
     def get(self, url: str) -> Document | None:
         value = self.state.done(record_kind(self.tag), url)
         if value is None:
