@@ -122,3 +122,15 @@ def test_bold_body_size_lines_are_headings_but_bold_paragraphs_are_not():
     assert blocks[3].startswith("Children younger than six months, and children with otorrhoea")
     assert blocks[3].endswith("should receive antibiotics without delay.")
     assert blocks[5].startswith("Amoxicillin 90 mg/kg/day")
+
+
+def test_a_damaged_page_does_not_lose_the_other_pages():
+    import re
+
+    data = _read("multipage.pdf")
+    stream = [m.end() for m in re.finditer(rb"stream\r?\n", data)][2]  # page 2's content stream
+    damaged = data[:stream] + b"\x00" * 20 + data[stream + 20:]
+    doc = extract_pdf(damaged, URL)
+    assert doc.pages == 3
+    assert "## Assessment" in doc.text and "## Follow-up" in doc.text
+    assert "Antibiotic therapy" not in doc.text

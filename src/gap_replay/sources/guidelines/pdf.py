@@ -30,11 +30,15 @@ _BULLET_GLYPHS = set("•\x7f·▪■□◆◇●○◦‣⁃–-*o\uf0b7\uf0a7\
 # In dingbat fonts any single glyph drawn before indented text is a bullet ("q" is a Wingdings box).
 _DINGBAT_FONTS = ("wingdings", "zapfdingbats", "symbol", "webdings")
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.IGNORECASE)
-_JUNK_TITLES = re.compile(r"^(untitled|\((unspecified|anonymous)\)|microsoft word\b.*|.*\.(docx?|pdf|indd|tex))$",
+_JUNK_TITLES = re.compile(r"^(untitled|title|\((unspecified|anonymous)\)|document\s*\d*|slide \d+|"
+                          r"powerpoint presentation|microsoft (word|powerpoint)\b.*|.*\.(docx?|pptx?|pdf|indd|tex|qxd))$",
                           re.IGNORECASE)
 _SENTENCE_END = (".", ":", ";", "?", "!")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
-HEADER_FOOTER_ZONE = 0.075  # fraction of the page height at the top and bottom
+HEADER_FOOTER_ZONE = 0.075
+# What pypdf raises on damaged files and content streams.
+_PAGE_ERRORS = (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                ZeroDivisionError, AssertionError, RecursionError)  # fraction of the page height at the top and bottom
 
 
 class PdfError(FetchError):
@@ -87,13 +91,20 @@ def extract_pdf(data: bytes, url: str) -> PdfText:
             raise PdfError(url, "PDF is encrypted with a password; it cannot be read")
         n_pages = len(reader.pages)
         lines: list[_Line] = []
+        broken_pages = 0
         for number, page in enumerate(reader.pages):
-            lines.extend(_page_lines(page, number))
+            try:
+                lines.extend(_page_lines(page, number))
+            except _PAGE_ERRORS as exc:  # one unreadable page does not lose the document
+                broken_pages += 1
+                log.warning("%s: page %d unreadable (%s: %s); skipped", url, number + 1,
+                            type(exc).__name__, exc)
+        if n_pages and broken_pages == n_pages:
+            raise PdfError(url, f"broken PDF (no page could be read; {broken_pages} pages)")
         metadata_title = _metadata_title(reader)
     except PdfError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError,
-            RecursionError, OSError) as exc:
+    except _PAGE_ERRORS + (OSError,) as exc:
         raise PdfError(url, f"broken PDF ({type(exc).__name__}: {exc})") from exc
     if n_pages == 0:
         raise PdfError(url, "PDF has no pages")
