@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gap_replay.hashing import sha1_id
+from gap_replay.http import RetryPolicy
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.resources import sample_sites_dir
 from gap_replay.sample.server import Fault, SiteServer
@@ -23,7 +24,6 @@ from gap_replay.sources.guidelines.spec import load_specs
 from gap_replay.sources.guidelines.store import RecordStore
 from gap_replay.sources.guidelines.supersede import page_name, supersede_microchapters
 from gap_replay.state import State
-from gap_replay.http import RetryPolicy
 
 PDF_ARTEFACTS = re.compile(r"(?m)^(Page \d+|\d+)$|\x7f|■|\ufffd|\uf0b7")
 

@@ -15,7 +15,7 @@ import io
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
@@ -56,7 +56,6 @@ class PdfText:
     title: str
     text: str
     pages: int
-    meta: dict = field(default_factory=dict)
 
 
 @dataclass
