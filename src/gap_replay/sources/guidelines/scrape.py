@@ -209,8 +209,10 @@ class SourceScraper:
             return
         doc = self.build_record(link, canonical, page)
         old = self.store.get(canonical)
-        if old is not None and old.meta.get("content_hash") == doc.meta.get("content_hash") \
-                and old.title == doc.title:
+        if old is not None and old.meta.get("page_hash") == doc.meta.get("page_hash"):
+            # Same page: keep its fetch time, so the record only changes if the rules did.
+            doc.meta["fetched_at"] = old.meta.get("fetched_at", doc.meta["fetched_at"])
+        if old is not None and doc.to_json() == old.to_json():
             if canonical != key:
                 self.store.add_alias(key, canonical)
             self.summary.unchanged += 1
@@ -311,7 +313,7 @@ class SourceScraper:
             "fetched_at": _now(),
             "license": spec.license,
             "redistributable": spec.redistributable,
-            "content_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
+            "page_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
         }
         if page.language:
             meta["language"] = page.language

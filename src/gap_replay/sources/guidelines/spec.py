@@ -422,8 +422,11 @@ def parse_spec(data: Any, file: str | Path) -> Spec:
         from gap_replay.sources.guidelines.hooks import HOOKS
         if hook not in HOOKS:
             raise r.error("hook", f"unknown hook {hook!r}; known: {', '.join(sorted(HOOKS)) or 'none'}")
-    if article.format == "json" and hook is None:
-        raise SpecError(file, "article.format", "json articles need a `hook` that turns them into HTML")
+    if article.format == "json":
+        from gap_replay.sources.guidelines.hooks import HOOKS
+        if hook is None or not hasattr(HOOKS[hook], "to_html"):
+            raise SpecError(file, "article.format",
+                            "json articles need a `hook` with to_html() that turns them into HTML")
     return spec
 
 
