@@ -309,3 +309,22 @@ def test_refresh_of_unchanged_pdf_site_gets_304s_and_identical_shards(server, sp
     pdf_requests = [r for r in server.requests_to("/who/bitstream/")]
     assert len(pdf_requests) == 3 and all(r.status == 304 for r in pdf_requests)
     assert {p: Path(p).read_bytes() for p in list_shards(raw)} == first
+
+
+def test_who_cli_against_a_server_root_shaped_like_who(tmp_path):
+    """The issue's acceptance command: the WHO site served at the root of 127.0.0.1:PORT."""
+    with SiteServer(sample_sites_dir() / "who") as who:
+        out = tmp_path / "out"
+        result = subprocess.run(
+            [sys.executable, "-m", "gap_replay.cli.guidelines", "scrape", "--source", "who",
+             "--output", str(out), "--base-url", who.url, "--rate", "0"],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert any(r.path.startswith("/api/hubs/publications?") for r in who.requests_to("/api/"))
+        assert len(who.requests_to("/bitstream/handle/10665/")) == 3
+    quarantine = Quarantine()
+    docs = [d for s in list_shards(out / "raw" / "guidelines" / "who") for d in iter_documents(s, quarantine)]
+    assert sorted(d.url for d in docs) == [
+        "https://www.who.int/publications/i/item/9789240077263",
+        "https://www.who.int/publications/i/item/9789240086593",
+        "https://www.who.int/publications/i/item/guidelines-for-malaria"]
