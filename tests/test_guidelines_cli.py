@@ -127,3 +127,27 @@ def test_workers_with_a_shared_base_url_is_refused():
     result = CliRunner().invoke(cli, ["scrape", "--all", "--output", "x", "--workers", "2",
                                       "--base-url", "http://127.0.0.1:1/x"])
     assert result.exit_code == 2 and "--workers 1" in result.output
+
+
+def test_hook_after_records_runs_before_shards_are_written(server, tmp_path):
+    from gap_replay.document import Document
+    from gap_replay.sources.guidelines import hooks
+    from gap_replay.sources.guidelines.scrape import ScrapeOptions, reclean_source, scrape_source
+    from gap_replay.sources.guidelines.spec import get_spec
+
+    @hooks.register("test_mark_all")
+    class MarkAll:
+        def after_records(self, store):
+            for doc in list(store.iter_records()):
+                meta = {**doc.meta, "rejected": "marked by the test hook"}
+                store.put(Document(doc.id, doc.source, "", doc.subset, doc.title, doc.url, meta))
+
+    try:
+        import dataclasses
+        spec = dataclasses.replace(get_spec("rch"), hook="test_mark_all")
+        scrape_source(spec, tmp_path, ScrapeOptions(base_url=server.base_url("rch"), rate=0, progress=False))
+        assert {r["meta"]["rejected"] for r in records(tmp_path, "rch")} == {"marked by the test hook"}
+        reclean_source(spec, tmp_path)   # re-cleaning restores text, then the hook marks again
+        assert all(r["text"] == "" for r in records(tmp_path, "rch"))
+    finally:
+        hooks.HOOKS.pop("test_mark_all")

@@ -277,3 +277,26 @@ def test_refresh_picks_up_a_changed_page_and_keeps_unchanged_ones(tmp_path):
     assert after[gout]["id"] == before[gout]["id"]
     assert after[gout]["meta"]["fetched_at"] > before[gout]["meta"]["fetched_at"]
     assert after[broken] == before[broken]
+
+
+def test_site_server_serves_over_long_query_variants(tmp_path):
+    import hashlib
+    import json
+    import urllib.parse
+
+    import requests
+
+    from gap_replay.sample.server import variant_name
+    query = "f=" + json.dumps({"range": {"start": 0, "limit": 20}, "term": "x" * 250})
+    assert variant_name("index.html", "page=2") == "index.html@page=2"
+    assert variant_name("index.html", query) == \
+        "index.html@sha1-" + hashlib.sha1(query.encode()).hexdigest()[:16]
+    site = tmp_path / "s"
+    site.mkdir()
+    (site / variant_name("index.html", query)).write_text("<p>long variant</p>")
+    (site / "index.html@page=2").write_text("<p>page 2</p>")
+    with SiteServer(tmp_path) as srv:
+        long_url = srv.base_url("s") + "/?" + "f=" + urllib.parse.quote(query[2:], safe="")
+        assert requests.get(long_url, timeout=5).text == "<p>long variant</p>"
+        assert requests.get(srv.base_url("s") + "/?page=2", timeout=5).text == "<p>page 2</p>"
+        assert requests.get(srv.base_url("s") + "/?page=3", timeout=5).status_code == 404

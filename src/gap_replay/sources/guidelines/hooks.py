@@ -6,6 +6,9 @@ A hook is a class with any of these optional methods; the engine calls what exis
   that the spec's `article` rules then read like any page.
 * `clean(text: str, title: str) -> str`: source-specific text rules the YAML cannot express,
   run after the spec's rules and before the common rules.
+* `after_records(store: RecordStore) -> None`: a rule that needs every record of the source
+  (WikiDoc's "X overview" supersedes X's microchapters); runs after a scrape and after
+  `guidelines clean`, before the shards are written; it updates records through the store.
 
 Register with `@register("name")`. Keep hooks short: a hook replaces a rule, not a scraper.
 """
@@ -76,3 +79,14 @@ class MagicApp:
     def clean(self, text: str, title: str) -> str:
         """Drop editor placeholders ("Write remark here") that leak into the exported text."""
         return "\n".join(l for l in text.split("\n") if not self.PLACEHOLDER.match(l.strip()))
+
+
+@register("wikidoc")
+class WikiDoc:
+    """WikiDoc: an "X overview" page supersedes X's microchapters (and nothing else), a rule over
+    all the source's records; the rule itself lives in supersede.py / clean.wikidoc_superseded."""
+
+    def after_records(self, store) -> None:
+        from gap_replay.sources.guidelines.supersede import supersede_microchapters
+
+        supersede_microchapters(store)

@@ -179,6 +179,7 @@ class SourceScraper:
         finally:
             bar.close()
         self.summary.listing_pages = discoverer.pages
+        after_records(self.hook, self.store)
         written = self.store.write_shards(self.paths["raw"])
         self.summary.records = self.store.count()
         self.summary.requests = self.client.network_requests
@@ -327,6 +328,13 @@ class SourceScraper:
                         subset=spec.tag, title=title, url=canonical, text=result.text, meta=meta)
 
 
+def after_records(hook, store: RecordStore) -> None:
+    """Run a hook's whole-source step (e.g. WikiDoc's overview/microchapter rule) before the
+    shards are written; it sees every record of the source through the store."""
+    if hook is not None and hasattr(hook, "after_records"):
+        hook.after_records(store)
+
+
 def _chain(first: list[Link], rest):
     yield from first
     yield from rest
@@ -389,5 +397,6 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
             updates = []
     for d in updates:
         store.put(d)
+    after_records(hook, store)
     store.write_shards(paths["raw"])
     return counts
