@@ -19,7 +19,8 @@ from gap_replay.http import RetryPolicy
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.resources import sample_sites_dir
 from gap_replay.sample.server import Fault, SiteServer
-from gap_replay.sources.guidelines.scrape import ScrapeOptions, output_paths, scrape_source
+from gap_replay.sources.guidelines.scrape import (ScrapeOptions, output_paths, reclean_source,
+                                                   scrape_source)
 from gap_replay.sources.guidelines.spec import load_specs
 from gap_replay.sources.guidelines.store import RecordStore
 from gap_replay.sources.guidelines.supersede import page_name, supersede_microchapters
@@ -188,23 +189,24 @@ def test_wikidoc_allpages_skips_redirects_and_cleans(server, specs, tmp_path):
 
 
 def test_wikidoc_overview_supersedes_only_its_microchapters(server, specs, tmp_path):
-    scrape(server, specs, "wikidoc", tmp_path)
-    paths = output_paths(tmp_path, "wikidoc")
-    store = RecordStore(State(paths["state"]), "wikidoc")
-    before = {page_name(d.url): d for d in store.iter_records()}
-    # The microchapters are long enough to pass every size rule on their own.
-    assert before["Asthma causes"].text and before["Asthma pathophysiology"].text
-    assert supersede_microchapters(store) == 2
-    assert supersede_microchapters(store) == 0  # idempotent
-    store.write_shards(paths["raw"])
-    quarantine = Quarantine()
-    after = {page_name(d.url): d for s in list_shards(paths["raw"]) for d in iter_documents(s, quarantine)}
+    summary, docs = scrape(server, specs, "wikidoc", tmp_path)
+    after = {page_name(u): d for u, d in docs.items()}
     assert after["Asthma causes"].text == "" and after["Asthma pathophysiology"].text == ""
     assert after["Asthma causes"].meta["rejected"] == "superseded by 'Asthma overview'"
+    # The microchapters were scraped in full: only the whole-source rule empties them.
+    assert "ORMDL3" in after["Asthma causes"].meta["raw_text"]
     # Unrelated articles sharing the prefix survive (the original deleted them).
     for name in ("Asthma in pregnancy", "Asthmatic bronchitis", "Asthma overview", "Bronchiolitis"):
         assert after[name].text, name
-    assert len(after) == len(before)  # nothing lost: superseded records stay, marked
+    assert len(after) == 7  # nothing lost: superseded records stay in raw, marked
+    # Idempotent, and `guidelines clean` (re-deriving text from raw_text) keeps the rule.
+    store = RecordStore(State(output_paths(tmp_path, "wikidoc")["state"]), "wikidoc")
+    assert supersede_microchapters(store) == 0
+    reclean_source(specs["wikidoc"], tmp_path)
+    quarantine = Quarantine()
+    recleaned = {page_name(d.url): d for s in list_shards(output_paths(tmp_path, "wikidoc")["raw"])
+                 for d in iter_documents(s, quarantine)}
+    assert recleaned["Asthma causes"].text == "" and recleaned["Asthmatic bronchitis"].text
 
 
 def test_cma_categories_pagination_and_triage(server, specs, tmp_path):
