@@ -30,15 +30,15 @@ _BULLET_GLYPHS = set("•\x7f·▪■□◆◇●○◦‣⁃–-*o\uf0b7\uf0a7\
 # In dingbat fonts any single glyph drawn before indented text is a bullet ("q" is a Wingdings box).
 _DINGBAT_FONTS = ("wingdings", "zapfdingbats", "symbol", "webdings")
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.IGNORECASE)
-_JUNK_TITLES = re.compile(r"^(untitled|title|\((unspecified|anonymous)\)|document\s*\d*|slide \d+|"
-                          r"powerpoint presentation|microsoft (word|powerpoint)\b.*|.*\.(docx?|pptx?|pdf|indd|tex|qxd))$",
-                          re.IGNORECASE)
+_JUNK_TITLES = re.compile(
+    r"^(untitled|title|\((unspecified|anonymous)\)|document\s*\d*|slide \d+|powerpoint presentation"
+    r"|microsoft (word|powerpoint)\b.*|.*\.(docx?|pptx?|pdf|indd|tex|qxd))$", re.IGNORECASE)
 _SENTENCE_END = (".", ":", ";", "?", "!")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
-HEADER_FOOTER_ZONE = 0.075
+HEADER_FOOTER_ZONE = 0.075  # fraction of the page height at the top and bottom
 # What pypdf raises on damaged files and content streams.
 _PAGE_ERRORS = (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                ZeroDivisionError, AssertionError, RecursionError)  # fraction of the page height at the top and bottom
+                ZeroDivisionError, AssertionError, RecursionError)
 
 
 class PdfError(FetchError):
