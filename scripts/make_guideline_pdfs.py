@@ -92,8 +92,24 @@ def _markup(text: str) -> str:
     return text.replace("{-}", "-<br/>")
 
 
+def render_runs(doc: dict) -> bytes:
+    """A one-page PDF of positioned text runs (font, size, x, y, text): exact layouts for tests."""
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setTitle(doc.get("meta_title", ""))
+    for font, size, x, y, text in doc["runs"]:
+        c.setFont(font, size)
+        c.drawString(x, y, text)
+    c.save()
+    return buf.getvalue()
+
+
 def render(doc: dict) -> bytes:
     """One PDF from a document dict: lines, metadata title (may be absent), running header."""
+    if "runs" in doc:
+        return render_runs(doc)
     buf = io.BytesIO()
     kwargs = {"title": doc["meta_title"]} if doc.get("meta_title") else {}
     pagesize = doc.get("pagesize", A4)
@@ -520,6 +536,17 @@ UNIT_DOCS: dict[str, dict] = {
             "### Dosing",
             "Amoxicillin 90 mg/kg/day divided twice daily for 10 days in children younger than two "
             "years, and for 5 days in older children with uncomplicated infection.",
+        ]),
+    # Symbol-font glyphs before a gap: "≥" is a threshold, "•" a bullet; Wingdings-style "q" too.
+    "symbol_glyphs.pdf": dict(
+        meta_title="Thresholds", runs=[
+            ("Helvetica-Bold", 16, 72, 760, "Blood pressure thresholds"),
+            ("Symbol", 10, 72, 730, "\u2265"),
+            ("Helvetica", 10, 84, 730, "140/90 mmHg on two occasions confirms hypertension in adults."),
+            ("Symbol", 10, 72, 700, "\u2022"),
+            ("Helvetica", 10, 86, 700, "Repeat the measurement after five minutes of rest."),
+            ("ZapfDingbats", 10, 72, 685, "q"),
+            ("Helvetica", 10, 86, 685, "Use a validated automated device."),
         ]),
     "encrypted.pdf": dict(
         meta_title="Restricted guideline", encrypt="s3cret-user-password", lines=[

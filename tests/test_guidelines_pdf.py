@@ -152,3 +152,10 @@ def test_a_damaged_page_does_not_lose_the_other_pages():
     assert doc.pages == 3
     assert "## Assessment" in doc.text and "## Follow-up" in doc.text
     assert "Antibiotic therapy" not in doc.text
+
+
+def test_symbol_font_threshold_is_text_but_bullets_are_items():
+    text = extract_pdf(_read("symbol_glyphs.pdf"), URL).text
+    assert "≥ 140/90 mmHg on two occasions confirms hypertension in adults." in text
+    assert "- 140/90" not in text
+    assert "- Repeat the measurement after five minutes of rest.\n- Use a validated automated device." in text

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # Unicode bullets, the Symbol-font private-use bullets, and the PDF "o" sub-bullet.
 _BULLET_GLYPHS = set("•\x7f·▪■□◆◇●○◦‣⁃–-*o\uf0b7\uf0a7\uf076\uf0d8\uf0fc")
 # In dingbat fonts any single glyph drawn before indented text is a bullet ("q" is a Wingdings box).
-_DINGBAT_FONTS = ("wingdings", "zapfdingbats", "symbol", "webdings")
+# Not the Symbol font: its glyphs are also "≥", "±", "α", which must never be taken for bullets.
+_DINGBAT_FONTS = ("wingdings", "zapfdingbats", "webdings", "dingbats")
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.IGNORECASE)
 _JUNK_TITLES = re.compile(
     r"^(untitled|title|\((unspecified|anonymous)\)|document\s*\d*|slide \d+|powerpoint presentation"
