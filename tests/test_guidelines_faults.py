@@ -300,3 +300,9 @@ def test_site_server_serves_over_long_query_variants(tmp_path):
         assert requests.get(long_url, timeout=5).text == "<p>long variant</p>"
         assert requests.get(srv.base_url("s") + "/?page=2", timeout=5).text == "<p>page 2</p>"
         assert requests.get(srv.base_url("s") + "/?page=3", timeout=5).status_code == 404
+
+
+def test_limit_stops_discovery_early(server, tmp_path):
+    summary = scrape(server, tmp_path, tag="drugs", limit=1)
+    assert summary.records == 1
+    assert server.requests_to("/drugs/dosage-m.html") == []   # the next index page is never fetched

@@ -168,7 +168,7 @@ class SourceScraper:
                     self.summary.skipped += 1   # refresh revalidates canonical URLs, not aliases
                     continue
                 if self.options.limit is not None and new_count >= self.options.limit:
-                    continue
+                    break   # stop listing too: --limit 5 must not walk a 30,000-page index
                 if self.options.respect_robots and not self.client.allowed(link.url):
                     self.summary.disallowed += 1
                     log.info("%s: %s is disallowed by robots.txt; skipped", self.spec.tag, link.url)
