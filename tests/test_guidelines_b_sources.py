@@ -1,0 +1,332 @@
+"""cco cdc cma icrc nice spor who wikidoc scraped end to end from their fixture sites.
+
+A real SiteServer on 127.0.0.1 serves the bundled sample sites; the engine runs the shipped specs
+through the polite HTTP client; records are read back from the raw shards with the project's
+shard reader.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gap_replay.hashing import sha1_id
+from gap_replay.http import RetryPolicy
+from gap_replay.io import Quarantine, iter_documents, list_shards
+from gap_replay.resources import sample_sites_dir
+from gap_replay.sample.server import Fault, SiteServer
+from gap_replay.sources.guidelines.scrape import (ScrapeOptions, output_paths, reclean_source,
+                                                   scrape_source)
+from gap_replay.sources.guidelines.spec import load_specs
+from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.sources.guidelines.supersede import page_name, supersede_microchapters
+from gap_replay.state import State
+
+PDF_ARTEFACTS = re.compile(r"(?m)^(Page \d+|\d+)$|\x7f|■|\ufffd|\uf0b7")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SiteServer(sample_sites_dir()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return load_specs()
+
+
+def scrape(server, specs, tag, out, **kw):
+    options = ScrapeOptions(base_url=server.base_url(tag), rate=0, progress=False,
+                            retry=RetryPolicy(max_retries=2, backoff=0.01, timeout=5), **kw)
+    summary = scrape_source(specs[tag], out, options)
+    docs = {}
+    quarantine = Quarantine()
+    for shard in list_shards(Path(out) / "raw" / "guidelines" / tag):
+        for doc in iter_documents(shard, quarantine, "guidelines"):
+            docs[doc.url] = doc
+    assert len(quarantine) == 0
+    return summary, docs
+
+
+def kept(docs):
+    return {d.title: d for d in docs.values() if d.text}
+
+
+def check_common(docs, tag, specs):
+    spec = specs[tag]
+    for url, doc in docs.items():
+        assert doc.source == "guidelines" and doc.subset == tag
+        assert doc.id == sha1_id("guidelines", tag, url)
+        assert doc.title and doc.url.startswith("https://")
+        assert doc.meta["license"] == spec.license and doc.meta["redistributable"] is True
+        assert doc.meta["raw_text"] and doc.meta["fetched_at"]
+        if doc.text:
+            # headings are never glued to the previous line
+            assert not re.search(r"\S\n#", doc.text)
+
+
+def check_pdf_records(docs):
+    for doc in docs.values():
+        assert doc.meta["pdf_url"].split("?")[0].endswith(".pdf")
+        assert doc.meta["pdf_pages"] >= 1
+        assert not PDF_ARTEFACTS.search(doc.meta["raw_text"]), doc.url
+
+
+# ---------------------------------------------------------------------------------------------
+def test_who_json_api_item_pages_and_pdfs(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "who", tmp_path)
+    assert summary.failed == 0 and summary.records == 3
+    check_common(docs, "who", specs)
+    check_pdf_records(docs)
+    by_title = kept(docs)
+    assert set(by_title) == {
+        "Guideline for the pharmacological treatment of hypertension in adults",
+        "WHO guidelines for malaria",
+        "WHO consolidated guidelines on tuberculosis: module 4: treatment: drug-susceptible "
+        "tuberculosis treatment"}
+    htn = by_title["Guideline for the pharmacological treatment of hypertension in adults"]
+    assert htn.url == "https://www.who.int/publications/i/item/9789240086593"
+    assert htn.meta["pdf_url"] == ("https://iris.who.int/bitstream/handle/10665/376001/"
+                                   "9789240086593-eng.pdf?sequence=1")
+    assert htn.meta["pdf_pages"] == 3
+    assert htn.meta["overview"].startswith("This guideline provides new recommendations")
+    # The front-matter "Acknowledgements" (before the Introduction) neither ends the text (the
+    # original's bug) nor stays in it; the TOC line "Introduction 1" is not taken as the start.
+    assert htn.text.startswith("# Guideline for the pharmacological treatment of hypertension in "
+                               "adults\n\n## Introduction\n\nHypertension affects")
+    assert "Acknowledgements" not in htn.text and "Contents" not in htn.text
+    assert "Research gaps" in htn.text and "140/90 mmHg" in htn.text
+    assert "treatment." in htn.text and "treat-" not in htn.text  # hyphenated break joined
+    assert "- serum electrolytes and creatinine" in htn.text
+    assert "WHO guideline: pharmacological" not in htn.meta["raw_text"]  # running header gone
+    malaria = by_title["WHO guidelines for malaria"]
+    assert "- artemether + lumefantrine;" in malaria.text
+    assert "Global Malaria Programme thanks" not in malaria.text  # final acknowledgements cut
+
+
+def test_who_cli_subprocess(server, tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "gap_replay.cli.guidelines", "scrape", "--source", "who",
+         "--output", str(out), "--base-url", server.base_url("who"), "--rate", "0"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shards = list_shards(out / "raw" / "guidelines" / "who")
+    assert shards
+    quarantine = Quarantine()
+    docs = [d for s in shards for d in iter_documents(s, quarantine, "guidelines")]
+    assert len(docs) == 3 and all(d.title and d.url and d.text for d in docs)
+
+
+def test_cdc_stacks_pagination_and_pdf(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "cdc", tmp_path)
+    assert summary.failed == 0 and summary.listing_pages == 2  # page 2 reached through "Next"
+    check_common(docs, "cdc", specs)
+    check_pdf_records(docs)
+    assert set(docs) == {"https://stacks.cdc.gov/view/cdc/133668", "https://stacks.cdc.gov/view/cdc/120409"}
+    sti = docs["https://stacks.cdc.gov/view/cdc/133668"]
+    assert sti.title == "Sexually transmitted infections treatment guidelines, 2021"
+    assert sti.meta["pdf_url"] == "https://stacks.cdc.gov/view/cdc/133668/cdc_133668_DS1.pdf"
+    assert sti.meta["pdf_pages"] == 2
+    # ZapfDingbats bullets (the original's Wingdings "q ") are list items.
+    assert "- Doxycycline 100 mg orally 2 times/day for 7 days" in sti.text
+    assert "## GONOCOCCAL INFECTIONS" in sti.text
+    assert "Acknowledgments" not in sti.text and "work group" not in sti.text
+    assert "MMWR / Recommendations and Reports" not in sti.text
+
+
+def test_nice_chapters_joined_with_blank_lines(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "nice", tmp_path)
+    assert summary.failed == 0 and summary.records == 3
+    check_common(docs, "nice", specs)
+    ng136 = docs["https://www.nice.org.uk/guidance/ng136"]
+    assert ng136.title == "Hypertension in adults: diagnosis and management"
+    assert ng136.meta["overview"].startswith("This guideline covers identifying and treating primary hypertension")
+    headings = re.findall(r"(?m)^## (.+)$", ng136.text)
+    assert headings == ["Recommendations", "Recommendations for research", "Rationale and impact", "Context"]
+    # dropped chapters: update information, committee details
+    assert "Update information" not in ng136.text and "committee details" not in ng136.text
+    # each chapter header starts its own block (the original glued "...do this.# Context")
+    assert "readings.\n\n## Context\n\nHypertension is one of" in ng136.text
+    assert "[1]" not in ng136.text and "1.1.1" not in ng136.text
+    assert "making decisions about your care" in ng136.text  # link text kept
+    ta = docs["https://www.nice.org.uk/guidance/ta875"]
+    ta_headings = re.findall(r"(?m)^## (.+)$", ta.text)
+    assert ta_headings == ["Recommendations", "Information about semaglutide", "Committee discussion"]
+    assert "2.4 mg" in ta.text and "(Wegovy)" not in ta.text  # the lead is meta.overview
+    assert "Wegovy" in ta.meta["overview"]
+
+
+def test_wikidoc_allpages_skips_redirects_and_cleans(server, specs, tmp_path):
+    server.clear_log()
+    summary, docs = scrape(server, specs, "wikidoc", tmp_path)
+    assert summary.failed == 0 and summary.listing_pages == 2
+    paths = [r.path for r in server.requests_to("/wikidoc/")]
+    assert not any("redirect=no" in p or "Asthma_attack" in p or "Bronchiolitis_obliterans" in p for p in paths)
+    check_common(docs, "wikidoc", specs)
+    names = {page_name(u) for u in docs}
+    assert names == {"Asthma causes", "Asthma in pregnancy", "Asthma overview", "Asthma pathophysiology",
+                     "Asthmatic bronchitis", "Bronchiolitis", "Error 404 page"}
+    overview = docs["https://www.wikidoc.org/index.php/Asthma_overview"]
+    assert overview.title == "Asthma"
+    text = overview.text
+    assert text.startswith("# Asthma\n\n## Overview\n\nAsthma is a chronic inflammatory disorder")
+    for gone in ("Editor-In-Chief", "Contents", "Microchapters", "Any recommendations found",
+                 "package insert", "Global Strategy", "ginasthma", "[edit]", "[1]"):
+        assert gone not in text, gone
+    assert "### Acute Exacerbation" in text and "prednisolone 40 to 50 mg daily" in text
+    assert "- Viral respiratory infections, particularly rhinovirus in children" in text
+    error = docs["https://www.wikidoc.org/index.php/Error_404_page"]
+    assert error.text == "" and "no text in this page" in error.meta["rejected"]
+    bronchiolitis = docs["https://www.wikidoc.org/index.php/Bronchiolitis"]
+    assert "Oxygen saturation below 90%" not in bronchiolitis.text  # table skipped
+    assert "See also" not in bronchiolitis.text and "Nirsevimab" in bronchiolitis.text
+
+
+def test_wikidoc_overview_supersedes_only_its_microchapters(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "wikidoc", tmp_path)
+    after = {page_name(u): d for u, d in docs.items()}
+    assert after["Asthma causes"].text == "" and after["Asthma pathophysiology"].text == ""
+    assert after["Asthma causes"].meta["rejected"] == "superseded by 'Asthma overview'"
+    # The microchapters were scraped in full: only the whole-source rule empties them.
+    assert "ORMDL3" in after["Asthma causes"].meta["raw_text"]
+    # Unrelated articles sharing the prefix survive (the original deleted them).
+    for name in ("Asthma in pregnancy", "Asthmatic bronchitis", "Asthma overview", "Bronchiolitis"):
+        assert after[name].text, name
+    assert len(after) == 7  # nothing lost: superseded records stay in raw, marked
+    # Idempotent, and `guidelines clean` (re-deriving text from raw_text) keeps the rule.
+    store = RecordStore(State(output_paths(tmp_path, "wikidoc")["state"]), "wikidoc")
+    assert supersede_microchapters(store) == 0
+    reclean_source(specs["wikidoc"], tmp_path)
+    quarantine = Quarantine()
+    recleaned = {page_name(d.url): d for s in list_shards(output_paths(tmp_path, "wikidoc")["raw"])
+                 for d in iter_documents(s, quarantine)}
+    assert recleaned["Asthma causes"].text == "" and recleaned["Asthmatic bronchitis"].text
+
+
+def test_cma_categories_pagination_and_triage(server, specs, tmp_path):
+    server.clear_log()
+    summary, docs = scrape(server, specs, "cma", tmp_path)
+    assert summary.failed == 0
+    # home page + 3 categories + page 2 of Respirology; the single-page category is read too
+    assert summary.listing_pages == 5
+    check_common(docs, "cma", specs)
+    assert set(docs) == {
+        "https://www.canada.ca/en/public-health/services/publications/healthy-living/"
+        "canadian-immunization-guide-part-4-active-vaccines/page-10-influenza-vaccine.html",
+        "https://www.canada.ca/en/public-health/services/infectious-diseases/"
+        "sexual-health-sexually-transmitted-infections/canadian-guidelines/syphilis.html"}
+    paths = [r.path for r in server.requests_to("/cma/")]
+    assert not any("choosing" in p or "choisir" in p or "cmaj" in p for p in paths)
+    flu = kept(docs)["Influenza vaccines: Canadian Immunization Guide"]
+    assert flu.text.startswith("# Influenza vaccines: Canadian Immunization Guide\n\n## Key information")
+    assert "0.5 mL given intramuscularly (IM)" in flu.text  # parentheses (doses) kept
+    assert "Osterholm" not in flu.text and "Report a problem" not in flu.text
+    assert "Date modified" not in flu.text and "Table 1" not in flu.text
+    syph = kept(docs)["Syphilis guide: Key information and resources"]
+    # a line mentioning the title's words is not dropped (the original dropped them)
+    assert "Screen all pregnant people for syphilis" in syph.text
+    assert "expert working group" not in syph.text
+
+
+def test_icrc_listing_of_pdfs(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "icrc", tmp_path)
+    assert summary.failed == 0 and summary.listing_pages == 2 and summary.records == 2
+    check_common(docs, "icrc", specs)
+    check_pdf_records(docs)
+    war = docs["https://www.icrc.org/sites/default/files/document/file_list/icrc-war-surgery-vol1.pdf"]
+    assert war.title.startswith("War Surgery: Working with limited resources")
+    assert war.meta["pdf_pages"] == 2
+    assert "- Category IV: patients with severe injuries" in war.text
+    assert "delayed primary closure after four to five days.\n\nAntibiotics do not replace surgery." in war.text
+    assert "19 avenue de la Paix" not in war.text  # "Contacts" stopper
+    assert "ICRC WAR SURGERY" not in war.meta["raw_text"]  # running header
+
+
+def test_spor_cpg_database_pdfs(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "spor", tmp_path)
+    assert summary.failed == 0 and summary.records == 3
+    check_common(docs, "spor", specs)
+    check_pdf_records(docs)
+    assert set(docs) == {"https://canadiantaskforce.ca/docs/ctfphc-breast-cancer-screening-2018.pdf",
+                         "https://guidelines.diabetes.ca/docs/diabetes-canada-pharmacotherapy-t2d.pdf",
+                         "https://cps.ca/docs/cps-bronchiolitis.pdf"}
+    diabetes = docs["https://guidelines.diabetes.ca/docs/diabetes-canada-pharmacotherapy-t2d.pdf"]
+    # a word-processor file name in the PDF metadata is not a title
+    assert diabetes.title == "Pharmacologic glycemic management of type 2 diabetes in adults"
+    assert "7.1% to 8.5%" in diabetes.text and "disclosures" not in diabetes.text
+    bronchiolitis = docs["https://cps.ca/docs/cps-bronchiolitis.pdf"]
+    assert bronchiolitis.title.startswith("Bronchiolitis: recommendations for diagnosis")
+
+
+def test_cco_listing_pages_and_pdf_button(server, specs, tmp_path):
+    summary, docs = scrape(server, specs, "cco", tmp_path)
+    assert summary.failed == 0 and summary.listing_pages == 2
+    check_common(docs, "cco", specs)
+    check_pdf_records(docs)
+    nsclc = docs["https://www.cancercareontario.ca/en/guidelines-advice/types-of-cancer/2186"]
+    assert nsclc.title == "Systemic Therapy for Advanced Non-Small Cell Lung Cancer"
+    assert nsclc.meta["pdf_url"].endswith("/guidelines/full/pebc1-21f.pdf")
+    assert nsclc.text.startswith("# Systemic Therapy for Advanced Non-Small Cell Lung Cancer\n\n## QUESTIONS")
+    assert "copyrighted" not in nsclc.text
+    assert "  - Combination chemoimmunotherapy is an acceptable alternative." in nsclc.text
+
+
+def test_broken_pdf_is_recorded_and_retried(server, specs, tmp_path):
+    """A truncated PDF body becomes a recorded failure; the next run fetches it and succeeds."""
+    path = "/spor/docs/cps-bronchiolitis.pdf"
+    server.inject(path, *[Fault("truncate", keep_bytes=300)] * 3)
+    summary, docs = scrape(server, specs, "spor", tmp_path)
+    assert summary.failed == 1 and summary.records == 2
+    failures = State(output_paths(tmp_path, "spor")["state"]).failures("spor")
+    assert [f[0] for f in failures] == ["https://cps.ca/docs/cps-bronchiolitis.pdf"]
+    server.faults.pop(path, None)
+    summary, docs = scrape(server, specs, "spor", tmp_path)
+    assert summary.failed == 0 and summary.records == 3
+    assert State(output_paths(tmp_path, "spor")["state"]).failures("spor") == []
+
+
+def test_encrypted_or_html_instead_of_pdf_is_a_recorded_failure(server, specs, tmp_path):
+    """A PDF URL that answers with an HTML page (login wall) is recorded with a clear reason."""
+    server.inject("/icrc/sites/default/files/document/file_list/icrc-war-surgery-vol1.pdf",
+                  Fault("status", 200))
+    summary, _ = scrape(server, specs, "icrc", tmp_path)
+    assert summary.failed == 1
+    (url, reason), = summary.failures
+    assert url.endswith("icrc-war-surgery-vol1.pdf") and "not a PDF" in reason
+
+
+def test_refresh_of_unchanged_pdf_site_gets_304s_and_identical_shards(server, specs, tmp_path):
+    scrape(server, specs, "who", tmp_path)
+    raw = output_paths(tmp_path, "who")["raw"]
+    first = {p: Path(p).read_bytes() for p in list_shards(raw)}
+    server.clear_log()
+    summary, _ = scrape(server, specs, "who", tmp_path, refresh=True)
+    assert summary.scraped == 0 and summary.unchanged == 3 and summary.failed == 0
+    pdf_requests = [r for r in server.requests_to("/who/bitstream/")]
+    assert len(pdf_requests) == 3 and all(r.status == 304 for r in pdf_requests)
+    assert {p: Path(p).read_bytes() for p in list_shards(raw)} == first
+
+
+def test_who_cli_against_a_server_root_shaped_like_who(tmp_path):
+    """The issue's acceptance command: the WHO site served at the root of 127.0.0.1:PORT."""
+    with SiteServer(sample_sites_dir() / "who") as who:
+        out = tmp_path / "out"
+        result = subprocess.run(
+            [sys.executable, "-m", "gap_replay.cli.guidelines", "scrape", "--source", "who",
+             "--output", str(out), "--base-url", who.url, "--rate", "0"],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert any(r.path.startswith("/api/hubs/publications?") for r in who.requests_to("/api/"))
+        assert len(who.requests_to("/bitstream/handle/10665/")) == 3
+    quarantine = Quarantine()
+    docs = [d for s in list_shards(out / "raw" / "guidelines" / "who") for d in iter_documents(s, quarantine)]
+    assert sorted(d.url for d in docs) == [
+        "https://www.who.int/publications/i/item/9789240077263",
+        "https://www.who.int/publications/i/item/9789240086593",
+        "https://www.who.int/publications/i/item/guidelines-for-malaria"]
