@@ -1,6 +1,6 @@
 """Train the small SentencePiece model the offline sample run tokenizes with.
 
-Deterministic: the input is the bundled raw sample's text (sorted, de-duplicated lines), and
+Deterministic: the input is the bundled sample text's text (sorted, de-duplicated lines), and
 training runs single-threaded with fixed settings, so the same sample gives the same model
 bytes. Settings follow Llama-2's tokenizer (BPE, byte fallback, digits split, identity
 normalisation, unk=0 bos=1 eos=2, no pad piece) so the Megatron-style vocabulary extension
@@ -27,7 +27,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "src" / "gap_replay" / "sample
 
 def sample_lines() -> list[str]:
     lines: set[str] = set()
-    for path in sorted((SAMPLE / "raw").rglob("*.jsonl.gz")):
+    for path in sorted((SAMPLE / "text").rglob("*.jsonl.gz")):
         with gzip.open(path, "rb") as fh:
             for raw in fh:
                 try:

@@ -72,7 +72,7 @@ def test_unicode_is_composed_and_mojibake_repaired():
 
 def _sample_texts() -> list[str]:
     texts = []
-    for path in sorted((sample_dir() / "raw").rglob("*.jsonl.gz")):
+    for path in sorted((sample_dir() / "text").rglob("*.jsonl.gz")):
         for line in gzip.open(path):
             try:
                 texts.append(orjson.loads(line)["text"])

@@ -154,3 +154,21 @@ def test_download_resumes_after_truncated_body(site, tmp_path):
     assert ranges[0] is None and len(ranges) >= 2
     resumed_from = int(ranges[-1].removeprefix("bytes=").rstrip("-"))
     assert 0 < resumed_from <= 30_000
+
+
+def test_rewriting_an_unchanged_shard_keeps_the_file(tmp_path):
+    import os
+
+    path = tmp_path / "s.jsonl.gz"
+
+    def write(text):
+        with ShardWriter(path) as w:
+            w.write(Document(id="a", source="replay", text=text))
+
+    write("same")
+    os.utime(path, ns=(1, 1))
+    write("same")
+    assert os.stat(path).st_mtime_ns == 1  # identical bytes: the old file is left untouched
+    write("changed")
+    assert os.stat(path).st_mtime_ns != 1
+    assert not list(tmp_path.glob("*.tmp-*"))

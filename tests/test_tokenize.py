@@ -44,7 +44,7 @@ def test_huggingface_tokenizer_json_gets_the_same_layout(tmp_path):
     hf = HF(models.BPE(unk_token="<unk>"))
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     hf.decoder = decoders.ByteLevel()
-    texts = [orjson.loads(line)["text"] for p in sorted((sample_dir() / "raw").rglob("*.jsonl.gz"))
+    texts = [orjson.loads(line)["text"] for p in sorted((sample_dir() / "text").rglob("*.jsonl.gz"))
              for line in gzip.open(p) if line.startswith(b"{") and line.rstrip().endswith(b"}")]
     hf.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>"],
                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))

@@ -23,7 +23,6 @@ document index lives inside each version so it can never disagree with the data 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import shutil
@@ -31,7 +30,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import yaml
@@ -141,20 +140,6 @@ class RefreshResult:
         return " ".join(parts)
 
 
-def _resolve_acquirer(source: str, overrides: dict[str, str]) -> Callable:
-    from gap_replay.sources import ACQUIRERS
-
-    spec = overrides.get(source) or ACQUIRERS.get(source)
-    if not spec:
-        raise RefreshError(f"no acquirer for source {source!r} (known: {', '.join(sorted(ACQUIRERS))})")
-    module_name, attr = spec.split(":")
-    module = importlib.import_module(module_name)  # ImportError: the source is not in this build
-    try:
-        return getattr(module, attr)
-    except AttributeError as exc:
-        raise RefreshError(f"acquirer {spec} for {source!r}: {module_name} has no {attr}") from exc
-
-
 def load_refresh_recipe(cfg: RefreshConfig):
     from gap_replay.recipe import load_recipe
 
@@ -173,34 +158,17 @@ def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
     resumes where it stopped. `options["refresh"] = True` asks them to revalidate what they
     already have instead of skipping it.
     """
-    from gap_replay.sources import AcquireContext
 
-    out = state_dir
-    options = {"refresh": True, **cfg.options}
-    summaries: dict[str, dict] = {}
-    with contextlib.ExitStack() as stack:
-        sample_url = None
-        if cfg.sample:
-            from gap_replay.resources import sample_sites_dir
-            from gap_replay.sample.server import SiteServer
+    from gap_replay.resources import sample_sites_dir
+    from gap_replay.sources import run_acquirers
 
-            server = stack.enter_context(SiteServer(cfg.sample_sites or sample_sites_dir()))
-            sample_url = server.url
-        for source in cfg.sources:
-            try:
-                fn = _resolve_acquirer(source, cfg.acquirers)
-            except ImportError as exc:
-                if not cfg.sample or not (getattr(exc, "name", "") or "").startswith("gap_replay.sources"):
-                    raise RefreshError(f"source {source!r} cannot be acquired: {exc}") from exc
-                from gap_replay.cli.core import use_bundled_raw_sample  # until every acquirer exists
-
-                log.warning("acquirer for %s is not available: using the bundled raw sample", source)
-                summaries[source] = use_bundled_raw_sample(source, str(out))
-                continue
-            ctx = AcquireContext(output=str(out), recipe=recipe.data, seed=recipe.seed, workers=cfg.workers,
-                                 sample_url=sample_url, base_url=cfg.base_url, options=dict(options))
-            summaries[source] = fn(ctx) or {}
-    return summaries
+    sample_sites = (cfg.sample_sites or sample_sites_dir()) if cfg.sample else None
+    try:
+        return run_acquirers(cfg.sources, str(state_dir), recipe.data, seed=recipe.seed,
+                             workers=cfg.workers, sample_sites=sample_sites, base_url=cfg.base_url,
+                             options={"refresh": True, **cfg.options}, overrides=cfg.acquirers)
+    except (ImportError, ValueError) as exc:
+        raise RefreshError(f"cannot acquire: {exc}") from exc
 
 
 def _fetch_failed_since(state_dir: Path, since: float) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import orjson
 import yaml
 
 from gap_replay.recipe import Recipe, RecipeError, load_recipe
-from gap_replay.resources import sample_dir, sample_sites_dir, spec_dir
+from gap_replay.resources import sample_sites_dir, spec_dir
 
 log = logging.getLogger("gap_replay.cli")
 
@@ -102,60 +101,14 @@ def executor_from(kind: str, workers: int, address: str | None):
 
 # --- acquisition -------------------------------------------------------------------------
 
-def use_bundled_raw_sample(source: str, output: str) -> dict:
-    """TEMPORARY (until every source's acquirer exists): copy the bundled raw sample of `source`
-    into OUT/raw/<source>/. Files already identical are left alone, so reruns resume."""
-    src_root = sample_dir() / "raw" / source
-    copied = 0
-    for path in sorted(src_root.rglob("*.jsonl.gz")):
-        dest = Path(output) / "raw" / source / path.relative_to(src_root)
-        if dest.exists() and dest.read_bytes() == path.read_bytes():
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp-sample")
-        shutil.copyfile(path, tmp)
-        tmp.replace(dest)
-        copied += 1
-    return {"source": source, "bundled_files": copied}
-
-
-def _missing_acquirer(exc: ImportError, source: str) -> bool:
-    """True when the acquirer module itself is absent (not when it fails to import a dependency)."""
-    from gap_replay.sources import ACQUIRERS
-
-    module = ACQUIRERS[source].split(":")[0]
-    name = getattr(exc, "name", None) or ""
-    return bool(name) and module.startswith(name) and name.startswith("gap_replay.sources")
-
-
 def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool) -> None:
-    from gap_replay.sample.server import SiteServer
-    from gap_replay.sources import AcquireContext, acquirer
+    from gap_replay.sources import run_acquirers
 
-    server = None
-    if sample:
-        sites = sample_sites_dir()
-        server = SiteServer(sites if sites.exists() else sample_dir()).start()
     try:
-        for source in sources:
-            try:
-                fn = acquirer(source)
-            except ImportError as exc:
-                if not _missing_acquirer(exc, source):
-                    raise
-                if not sample:
-                    raise click.ClickException(
-                        f"source {source!r} cannot be acquired: its module is not in this build ({exc.name})")
-                log.warning("acquirer for %s is not available yet: using the bundled raw sample", source)
-                use_bundled_raw_sample(source, output)
-                continue
-            ctx = AcquireContext(output=output, recipe=recipe.data, seed=recipe.seed, workers=workers,
-                                 sample_url=server.url if server else None)
-            summary = fn(ctx)
-            log.info("acquired %s: %s", source, summary)
-    finally:
-        if server is not None:
-            server.stop()
+        run_acquirers(sources, output, recipe.data, seed=recipe.seed, workers=workers,
+                      sample_sites=sample_sites_dir() if sample else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # --- reporting ---------------------------------------------------------------------------

@@ -118,7 +118,7 @@ class ShardWriter:
         self._out = None
 
     def __enter__(self) -> "ShardWriter":
-        self._ctx = atomic_write(self.path)
+        self._ctx = atomic_write(self.path, keep_identical=True)
         self._raw = self._ctx.__enter__()
         if self.path.endswith(".gz"):
             self._out = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import os
 import uuid
 from typing import IO, Iterator
@@ -22,11 +23,19 @@ def filesystem(path: str | os.PathLike):
     return fs, fs_path
 
 
+def _same_local_file(fs, a: str, b: str) -> bool:
+    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        return False
+    return os.path.exists(b) and filecmp.cmp(a, b, shallow=False)
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+def atomic_write(path: str | os.PathLike, keep_identical: bool = False) -> Iterator[IO[bytes]]:
     """Write bytes to a temporary sibling and rename it to `path` only if the block succeeds.
 
-    A killed process leaves at most a `.tmp-*` file, never a half-written `path`.
+    A killed process leaves at most a `.tmp-*` file, never a half-written `path`. With
+    `keep_identical`, a local `path` that already holds the same bytes is left untouched (its
+    mtime too), so rewriting an unchanged shard does not look like a change downstream.
     """
     fs, fs_path = filesystem(path)
     parent = fs._parent(fs_path)
@@ -41,7 +50,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             if hasattr(fh, "fileno"):
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     os.fsync(fh.fileno())
-        fs.mv(tmp, fs_path)
+        if keep_identical and _same_local_file(fs, tmp, fs_path):
+            fs.rm(tmp)
+        else:
+            fs.mv(tmp, fs_path)
     except BaseException:
         with contextlib.suppress(Exception):
             fs.rm(tmp)

@@ -25,7 +25,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý])")
 def sentence_pools() -> dict[str, tuple[str, ...]]:
     """Sentences of the bundled raw sample by language ('en' or the replay doc's language)."""
     pools: dict[str, list[str]] = {}
-    for path in sorted((sample_dir() / "raw").rglob("*.jsonl.gz")):
+    for path in sorted((sample_dir() / "text").rglob("*.jsonl.gz")):
         with gzip.open(path, "rb") as fh:
             for line in fh:
                 try:

@@ -6,9 +6,14 @@ to `OUT/raw/<source>/[<subset>/]*.jsonl.gz`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 ACQUIRERS: dict[str, str] = {
     "guidelines": "gap_replay.sources.guidelines.acquire:acquire",
@@ -40,6 +45,36 @@ class AcquireContext:
         return self.base_url
 
 
-def acquirer(source: str) -> Callable[[AcquireContext], dict]:
-    module_name, attr = ACQUIRERS[source].split(":")
-    return getattr(importlib.import_module(module_name), attr)
+def acquirer(source: str, overrides: dict[str, str] | None = None) -> Callable[[AcquireContext], dict]:
+    """The acquire function of `source` (`overrides` maps a source to another "module:function")."""
+    spec = (overrides or {}).get(source) or ACQUIRERS.get(source)
+    if not spec:
+        raise ValueError(f"no acquirer for source {source!r} (known: {', '.join(sorted(ACQUIRERS))})")
+    module_name, attr = spec.split(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ValueError(f"acquirer {spec} for {source!r}: {module_name} has no {attr}") from exc
+
+
+def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, seed: int = 0,
+                  workers: int = 1, sample_sites: str | os.PathLike | None = None,
+                  base_url: str | None = None, options: dict[str, Any] | None = None,
+                  overrides: dict[str, str] | None = None) -> dict[str, dict]:
+    """Run every source's acquirer into `output`; with `sample_sites`, against a local SiteServer
+    serving that folder (the bundled sample, or a copy a test or a refresh config points at)."""
+    from gap_replay.sample.server import SiteServer
+
+    summaries: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        sample_url = None
+        if sample_sites is not None:
+            sample_url = stack.enter_context(SiteServer(sample_sites)).url
+        for source in sources:
+            fn = acquirer(source, overrides)
+            ctx = AcquireContext(output=str(output), recipe=recipe, seed=seed, workers=workers,
+                                 sample_url=sample_url, base_url=base_url, options=dict(options or {}))
+            summaries[source] = fn(ctx) or {}
+            log.info("acquired %s: %s", source, summaries[source])
+    return summaries

@@ -236,6 +236,11 @@ class CleanStage(Stage):
         return {src: dict(sorted(c.items())) for src, c in sorted(self._changed.items())}
 
     def process(self, doc: Document) -> Document | None:
+        if doc.meta.get("rejected"):
+            # The source's own rules rejected it at acquisition (kept raw so a rule change can
+            # bring it back with `guidelines clean`); count it under its own reason.
+            self.drop(doc, "rejected_by_source_rules")
+            return None
         chain = self._chains.get(doc.source)
         if chain is None:
             chain = list(RULES.items())

@@ -66,7 +66,7 @@ def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | 
     files = api.list_files(dataset, release)
     state = State(output / "state.sqlite")
     quarantine = Quarantine()
-    folder = output / "s2" / release / dataset
+    folder = output / "downloads" / "s2" / release / dataset
     written: list[str] = []
     totals = {"files": len(files), "rows": 0, "kept": 0, "bytes": 0}
     for i, url in enumerate(progress(files) if progress else files):
@@ -113,12 +113,12 @@ def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_
     client = client or _client(base_url, rate=1.0)
     api = S2Datasets(client, api_key)
     quarantine = Quarantine()
-    (output / "pubmed").mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(output / "pubmed" / "superseded.sqlite"))
+    (output / "work" / "pubmed").mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(output / "work" / "pubmed" / "superseded.sqlite"))
     db.execute("CREATE TABLE IF NOT EXISTS gone (corpusid INTEGER PRIMARY KEY)")
     updates: list[str] = []
     keep = _keep_rule(output, dataset)
-    folder = output / "s2" / f"diff-{since}-{release}" / dataset
+    folder = output / "downloads" / "s2" / f"diff-{since}-{release}" / dataset
     for d_no, diff in enumerate(api.diffs(dataset, since, release)):
         for kind in ("delete_files", "update_files"):
             for i, url in enumerate(diff.get(kind) or []):
@@ -178,7 +178,7 @@ def fetch_oa(output: str | os.PathLike, *, base_url: str | None = None, subset: 
     client = _client(base_url, rate=rate, robots=True)
     urls = ncbi.oa_package_urls(client, subset, limit=limit)
     state = State(output / "state.sqlite")
-    files, failed = ncbi.download_listed(client, urls, output / "ncbi" / "pmc_oa" / subset, state,
+    files, failed = ncbi.download_listed(client, urls, output / "downloads" / "ncbi" / "pmc_oa" / subset, state,
                                          progress=progress)
     report = run_ingest("jats", [str(f) for f in files], output, recipe=recipe)
     return {"listed": len(urls), "downloaded": len(files), "failed": len(failed), **report.to_dict()}
@@ -192,7 +192,7 @@ def fetch_baseline(output: str | os.PathLike, *, base_url: str | None = None,
     client = _client(base_url, rate=rate, robots=True)
     urls, md5s = ncbi.baseline_urls(client, updates=updates, limit=limit)
     state = State(output / "state.sqlite")
-    files, failed = ncbi.download_listed(client, urls, output / "ncbi" / "pubmed", state,
+    files, failed = ncbi.download_listed(client, urls, output / "downloads" / "ncbi" / "pubmed", state,
                                          md5_available=md5s, progress=progress)
     report = run_ingest("medline", [str(f) for f in files], output, recipe=recipe)
     return {"listed": len(urls), "downloaded": len(files), "failed": len(failed), **report.to_dict()}

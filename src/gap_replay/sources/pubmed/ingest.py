@@ -87,7 +87,7 @@ class Context:
 
 
 def papers_index_path(output: str | os.PathLike) -> Path:
-    return Path(output) / "pubmed" / "papers_index.sqlite"
+    return Path(output) / "work" / "pubmed" / "papers_index.sqlite"
 
 
 # -- per-format parsers: (path, quarantine, ctx) -> Documents -------------------------------------
@@ -185,7 +185,7 @@ def iter_medline_files(paths: list[str], quarantine: Quarantine, ctx: Context
     candidate (PMID, file, position, Version) and deletion in SQLite; pass 2 re-reads each file
     and yields (path, its winning documents), so neither pass holds records in memory and each
     input file still gets its own output shard. Consume each file's documents before the next."""
-    workdir = ctx.output / "pubmed"
+    workdir = ctx.output / "work" / "pubmed"
     db_path = workdir / f"medline-resolve-{os.getpid()}.sqlite"
     db_path.unlink(missing_ok=True)
     resolver = medline.MedlineResolver(db_path)

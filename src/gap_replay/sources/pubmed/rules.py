@@ -137,7 +137,7 @@ class DeclaredLanguage(Stage):
 
 
 def fulltext_index_path(output: str | os.PathLike) -> Path:
-    return Path(output) / "pubmed" / "fulltext_ids.sqlite"
+    return Path(output) / "work" / "pubmed" / "fulltext_ids.sqlite"
 
 
 def index_papers(output: str | os.PathLike) -> int:

@@ -1,4 +1,6 @@
-"""Build the bundled raw sample (src/gap_replay/sample/raw/) the offline sample run starts from.
+"""Build the bundled sample text (src/gap_replay/sample/text/): the corpus the sample tokenizer is
+trained on and the benchmarks and cleaning tests draw sentences from. (The sample run itself
+acquires its documents from the bundled fixture sites through the real scrapers and clients.)
 
 Abstracts and papers are real records: the MEDLINE and PMC/JATS files of
 /work/shared/samples (see its README for origin and licence) reduced to Documents. Guidelines
@@ -7,7 +9,7 @@ shared stages must handle: URLs, numeric citations, bullets, headers, non-Englis
 exact duplicate, a too-short document and one malformed line. Deterministic: sorted inputs, no
 clock. Run it again only when the sample should change; the output is committed.
 
-    python scripts/build_sample_raw.py --samples /work/shared/samples
+    python scripts/build_sample_text.py --samples /work/shared/samples
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import orjson
 from lxml import etree
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "gap_replay" / "sample" / "raw"
+OUT = Path(__file__).resolve().parent.parent / "src" / "gap_replay" / "sample" / "text"
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
