@@ -12,6 +12,7 @@ document.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -46,7 +47,9 @@ class Tokenizer:
         self.extra_ids = {t: self.special_ids[t] for t in self.extra_tokens}
         self._id_to_special = {i: t for t, i in self.special_ids.items()}
         # longest first so that overlapping tokens match like Megatron's "earliest, then first"
-        self._specials = sorted(self.special_ids, key=lambda t: (-len(t), t))
+        # One alternation, longest first: a single left-to-right scan finds every special token.
+        self._special_re = re.compile("|".join(
+            re.escape(t) for t in sorted(self.special_ids, key=lambda t: (-len(t), t))))
 
     # --- setup ------------------------------------------------------------------------------
     def _extend(self, base_vocab: dict[str, int], pad: str | None, bos: str | None, eos: str | None) -> None:
@@ -105,28 +108,16 @@ class Tokenizer:
         """Ids of `text` (special-token substrings become their ids), plus EOD if configured."""
         ids: list[int] = []
         start = 0
-        while True:
-            hit = self._next_special(text, start)
-            if hit is None:
-                break
-            pos, token = hit
-            if pos > start:
-                ids.extend(self._encode_plain(text[start:pos]))
-            ids.append(self.special_ids[token])
-            start = pos + len(token)
+        for match in self._special_re.finditer(text):
+            if match.start() > start:
+                ids.extend(self._encode_plain(text[start:match.start()]))
+            ids.append(self.special_ids[match.group()])
+            start = match.end()
         if start < len(text):
             ids.extend(self._encode_plain(text[start:]))
         if self.append_eod:
             ids.append(self.eod_id)
         return ids
-
-    def _next_special(self, text: str, start: int) -> tuple[int, str] | None:
-        best: tuple[int, str] | None = None
-        for token in self._specials:
-            pos = text.find(token, start)
-            if pos != -1 and (best is None or pos < best[0]):
-                best = (pos, token)
-        return best
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of `ids`; special ids decode to their token string."""
