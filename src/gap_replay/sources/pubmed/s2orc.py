@@ -388,15 +388,16 @@ _BLOCK_SEP = "\x00"
 def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -> list[str]:
     """Render every text block in one pass over the sorted blocks and references: each
     reference becomes its token (or a space when dropped), whitespace runs collapse, and a
-    token is followed by a space unless punctuation comes next. One join and a few C-level
-    replaces over the whole document instead of per-block string work."""
+    token is followed by a space unless punctuation comes next. Each block is joined from its
+    own pieces (mostly narrow strings) rather than one wide document-sized string."""
     text = article.text
     counts = article.counts
-    pieces: list[str] = []
-    append = pieces.append
+    blocks: list[str] = []
     punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
     j, n = 0, len(refs)
     for bstart, bend, _attrs in spans:
+        pieces: list[str] = []  # a fresh list: the fixes below never reach the previous block
+        append = pieces.append
         while j < n and refs[j][0] < bstart:
             j += 1
         pos = bstart
@@ -442,21 +443,26 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
                     space_before = False
             pos = rend
         append(text[pos:bend])
-        append(_BLOCK_SEP)
-    out = []
-    # per block (small strings): whole-document replaces were slower on long non-ASCII text
-    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
-        # "/" is found by memchr; the "://" scan (a slow multi-character search) runs only then
-        if ("/" in part and "://" in part) or "www." in part:
-            part = remove_urls(part)
-        if "\n" in part or "  " in part or "\t" in part or "\r" in part:
-            part = " ".join(part.split())
-        else:
-            part = part.strip()
-        if "\u2022" in part:
-            part = part.replace("\u2022", "-")
-        out.append(part)
-    return out
+        blocks.append("".join(pieces))
+    if any(_BLOCK_SEP in block for block in blocks):
+        # blocks were once split on this separator: a text containing it keeps that behaviour
+        blocks = (_BLOCK_SEP.join(blocks) + _BLOCK_SEP).split(_BLOCK_SEP)[: len(spans)]
+    return [_tidy_block(block) for block in blocks]
+
+
+def _tidy_block(part: str) -> str:
+    """URLs removed, whitespace squashed (`strip` when there is no run to collapse: cheaper),
+    bullets turned into dashes."""
+    # "/" is found by memchr; the "://" scan (a slow multi-character search) runs only then
+    if ("/" in part and "://" in part) or "www." in part:
+        part = remove_urls(part)
+    if "\n" in part or "  " in part or "\t" in part or "\r" in part:
+        part = " ".join(part.split())
+    else:
+        part = part.strip()
+    if "\u2022" in part:
+        part = part.replace("\u2022", "-")
+    return part
 
 
 _PUNCT = frozenset(".,;:)")
