@@ -107,8 +107,8 @@ def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
     Returns None when any item is not like that; the careful loop then decides item by item,
     and for well-formed input both give the same spans."""
     try:
-        starts = [d["start"] for d in items]
-        ends = [d["end"] for d in items]
+        starts = list(map(_get_start, items))
+        ends = list(map(_get_end, items))
         attrs = [d.get("attributes") for d in items]
     except (TypeError, KeyError, AttributeError):
         return None
@@ -124,6 +124,8 @@ def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
 
 
 _INT_ONLY = frozenset((int,))
+_get_start = itemgetter("start")
+_get_end = itemgetter("end")
 _DICT_ONLY = frozenset((dict,))
 
 
@@ -177,11 +179,16 @@ class Article:
         if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
             try:
                 items = orjson.loads(raw)
-                limit = len(self.text)
-                out = [(d["start"], d["end"], d.get("attributes") or _NO_ATTRS) for d in items]
-                if all(type(s) is int and type(e) is int and 0 <= s < e <= limit
-                       and type(a) is dict for s, e, a in out):
-                    return out
+                if isinstance(items, list):
+                    starts = list(map(_get_start, items))
+                    ends = list(map(_get_end, items))
+                    attrs = [d.get("attributes") or _NO_ATTRS for d in items]
+                    if not items or (
+                            set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY
+                            and min(starts) >= 0 and max(ends) <= len(self.text)
+                            and not any(map(ge, starts, ends))
+                            and set(map(type, attrs)) <= _DICT_ONLY):  # C-level checks
+                        return list(zip(starts, ends, attrs))
             except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
                 pass  # malformed: the careful path below skips or reports it
         return self.spans(key)
@@ -193,8 +200,8 @@ class Article:
         if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
             try:
                 items = orjson.loads(raw)
-                starts = [d["start"] for d in items]
-                ends = [d["end"] for d in items]
+                starts = list(map(_get_start, items))
+                ends = list(map(_get_end, items))
                 if (set(map(type, starts)) <= {int} and set(map(type, ends)) <= {int}
                         and starts == sorted(starts)):  # C-level checks; else the careful path
                     return starts, ends
@@ -313,17 +320,14 @@ def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     most 3 after are taken into the span."""
     if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
         return start, end  # GROBID already put the brackets in the span
-    before = text[start - 3 if start >= 3 else 0:start]
-    if "(" in before or "[" in before:
-        k = max(before.rfind("("), before.rfind("["))
-        if not any(map(_isalnum, before[k + 1:])):
-            start -= len(before) - k
-    after = text[end:end + 3]
-    if ")" in after or "]" in after:
-        k1, k2 = after.find(")"), after.find("]")
-        k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
-        if not any(map(_isalnum, after[:k])):
-            end += k + 1
+    lo = start - 3 if start >= 3 else 0
+    k = max(text.rfind("(", lo, start), text.rfind("[", lo, start))
+    if k >= 0 and not any(map(_isalnum, text[k + 1:start])):
+        start = k
+    k1, k2 = text.find(")", end, end + 3), text.find("]", end, end + 3)
+    k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
+    if k >= 0 and not any(map(_isalnum, text[end:k])):
+        end = k + 1
     return start, end
 
 
@@ -457,7 +461,7 @@ def _tidy_block(part: str) -> str:
     if ("/" in part and "://" in part) or "www." in part:
         part = remove_urls(part)
     if "\n" in part or "  " in part or "\t" in part or "\r" in part:
-        part = " ".join(part.split())
+        part = _squash_block(part)
     else:
         part = part.strip()
     if "\u2022" in part:
@@ -465,6 +469,19 @@ def _tidy_block(part: str) -> str:
     return part
 
 
+def _squash_block(part: str) -> str:
+    """`" ".join(part.split())` without a string per word: for ASCII text (which `str.split`
+    splits on exactly these characters) whitespace becomes spaces with one C-level translate,
+    then runs of spaces shrink by repeated replaces."""
+    if not part.isascii():
+        return " ".join(part.split())
+    part = part.translate(_ASCII_SPACE)
+    while "  " in part:
+        part = part.replace("    ", " ").replace("  ", " ")
+    return part.strip(" ")
+
+
+_ASCII_SPACE = str.maketrans("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 9)
 _PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
 _OPENERS = frozenset("([")
