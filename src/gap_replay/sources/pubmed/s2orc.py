@@ -419,16 +419,12 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
                 append(seg)
                 space_before = seg[-1] in space
             nxt = text[rend:rend + 1]
-            if nxt in punct:
-                space_after = False  # no space before the punctuation mark
-            elif nxt in space:
+            if nxt in space:
+                space_after = False  # the text's own space follows...
                 if text[rend + 1:rend + 2] in punct:
-                    rend += 1  # "[/bib_ref] ." → "[/bib_ref]."
-                    space_after = False
-                else:
-                    space_after = False  # the text's own space follows
+                    rend += 1  # ...unless punctuation comes next: "[/bib_ref] ." → "[/bib_ref]."
             else:
-                space_after = True
+                space_after = nxt not in punct  # no space before a punctuation mark
             if token:
                 counts[token[1:4]] += 1  # "bib", "fig" or "for"(mula)
                 append(("" if space_before else " ") + token + (" " if space_after else ""))
