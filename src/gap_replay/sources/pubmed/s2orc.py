@@ -466,18 +466,17 @@ def _tidy_block(part: str) -> str:
 
 
 def _squash_block(part: str) -> str:
-    """`" ".join(part.split())` without a string per word: for ASCII text (which `str.split`
-    splits on exactly these characters) whitespace becomes spaces with one C-level translate,
-    then runs of spaces shrink by repeated replaces."""
-    if not part.isascii():
-        return " ".join(part.split())
-    part = part.translate(_ASCII_SPACE)
-    while "  " in part:
-        part = part.replace("    ", " ").replace("  ", " ")
-    return part.strip(" ")
+    """`" ".join(part.split())` without a string per word in the common case: an ASCII block
+    whose only whitespace is the plain space (each other character `str.split` splits ASCII on
+    is ruled out by a memchr scan) just has its runs of spaces replaced."""
+    if part.isascii() and not any(map(part.__contains__, _ASCII_OTHER_SPACE)):
+        while "  " in part:
+            part = part.replace("  ", " ")
+        return part.strip(" ")
+    return " ".join(part.split())
 
 
-_ASCII_SPACE = str.maketrans("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", " " * 9)
+_ASCII_OTHER_SPACE = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # with " ": what split() splits ASCII on
 _PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
 _OPENERS = frozenset("([")
