@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from operator import itemgetter
+from functools import partial
+from operator import ge, itemgetter
 from typing import Any, NamedTuple
 
 import orjson
 
 from gap_replay.sources.pubmed.textutil import (
-    header_line,
+    is_main_header,
     remove_urls,
     short_caption,
     squash,
@@ -71,6 +72,9 @@ def _spans(raw: Any, text_len: int) -> list[Span]:
         return []
     if not isinstance(raw, list):
         raise S2orcFormatError(f"annotation is a {type(raw).__name__}, expected a list")
+    fast = _well_formed_spans(raw, text_len)
+    if fast is not None:
+        return fast
     out = []
     append = out.append
     for item in raw:
@@ -94,6 +98,35 @@ def _spans(raw: Any, text_len: int) -> list[Span]:
 
 
 _NO_ATTRS: dict = {}
+_make_span = partial(tuple.__new__, Span)
+
+
+def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
+    """The common case of `_spans` with C-level checks instead of a Python loop per span:
+    every item a dict with int offsets inside the text and a dict (or no) `attributes`.
+    Returns None when any item is not like that; the careful loop then decides item by item,
+    and for well-formed input both give the same spans."""
+    try:
+        starts = list(map(_get_start, items))
+        ends = list(map(_get_end, items))
+        attrs = [d.get("attributes") for d in items]
+    except (TypeError, KeyError, AttributeError):
+        return None
+    if not starts or not set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY:
+        return None
+    if min(starts) < 0 or max(ends) > text_len or any(map(ge, starts, ends)):
+        return None
+    if not set(map(type, attrs)) <= _DICT_ONLY:
+        attrs = [a if type(a) is dict else _NO_ATTRS for a in attrs]
+    out = list(map(_make_span, zip(starts, ends, attrs)))
+    out.sort(key=_start)
+    return out
+
+
+_INT_ONLY = frozenset((int,))
+_get_start = itemgetter("start")
+_get_end = itemgetter("end")
+_DICT_ONLY = frozenset((dict,))
 
 
 _start = itemgetter(0)
@@ -129,12 +162,13 @@ class Article:
         if found is None:
             found = self._lookup[key] = self._prepare_lookup(key)
         starts, ends = found
-        o_start, o_end = outer[0], outer[1]
-        for i in range(bisect_left(starts, o_start), len(starts)):
-            if starts[i] >= o_end:
-                break
+        o_end = outer[1]
+        i = bisect_left(starts, outer[0])
+        n = len(starts)
+        while i < n and starts[i] < o_end:
             if ends[i] <= o_end:
                 return starts[i], ends[i]
+            i += 1
         return None
 
     def ref_spans(self, key: str):
@@ -145,11 +179,16 @@ class Article:
         if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
             try:
                 items = orjson.loads(raw)
-                limit = len(self.text)
-                out = [(d["start"], d["end"], d.get("attributes") or _NO_ATTRS) for d in items]
-                if all(type(s) is int and type(e) is int and 0 <= s < e <= limit
-                       and type(a) is dict for s, e, a in out):
-                    return out
+                if isinstance(items, list):
+                    starts = list(map(_get_start, items))
+                    ends = list(map(_get_end, items))
+                    attrs = [d.get("attributes") or _NO_ATTRS for d in items]
+                    if not items or (
+                            set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY
+                            and min(starts) >= 0 and max(ends) <= len(self.text)
+                            and not any(map(ge, starts, ends))
+                            and set(map(type, attrs)) <= _DICT_ONLY):  # C-level checks
+                        return list(zip(starts, ends, attrs))
             except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
                 pass  # malformed: the careful path below skips or reports it
         return self.spans(key)
@@ -161,8 +200,8 @@ class Article:
         if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
             try:
                 items = orjson.loads(raw)
-                starts = [d["start"] for d in items]
-                ends = [d["end"] for d in items]
+                starts = list(map(_get_start, items))
+                ends = list(map(_get_end, items))
                 if (set(map(type, starts)) <= {int} and set(map(type, ends)) <= {int}
                         and starts == sorted(starts)):  # C-level checks; else the careful path
                     return starts, ends
@@ -173,27 +212,19 @@ class Article:
 
     # -- references ----------------------------------------------------------------------------
     def bib_token(self, ref_id: str) -> str | None:
+        """`[bib_ref] title, Author [/bib_ref]` for a bibliography id (None: no entry or no
+        title); cached per id, since papers cite the same entry many times."""
         if ref_id in self._bib_cache:
             return self._bib_cache[ref_id]
-        token = None
         if self._bib_entries is None:
-            self._bib_entries = {}
+            self._bib_entries = entries = {}
             for s in self.spans("bibentry"):
-                self._bib_entries.setdefault(str(s.attrs.get("id")), s)
+                entries.setdefault(str(s[2].get("id")), s)
         entry = self._bib_entries.get(ref_id)
+        token = None
         if entry is not None:
-            title_span = self.inside("bibtitle", entry)
-            author_span = self.inside("bibauthorlastname", entry)
-            title = self.text[title_span[0]:title_span[1]] if title_span else ""
-            author = " ".join(self.text[author_span[0]:author_span[1]].split()) if author_span else ""
-            if "://" in title or "www." in title:
-                title = remove_urls(title)
-            words = title.split()
-            title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
-            if title and author:
-                token = f"[bib_ref] {title}, {author} [/bib_ref]"
-            elif title:
-                token = f"[bib_ref] {title} [/bib_ref]"
+            token = _bib_token_text(self.text, self.inside("bibtitle", entry),
+                                    self.inside("bibauthorlastname", entry))
         self._bib_cache[ref_id] = token
         return token
 
@@ -220,7 +251,7 @@ class Article:
             name = _figure_name(prefix, fig_id, fig.attrs.get("type"))
             caption = squash(remove_urls(caption))
             # GROBID repeats the label number right before the caption ("\nFigure 2 :\n2[Left]...").
-            m = re.match(r"^(\d+)\s*", caption)
+            m = _LEADING_NUMBER.match(caption)
             if m and name.endswith(" " + m.group(1)):
                 caption = caption[m.end():]
             caption = caption.lstrip(".,:) ")
@@ -242,16 +273,33 @@ class Article:
         return token
 
 
+def _bib_token_text(text: str, title_span: tuple[int, int] | None,
+                    author_span: tuple[int, int] | None) -> str | None:
+    """The cited title cut to 12 words (URLs removed) and the first author's surname."""
+    title = text[title_span[0]:title_span[1]] if title_span else ""
+    author = " ".join(text[author_span[0]:author_span[1]].split()) if author_span else ""
+    if "://" in title or "www." in title:
+        title = remove_urls(title)
+    words = title.split()
+    title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
+    if title and author:
+        return f"[bib_ref] {title}, {author} [/bib_ref]"
+    if title:
+        return f"[bib_ref] {title} [/bib_ref]"
+    return None
+
+
+_LEADING_NUMBER = re.compile(r"(\d+)\s*")
+_COLON_PARENS_TO_SPACE = str.maketrans(":()", "   ")
 _FIG_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?|scheme|chart|plate|box)\.?\s*", re.I)
 
 
 def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
     is_table = kind == "table" or fig_id.startswith("tab")
     default = "Table" if is_table else "Figure"
-    lines = [squash(line) for line in prefix.split("\n") if line.strip()]
-    label = lines[0] if lines else ""
-    label = re.sub(r"[:()]", " ", label)
-    label = squash(label)
+    # the first non-blank line of the label, with ":", "(" and ")" turned into spaces
+    label = next((line for line in prefix.split("\n") if line.strip()), "")
+    label = squash(label.translate(_COLON_PARENS_TO_SPACE))
     m = _FIG_WORD.match(label)
     if not m:
         return default
@@ -272,50 +320,58 @@ def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     most 3 after are taken into the span."""
     if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
         return start, end  # GROBID already put the brackets in the span
-    before = text[start - 3 if start >= 3 else 0:start]
-    if "(" in before or "[" in before:
-        k = max(before.rfind("("), before.rfind("["))
-        if not any(c.isalnum() for c in before[k + 1:]):
-            start -= len(before) - k
-    after = text[end:end + 3]
-    if ")" in after or "]" in after:
-        k1, k2 = after.find(")"), after.find("]")
-        k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
-        if not any(c.isalnum() for c in after[:k]):
-            end += k + 1
+    lo = start - 3 if start >= 3 else 0
+    k = max(text.rfind("(", lo, start), text.rfind("[", lo, start))
+    if k >= 0 and not any(map(_isalnum, text[k + 1:start])):
+        start = k
+    k1, k2 = text.find(")", end, end + 3), text.find("]", end, end + 3)
+    k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
+    if k >= 0 and not any(map(_isalnum, text[end:k])):
+        end = k + 1
     return start, end
+
+
+_isalnum = str.isalnum
 
 
 def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
     """Every inline replacement (start, end, token or None to drop) of the document, sorted,
-    overlaps resolved (the earlier, longer span wins)."""
+    overlaps resolved (the earlier, longer span wins). One loop per reference kind (in the
+    order bibref, figureref, tableref, formula, which the stable sort below relies on), so the
+    per-reference work has no kind tests."""
     text = article.text
     refs: list[tuple[int, int, str | None]] = []
     append = refs.append
     cache = article._bib_cache
-    for key in ("bibref", "figureref", "tableref", "formula"):
-        is_bib = key == "bibref"
+    bib_token = article.bib_token
+    extend = _extend_brackets
+    for start, end, attrs in article.ref_spans("bibref"):
+        ref_id = attrs.get("ref_id")
+        token = None
+        if ref_id and isinstance(ref_id, str):
+            token = cache.get(ref_id, _MISSING)
+            if token is _MISSING:
+                token = bib_token(ref_id)
+        if not (text[start:start + 1] in "([" and text[end - 1:end] in ")]"):
+            start, end = extend(text, start, end)  # (the test is extend's own first line)
+        append((start, end, token))
+    fig_token = article.fig_token
+    for key in ("figureref", "tableref"):
         for start, end, attrs in article.ref_spans(key):
-            if key == "formula":
-                body = squash(text[start:end])
-                append((start, end, f"[formula] {body} [/formula]" if body else None))
-                continue
             ref_id = attrs.get("ref_id")
-            token = None
-            if ref_id and isinstance(ref_id, str):
-                token = cache.get(ref_id, _MISSING) if is_bib else _MISSING
-                if token is _MISSING:
-                    token = article.bib_token(ref_id) if is_bib else article.fig_token(ref_id)
-            if is_bib:
-                start, end = _extend_brackets(text, start, end)
-                append((start, end, token))
-            elif token is not None:
+            if not ref_id or not isinstance(ref_id, str):
+                continue
+            token = fig_token(ref_id)
+            if token is not None:
                 # "(Figure 2)" is replaced whole, but only when both brackets are there
-                s2, e2 = _extend_brackets(text, start, end)
+                s2, e2 = extend(text, start, end)
                 if s2 < start and e2 > end:
                     start, end = s2, e2
                 append((start, end, token))
             # an unresolved figure/table reference keeps its own words ("Table 1")
+    for start, end, _attrs in article.ref_spans("formula"):
+        body = squash(text[start:end])
+        append((start, end, f"[formula] {body} [/formula]" if body else None))
     refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
     merged: list[tuple[int, int, str | None]] = []
     last_end = -1
@@ -336,15 +392,16 @@ _BLOCK_SEP = "\x00"
 def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -> list[str]:
     """Render every text block in one pass over the sorted blocks and references: each
     reference becomes its token (or a space when dropped), whitespace runs collapse, and a
-    token is followed by a space unless punctuation comes next. One join and a few C-level
-    replaces over the whole document instead of per-block string work."""
+    token is followed by a space unless punctuation comes next. Each block is joined from its
+    own pieces (mostly narrow strings) rather than one wide document-sized string."""
     text = article.text
     counts = article.counts
-    pieces: list[str] = []
-    append = pieces.append
+    blocks: list[str] = []
     punct, space = _PUNCT, _SPACE  # locals: this loop runs once per reference
     j, n = 0, len(refs)
     for bstart, bend, _attrs in spans:
+        pieces: list[str] = []  # a fresh list: the fixes below never reach the previous block
+        append = pieces.append
         while j < n and refs[j][0] < bstart:
             j += 1
         pos = bstart
@@ -362,16 +419,12 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
                 append(seg)
                 space_before = seg[-1] in space
             nxt = text[rend:rend + 1]
-            if nxt in punct:
-                space_after = False  # no space before the punctuation mark
-            elif nxt in space:
+            if nxt in space:
+                space_after = False  # the text's own space follows...
                 if text[rend + 1:rend + 2] in punct:
-                    rend += 1  # "[/bib_ref] ." → "[/bib_ref]."
-                    space_after = False
-                else:
-                    space_after = False  # the text's own space follows
+                    rend += 1  # ...unless punctuation comes next: "[/bib_ref] ." → "[/bib_ref]."
             else:
-                space_after = True
+                space_after = nxt not in punct  # no space before a punctuation mark
             if token:
                 counts[token[1:4]] += 1  # "bib", "fig" or "for"(mula)
                 append(("" if space_before else " ") + token + (" " if space_after else ""))
@@ -390,22 +443,40 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
                     space_before = False
             pos = rend
         append(text[pos:bend])
-        append(_BLOCK_SEP)
-    out = []
-    # per block (small strings): whole-document replaces were slower on long non-ASCII text
-    for part in "".join(pieces).split(_BLOCK_SEP)[: len(spans)]:
-        if "://" in part or "www." in part:
-            part = remove_urls(part)
-        if "\n" in part or "  " in part or "\t" in part or "\r" in part:
-            part = " ".join(part.split())
-        else:
-            part = part.strip()
-        if "\u2022" in part:
-            part = part.replace("\u2022", "-")
-        out.append(part)
-    return out
+        blocks.append("".join(pieces))
+    if any(_BLOCK_SEP in block for block in blocks):
+        # blocks were once split on this separator: a text containing it keeps that behaviour
+        blocks = (_BLOCK_SEP.join(blocks) + _BLOCK_SEP).split(_BLOCK_SEP)[: len(spans)]
+    return [_tidy_block(block) for block in blocks]
 
 
+def _tidy_block(part: str) -> str:
+    """URLs removed, whitespace squashed (`strip` when there is no run to collapse: cheaper),
+    bullets turned into dashes."""
+    # "/" is found by memchr; the "://" scan (a slow multi-character search) runs only then
+    if ("/" in part and "://" in part) or "www." in part:
+        part = remove_urls(part)
+    if "\n" in part or "  " in part or "\t" in part or "\r" in part:
+        part = _squash_block(part)
+    else:
+        part = part.strip()
+    if "\u2022" in part:
+        part = part.replace("\u2022", "-")
+    return part
+
+
+def _squash_block(part: str) -> str:
+    """`" ".join(part.split())` without a string per word in the common case: an ASCII block
+    whose only whitespace is the plain space (each other character `str.split` splits ASCII on
+    is ruled out by a memchr scan) just has its runs of spaces replaced."""
+    if part.isascii() and not any(map(part.__contains__, _ASCII_OTHER_SPACE)):
+        while "  " in part:
+            part = part.replace("  ", " ")
+        return part.strip(" ")
+    return " ".join(part.split())
+
+
+_ASCII_OTHER_SPACE = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # with " ": what split() splits ASCII on
 _PUNCT = frozenset(".,;:)")
 _SPACE = frozenset(" \n\t")
 _OPENERS = frozenset("([")
@@ -493,8 +564,10 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         if kind == "sectionheader":
             header = squash(remove_urls(text[span.start:span.end]))
             if header and not _FIGURE_HEADER.match(header):
-                line = header_line(header)
-                items.append((1 if line[1] == " " else 2, line))
+                # `header_line` without its own squash: the header is squashed already
+                head = header.rstrip(":").strip()
+                level = 1 if is_main_header(head) else 2
+                items.append((level, f"{'#' * level} {head}"))
             continue
         if kind == "formula":
             body = squash(text[span.start:span.end])

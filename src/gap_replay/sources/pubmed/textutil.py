@@ -76,16 +76,33 @@ def short_caption(caption: str, n: int = 12) -> str:
     """First clause of a caption (when it is long), then at most `n` words."""
     caption = squash(caption)
     if len(caption) > 20:
-        clause = _CLAUSE.split(caption, maxsplit=1)[0].strip()
+        clause = caption[:clause_end(caption)].strip()
         if clause:
             caption = clause
     return truncate_words(caption.strip(" .,;:"), n)
+
+
+def clause_end(text: str) -> int:
+    """Where `_CLAUSE` first matches in `text` (len(text) when it does not). The rule is split
+    in two searches that the regex engine can run fast (each starts with a character class or
+    is a plain `find`), instead of trying the whole alternation at every character; the
+    leftmost of the two is the regex's leftmost match, since the two branches never start
+    at the same character."""
+    m = _CLAUSE_PUNCT.search(text)
+    end = m.start() if m else len(text)
+    i = text.find("(", 1, end + 1)
+    while i > 0:
+        if text[i - 1].isspace():  # `\s` is `str.isspace` for a str pattern
+            return i - 1
+        i = text.find("(", i + 1, end + 1)
+    return end
 
 
 _CLOSE_TOKEN_PUNCT = re.compile(r"(\[/(?:bib_ref|fig_ref|formula)\]) +([.,;:)])")
 _OPEN_TOKEN_PAREN = re.compile(r"\( +(\[(?:bib_ref|fig_ref|formula)\])")
 # a clause ends at . ; : after two lower-case letters/digits ("Y. pestis", "e.g." do not end it)
 _CLAUSE = re.compile(r"(?<=[a-z0-9)\]]{2})[.;:](?:\s|$)|\s[(]")
+_CLAUSE_PUNCT = re.compile(r"[.;:](?<=[a-z0-9)\]]{2}[.;:])(?:\s|$)")  # `_CLAUSE`'s first branch
 
 
 def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
