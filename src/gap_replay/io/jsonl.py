@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from typing import IO, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import fsspec
 import orjson
@@ -42,6 +42,27 @@ def _lines(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[bytes]:
         yield pending
 
 
+def parse_json_lines(lines: Iterable[tuple[int, bytes]], quarantine: Quarantine, *, file: str,
+                     source: str = "unknown") -> Iterator[tuple[int, Any]]:
+    """(line number, JSON value) for each well-formed line of `lines`; blank lines are skipped,
+    invalid UTF-8 and malformed JSON are quarantined with `file`:line. Shared by every reader of
+    JSON lines, local shards or HTTP streams."""
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            quarantine.add(file=file, line=lineno, reason=f"invalid UTF-8 at byte {exc.start}",
+                           raw=line, source=source)
+            continue
+        try:
+            yield lineno, orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            quarantine.add(file=file, line=lineno, reason=f"malformed JSON: {exc}", raw=line,
+                           source=source)
+
+
 def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"
                  ) -> Iterator[tuple[int, dict]]:
     """Yield (line number, JSON object) from a shard; every bad line goes to `quarantine`.
@@ -50,33 +71,24 @@ def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = 
     stream are quarantined with file and line; the records before the damage are kept.
     """
     path = str(path)
-    lineno = 0
+    read = [0]  # lines read so far, bad ones included: where a truncation is reported
+
+    def numbered(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+        for read[0], line in enumerate(_lines(stream), start=1):
+            yield read[0], line
+
     with fsspec.open(path, "rb") as raw:
-        stream = _open_decompressed(raw, path)
         try:
-            for lineno, line in enumerate(_lines(stream), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    quarantine.add(file=path, line=lineno, reason=f"invalid UTF-8 at byte {exc.start}",
-                                   raw=line, source=source)
-                    continue
-                try:
-                    obj = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    quarantine.add(file=path, line=lineno, reason=f"malformed JSON: {exc}", raw=line,
-                                   source=source)
-                    continue
+            for lineno, obj in parse_json_lines(numbered(_open_decompressed(raw, path)), quarantine,
+                                                file=path, source=source):
                 if not isinstance(obj, dict):
                     quarantine.add(file=path, line=lineno, reason="JSON line is not an object",
-                                   raw=line, source=source)
+                                   raw=orjson.dumps(obj), source=source)
                     continue
                 yield lineno, obj
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
-            quarantine.add(file=path, line=lineno + 1,
-                           reason=f"truncated or corrupt compressed stream after line {lineno}: {exc}",
+            quarantine.add(file=path, line=read[0] + 1,
+                           reason=f"truncated or corrupt compressed stream after line {read[0]}: {exc}",
                            source=source)
 
 

@@ -25,6 +25,7 @@ import orjson
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine
+from gap_replay.io.jsonl import parse_json_lines
 from gap_replay.sources.replay.stream import TruncatedInput, iter_lines
 
 HUB_FIELDS = ("red_pajama_subset",)
@@ -89,20 +90,8 @@ def iter_file_records(raw: BinaryIO, *, name: str, quarantine: Quarantine,
     quarantined once with its reason after the records before the damage were yielded.
     """
     try:
-        for line, data in iter_lines(raw, name, stats):
-            if not data.strip():
-                continue
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                quarantine.add(file=name, line=line, reason=f"invalid UTF-8 at byte {exc.start}",
-                               raw=data, source="replay")
-                continue
-            try:
-                yield line, orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                quarantine.add(file=name, line=line, reason=f"malformed JSON: {exc}", raw=data,
-                               source="replay")
+        yield from parse_json_lines(iter_lines(raw, name, stats), quarantine, file=name,
+                                    source="replay")
     except TruncatedInput as exc:
         quarantine.add(file=name, line=exc.line, reason=f"truncated: {exc.reason}", raw=exc.partial,
                        source="replay")
