@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from tqdm import tqdm
 
 from gap_replay.document import SOURCES, Document
 from gap_replay.io import Quarantine, iter_documents, list_shards
-from gap_replay.io.paths import join
+from gap_replay.io.paths import join, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ def build_export(out_dir: str | os.PathLike, dest: str | os.PathLike, *, include
         (tmp / "README.md").write_text(card, encoding="utf-8")
         summary.files.append("README.md")
         summary.files.sort()
-        _replace_dir(tmp, dest)
+        replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -183,17 +182,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-
-
-def _replace_dir(tmp: Path, dest: Path) -> None:
-    os.chmod(tmp, 0o755)
-    if dest.exists():
-        old = dest.with_name(f"{dest.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dest, old)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)
 
 
 def card_configs(summary: ExportSummary) -> list[dict]:

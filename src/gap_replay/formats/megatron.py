@@ -24,13 +24,19 @@ import os
 import shutil
 import struct
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from gap_replay.formats.shards import SPLITS, ShardError, iter_shard_records, manifest_shards, shard_path
+from gap_replay.formats.shards import (
+    SPLITS,
+    ShardError,
+    iter_shard_records,
+    manifest_shards,
+    shard_path,
+)
+from gap_replay.io.paths import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -144,25 +150,13 @@ def write_megatron(out_dir: str | os.PathLike, manifest: dict, tokenizer=None, *
             writer.close()
             summary[split] = {"sequences": writer.sequences, "tokens": writer.tokens,
                               "dtype": np.dtype(dtype).name, "shards": len(entries)}
-        _swap_in(tmp, final)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("megatron: %s", ", ".join(f"{s} {v['sequences']} sequences / {v['tokens']} tokens"
                                        for s, v in summary.items()))
     return summary
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Replace `final` by the complete folder `tmp`; readers see the old pair or the new pair."""
-    os.chmod(tmp, 0o755)
-    if final.exists():
-        old = final.with_name(f"{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def megatron_prefix(out_dir: str | os.PathLike, split: str) -> str:

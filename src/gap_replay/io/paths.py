@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import os
+import shutil
 import uuid
+from pathlib import Path
 from typing import IO, Iterator
 
 import fsspec
@@ -69,3 +71,17 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> int:
     for p in stale:
         fs.rm(p)
     return len(stale)
+
+
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Swap the complete local folder `tmp` in as `dest`: readers see the old folder or the new
+    one, never a mix; the old one is removed afterwards."""
+    tmp, dest = Path(tmp), Path(dest)
+    os.chmod(tmp, 0o755)
+    if dest.exists():
+        old = dest.with_name(f"{dest.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
