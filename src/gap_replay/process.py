@@ -28,6 +28,7 @@ from gap_replay.stages.global_step import GlobalStep
 from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
+from gap_replay.stages.upsample import Upsample
 from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
                               run_once)
 
@@ -59,7 +60,9 @@ def build_steps(recipe: Recipe) -> list[Step]:
     near = NearDedupConfig.from_recipe(recipe.data)
     if near.enabled:
         steps.append(NearDedupStep(near))
-    # quality weights plug in here
+    upsampling = recipe.source("papers").get("upsampling") if "papers" in srcs else None
+    if upsampling and upsampling.get("enabled", True):  # meta.quality_weight, read by the mix
+        steps.append(Upsample(upsampling))
     steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
     return steps
 

@@ -40,7 +40,6 @@ from gap_replay.sources.pubmed.s2records import (
 from gap_replay.sources.pubmed.xmlsafe import HostileXML
 from gap_replay.state import State
 from gap_replay.stages.base import Pipeline
-from gap_replay.stages.upsample import Upsample
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ class Context:
 
     def __init__(self, output: Path, all_records: bool = False) -> None:
         self.output = output
-        self.upsample_config: dict | None = None
         self.fulltext: FullTextIndex | None = None  # ids of full texts, added as written
         self.all_records = all_records
         self.dropped: Counter = Counter()
@@ -334,7 +332,6 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     report = IngestReport()
     ctx = Context(output, all_records=all_records)
     ctx.fulltext = FullTextIndex(fulltext_index_path(output))
-    ctx.upsample_config = (((recipe or {}).get("sources") or {}).get("papers") or {}).get("upsampling")
     quarantine = Quarantine()
     wrap = progress or (lambda it: it)
     try:
@@ -372,10 +369,9 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
 
 def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: IngestReport,
                    ctx: Context) -> None:
-    stages = [Retractions()]
-    if ctx.upsample_config and ctx.upsample_config.get("enabled", True):
-        stages.append(Upsample(ctx.upsample_config))
-    pipeline = Pipeline(stages)
+    # Quality up-sampling is not applied here: `process` runs it from the current recipe, so a
+    # recipe change needs no re-acquisition.
+    pipeline = Pipeline([Retractions()])
     writers = _Writers(output, name)
     dropped_before = Counter(ctx.dropped)
     error: BaseException | None = None
