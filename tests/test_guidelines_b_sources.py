@@ -216,12 +216,30 @@ def test_cma_categories_pagination_and_triage(server, specs, tmp_path):
     # home page + 3 categories + page 2 of Respirology; the single-page category is read too
     assert summary.listing_pages == 5
     check_common(docs, "cma", specs)
+    asthma_pdf = "https://cts-sct.ca/cpg_files/asthma_primary_care_2022.pdf"
+    osteo_pdf = "https://osteoporosis.ca/cpg_files/osteoporosis_2023.pdf"
     assert set(docs) == {
         "https://www.canada.ca/en/public-health/services/publications/healthy-living/"
         "canadian-immunization-guide-part-4-active-vaccines/page-10-influenza-vaccine.html",
         "https://www.canada.ca/en/public-health/services/infectious-diseases/"
-        "sexual-health-sexually-transmitted-infections/canadian-guidelines/syphilis.html"}
+        "sexual-health-sexually-transmitted-infections/canadian-guidelines/syphilis.html",
+        asthma_pdf, osteo_pdf}
+    # article.format auto: the linked PDFs (any host) are read as PDFs, with title and URL
+    pdfs = {u: d for u, d in docs.items() if u.endswith(".pdf")}
+    for doc in pdfs.values():
+        assert doc.meta["pdf_pages"] >= 1 and doc.title and doc.meta["pdf_url"] == doc.url
+        assert not re.search(r"(?m)^\d+$", doc.text)          # the lone page number is gone
+        assert "Funding" not in doc.text and "Disclaimer" not in doc.text   # PDF stoppers
+    asthma = docs[asthma_pdf]
+    assert asthma.title == "Asthma management in primary care: 2022 guideline"  # the listing link
+    assert asthma.meta["pdf_url"] == asthma_pdf and asthma.text
+    assert "budesonide-formoterol" in asthma.text
+    assert docs[osteo_pdf].title.startswith("Clinical practice guideline for management of osteoporosis")
+    assert "1200 mg per day" in docs[osteo_pdf].text
+    for doc in docs.values():
+        assert ("pdf_url" in doc.meta) == doc.url.endswith(".pdf")   # HTML pages stay HTML
     paths = [r.path for r in server.requests_to("/cma/")]
+    assert paths.count("/cma/cpg_files/asthma_primary_care_2022.pdf") == 1   # fetched once
     assert not any("choosing" in p or "choisir" in p or "cmaj" in p for p in paths)
     flu = kept(docs)["Influenza vaccines: Canadian Immunization Guide"]
     assert flu.text.startswith("# Influenza vaccines: Canadian Immunization Guide\n\n## Key information")

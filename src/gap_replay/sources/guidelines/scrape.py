@@ -108,6 +108,13 @@ class Fetcher:
         return data
 
 
+def is_pdf_response(resp) -> bool:
+    """A PDF answer, whatever the link looked like: Content-Type application/pdf, or a body
+    starting with the %PDF signature (servers often say application/octet-stream)."""
+    ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return ctype in ("application/pdf", "application/x-pdf") or resp.content.lstrip()[:5].startswith(b"%PDF")
+
+
 class SourceScraper:
     def __init__(self, spec: Spec, output: str | os.PathLike, options: ScrapeOptions,
                  client: PoliteClient | None = None) -> None:
@@ -236,13 +243,16 @@ class SourceScraper:
             return self._pdf(target, link.title)
         resp = self.fetcher.get(link.url)
         body = resp.content
+        if fmt == "auto" and is_pdf_response(resp):
+            # a mixed source (CMA's linked PDFs beside canada.ca pages): the answer decides
+            return self._pdf(link.url, link.title, data=body)
         if fmt == "json":
             body = self.hook.to_html(body, link.url).encode("utf-8")
         page = extract_page(body, link.url, art, link.title)
         if art.require_title and not page.title:
             raise FetchError(link.url, "no title found (selector "
                              + ", ".join(art.title) + ")")
-        if art.pdf_link:
+        if art.pdf_link and (page.pdf_link or fmt != "auto"):   # auto: no PDF link → the page
             if not page.pdf_link:
                 raise FetchError(link.url, f"no PDF link ({art.pdf_link})")
             pdf = self._pdf(page.pdf_link, page.title)
@@ -256,10 +266,11 @@ class SourceScraper:
             raise FetchError(link.url, "no content found (selectors " + ", ".join(art.content) + ")")
         return page
 
-    def _pdf(self, url: str, hint_title: str) -> Extracted:
-        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: written by the PDF work
+    def _pdf(self, url: str, hint_title: str, data: bytes | None = None) -> Extracted:
+        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: pypdf only when needed
 
-        data = self.fetcher.pdf(url)
+        if data is None:
+            data = self.fetcher.pdf(url)
         result = pdf_module.extract_pdf(data, url)
         out = Extracted(title=hint_title or result.title, text=result.text, pdf_link=url,
                         pages=result.pages)

@@ -1,0 +1,118 @@
+"""Engine features over real HTTP on 127.0.0.1: mixed HTML/PDF sources (`article.format: auto`),
+JSON keys containing dots (WHO's `@odata.count`), permanent failures given up after N runs,
+and articles that disappear from a site's listing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gap_replay.http import RetryPolicy
+from gap_replay.io import Quarantine, iter_documents, list_shards
+from gap_replay.resources import sample_sites_dir
+from gap_replay.sample.server import Fault, SiteServer
+from gap_replay.sources.guidelines.discover import dotted
+from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
+from gap_replay.sources.guidelines.spec import get_spec, parse_spec
+from gap_replay.state import State
+
+FAST = RetryPolicy(max_retries=1, backoff=0.01, max_wait=2, timeout=3)
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+PDF = Path(__file__).parent / "fixtures" / "pdf" / "multipage.pdf"
+
+
+def options(server, tag, **kw):
+    return ScrapeOptions(base_url=server.base_url(tag), rate=0, progress=False, retry=FAST, **kw)
+
+
+def shard_docs(out, tag):
+    quarantine = Quarantine()
+    docs = {d.url: d for shard in list_shards(Path(out) / "raw" / "guidelines" / tag)
+            for d in iter_documents(shard, quarantine, "guidelines")}
+    assert len(quarantine) == 0
+    return docs
+
+
+# -- JSON paths ---------------------------------------------------------------------------------
+def test_dotted_finds_keys_that_contain_dots():
+    data = {"@odata.count": 3, "value": [{"a": {"b.c": 1, "d": 2}}], "x": {"y": 4}}
+    assert dotted(data, "@odata.count") == 3            # the literal key, not @odata → count
+    assert dotted(data, ["@odata.count"]) == 3          # a list path takes keys literally
+    assert dotted(data, "value.0.a.b.c") == 1
+    assert dotted(data, "value.0.a.d") == 2 and dotted(data, "x.y") == 4
+    assert dotted(data, "x.z") is None and dotted(data, ["x.y"]) is None
+
+
+def test_who_paging_stops_at_the_odata_count(tmp_path):
+    """WHO's API answers 3 of @odata.count 3 on the first page: no request for $skip=100."""
+    with SiteServer(sample_sites_dir()) as server:
+        summary = scrape_source(get_spec("who"), tmp_path, options(server, "who"))
+        api = [r.path for r in server.requests_to("/who/api/hubs/publications")]
+    assert summary.records == 3 and summary.failed == 0
+    assert len(api) == 1 and ("%24skip=0" in api[0] or "$skip=0" in api[0]), api
+    assert summary.listing_pages == 1
+
+
+def test_json_paths_as_lists_in_a_spec():
+    spec = parse_spec({
+        "tag": "x", "name": "X", "audience": "doctor", "license": "l", "redistributable": False,
+        "base_url": "https://x.org",
+        "discovery": [{"urls": ["https://x.org/api?skip=0"], "format": "json",
+                       "json": {"items": ["data", "items"], "url": "https://x.org{path}",
+                                "total": ["@odata.count"], "fields": {"title": ["meta.title"]}}}]},
+        "<string>")
+    listing = spec.discovery[0].json
+    assert listing.items == ("data", "items") and listing.total == ("@odata.count",)
+    assert listing.fields == {"title": ("meta.title",)}
+
+
+# -- article.format: auto -----------------------------------------------------------------------
+AUTO_SPEC = {
+    "tag": "mixed", "name": "Mixed", "audience": "doctor", "license": "open", "redistributable": True,
+    "base_url": "https://mixed.example.org",
+    "discovery": [{"urls": ["https://mixed.example.org/list"], "links": "ul a", "title": "text"}],
+    "article": {"format": "auto", "content": ["main"], "title": ["h1", "hint"]},
+    "clean": {"min_chars": 10},
+}
+
+
+def make_mixed_site(root: Path) -> None:
+    site = root / "mixed"
+    (site / "docs").mkdir(parents=True)
+    (site / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    (site / "list").write_text(
+        "<html><body><ul><li><a href='/docs/guide.html'>HTML guide</a></li>"
+        "<li><a href='/docs/download'>Sepsis bundle (PDF, no extension)</a></li></ul></body></html>")
+    (site / "docs" / "guide.html").write_text(
+        "<html lang='en'><head><title>t</title></head><body><main><h1>Hypertension guide</h1>"
+        "<p>Measure blood pressure in both arms at the first visit and repeat it twice.</p>"
+        "</main></body></html>")
+    shutil.copy(PDF, site / "docs" / "download")   # a PDF served without a .pdf name
+
+
+def test_auto_format_reads_pdf_answers_as_pdfs_and_pages_as_html(tmp_path):
+    make_mixed_site(tmp_path / "sites")
+    spec = parse_spec(AUTO_SPEC, "<string>")
+    with SiteServer(tmp_path / "sites") as server:
+        summary = scrape_source(spec, tmp_path / "out", options(server, "mixed"))
+        fetched = [r.path for r in server.requests_to("/mixed/docs/")]
+    assert summary.failed == 0 and summary.records == 2
+    docs = shard_docs(tmp_path / "out", "mixed")
+    html = docs["https://mixed.example.org/docs/guide.html"]
+    assert html.title == "Hypertension guide" and "both arms" in html.text
+    assert "pdf_url" not in html.meta
+    pdf = docs["https://mixed.example.org/docs/download"]
+    assert pdf.title == "Sepsis bundle (PDF, no extension)"     # title kept from the listing
+    assert pdf.url == pdf.meta["pdf_url"] == "https://mixed.example.org/docs/download"
+    assert pdf.meta["pdf_pages"] >= 2 and pdf.text and "%PDF" not in pdf.meta["raw_text"]
+    assert sorted(fetched) == ["/mixed/docs/download", "/mixed/docs/guide.html"]   # one GET each
+
+
+def test_auto_format_is_a_valid_spec_value_and_cma_uses_it():
+    assert get_spec("cma").article.format == "auto"
+    assert not any("pdf" in p for p in get_spec("cma").discovery[1].exclude)
