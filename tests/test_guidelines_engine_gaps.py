@@ -116,3 +116,79 @@ def test_auto_format_reads_pdf_answers_as_pdfs_and_pages_as_html(tmp_path):
 def test_auto_format_is_a_valid_spec_value_and_cma_uses_it():
     assert get_spec("cma").article.format == "auto"
     assert not any("pdf" in p for p in get_spec("cma").discovery[1].exclude)
+
+
+# -- permanent failures -------------------------------------------------------------------------
+IDSA = "/idsa/practice-guideline/"
+CDI = IDSA + "clostridioides-difficile-infection/"
+CAP = IDSA + "community-acquired-pneumonia-in-adults/"
+CDI_URL = "https://www.idsociety.org/practice-guideline/clostridioides-difficile-infection/"
+CAP_URL = "https://www.idsociety.org/practice-guideline/community-acquired-pneumonia-in-adults/"
+
+
+def copy_site(tmp_path, tag):
+    root = tmp_path / "sites"
+    shutil.copytree(Path(sample_sites_dir()) / tag, root / tag)
+    return root
+
+
+def test_permanent_404_is_given_up_after_n_runs_transient_5xx_is_not(tmp_path):
+    root = copy_site(tmp_path, "idsa")
+    shutil.rmtree(root / "idsa/practice-guideline/clostridioides-difficile-infection")  # 404 for good
+    out = tmp_path / "out"
+    spec = get_spec("idsa")
+    with SiteServer(root) as server:
+        for run in range(1, 5):
+            server.clear_log()
+            # the CAP page answers 503 on every attempt of every run (transient)
+            server.inject(CAP, Fault("status", 503), Fault("status", 503))
+            summary = scrape_source(spec, out, options(server, "idsa"))
+            cdi_requests = len(server.requests_to(CDI))
+            cap_requests = len(server.requests_to(CAP))
+            state = State(out / "state.sqlite")
+            statuses = {url: (status, attempts) for url, _s, _e, status, attempts in state.execute(
+                "SELECT url, source, error, status, attempts FROM failures")}
+            assert cap_requests == 2                       # retried within the run and every run
+            if run <= 3:
+                assert cdi_requests == 1 and summary.given_up == 0
+                assert statuses[CDI_URL] == (404, run)     # recorded with its status each run
+            else:
+                assert cdi_requests == 0                   # given up: no request at all
+                assert summary.given_up == 1 and summary.given_up_urls[0][0] == CDI_URL
+                assert statuses[CDI_URL] == (404, 3)       # still recorded, never dropped
+            assert statuses[CAP_URL] == (503, run)
+        # configurable: 0 = never give up, so the gone page is requested again
+        server.clear_log()
+        summary = scrape_source(spec, out, options(server, "idsa", give_up_after=0))
+        assert len(server.requests_to(CDI)) == 1 and summary.given_up == 0
+        assert summary.records == 2   # CAP now answers (no fault injected), Lyme was already done
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "gap_replay.cli.guidelines", "list", "--output", str(out), "--json"],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+    assert listing.returncode == 0, listing.stderr
+    idsa = next(r for r in json.loads(listing.stdout) if r["tag"] == "idsa")
+    assert idsa["failures"] == 1 and idsa["given_up"] == 1       # the 404 URL, 4 runs of 404
+    table = subprocess.run(
+        [sys.executable, "-m", "gap_replay.cli.guidelines", "list", "--output", str(out)],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+    assert "failures" in table.stdout.splitlines()[0]
+    assert "1 (1 given up)" in next(l for l in table.stdout.splitlines() if l.startswith("idsa"))
+
+
+def test_transient_then_permanent_starts_the_count_over(tmp_path):
+    root = copy_site(tmp_path, "idsa")
+    out = tmp_path / "out"
+    spec = get_spec("idsa")
+    with SiteServer(root) as server:
+        for _ in range(3):   # three runs of 5xx on CDI: never given up
+            server.inject(CDI, Fault("status", 500), Fault("status", 500))
+            scrape_source(spec, out, options(server, "idsa", give_up_after=2))
+        shutil.rmtree(root / "idsa/practice-guideline/clostridioides-difficile-infection")
+        server.clear_log()
+        first_404 = scrape_source(spec, out, options(server, "idsa", give_up_after=2))
+        assert len(server.requests_to(CDI)) == 1 and first_404.given_up == 0   # 404 run 1 of 2
+        scrape_source(spec, out, options(server, "idsa", give_up_after=2))     # 404 run 2 of 2
+        server.clear_log()
+        third = scrape_source(spec, out, options(server, "idsa", give_up_after=2))
+        assert len(server.requests_to(CDI)) == 0 and third.given_up == 1

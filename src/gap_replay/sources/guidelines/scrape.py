@@ -36,6 +36,7 @@ from gap_replay.http import FetchError, PoliteClient, RetryPolicy
 from gap_replay.sources.guidelines.clean import clean_article
 from gap_replay.sources.guidelines.discover import Discoverer, Link, article_key
 from gap_replay.sources.guidelines.extract import Extracted, extract_content, extract_page, parse_html
+from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER, FailureBook, is_permanent
 from gap_replay.sources.guidelines.hooks import get_hook
 from gap_replay.sources.guidelines.spec import Spec
 from gap_replay.sources.guidelines.store import RecordStore
@@ -54,6 +55,7 @@ class ScrapeOptions:
     retry: RetryPolicy | None = None
     progress: bool = True
     respect_robots: bool = True
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER   # runs of 404/410 before a URL is given up (0 = never)
 
 
 @dataclass
@@ -67,11 +69,13 @@ class ScrapeSummary:
     disallowed: int = 0       # links robots.txt forbids: never fetched, not failures
     rejected: int = 0         # kept in raw with text "" and meta.rejected
     failed: int = 0
+    given_up: int = 0         # permanent failures (404/410 for give_up_after runs): not requested
     records: int = 0          # records in the shards after this run
     requests: int = 0         # network requests (cache hits excluded, 304s included)
     listing_pages: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    given_up_urls: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,19 +135,27 @@ class SourceScraper:
         self.fetcher = Fetcher(self.client)
         self.state = State(self.paths["state"])
         self.store = RecordStore(self.state, spec.tag)
+        self.failures = FailureBook(self.state, spec.tag, options.give_up_after)
         self.hook = get_hook(spec.hook)
         self.summary = ScrapeSummary(spec.tag)
+        self.listing_failed = 0
 
     # -- failures --------------------------------------------------------------------------------
     def _fail(self, url: str, exc: FetchError, kind: str = "article") -> None:
-        source = self.spec.tag if kind == "article" else f"{self.spec.tag}:listing"
-        self.state.record_failure(url, source, exc.reason, exc.status)
+        failure = self.failures.record(url, exc, listing=kind != "article")
         self.summary.failed += kind == "article"
         self.summary.failures.append((url, exc.reason))
-        log.warning("%s: %s failed: %s (recorded; retried next run)", self.spec.tag, url, exc.reason)
+        if kind == "listing":
+            self.listing_failed += 1
+        limit = self.options.give_up_after
+        if is_permanent(exc.status) and limit and kind == "article":
+            log.warning("%s: %s failed: %s (permanent, run %d of %d before it is given up)",
+                        self.spec.tag, url, exc.reason, failure.attempts, limit)
+        else:
+            log.warning("%s: %s failed: %s (recorded; retried next run)", self.spec.tag, url, exc.reason)
 
     def _listing_ok(self, url: str) -> None:
-        self.state.clear_failure(url)
+        self.failures.clear(url)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> ScrapeSummary:
@@ -151,7 +163,12 @@ class SourceScraper:
         done = self.store.done_urls()
         aliases = self.store.alias_urls()
         self.this_run: set[str] = set()   # canonical URLs written or confirmed in this run
-        retry_first = [url for url, _err, _st in self.state.failures(self.spec.tag)]
+        self.listing_failed = 0
+        retry_first = self.failures.to_retry()
+        given_up = {}
+        for f in self.failures.given_up():
+            given_up[f.url] = f
+            given_up[article_key(f.url, self.spec.article.drop_query)] = f
 
         def fetch_listing(url: str):
             resp = self.fetcher.get(url)
@@ -174,6 +191,11 @@ class SourceScraper:
                 if key in self.this_run or key in done and (not self.options.refresh or key in aliases):
                     self.summary.skipped += 1   # refresh revalidates canonical URLs, not aliases
                     continue
+                gone = given_up.get(link.url) or given_up.get(key)
+                if gone is not None:   # 404/410 on give_up_after runs: reported, not requested
+                    self.summary.given_up += 1
+                    self.summary.given_up_urls.append((gone.url, f"{gone.error} on {gone.attempts} runs"))
+                    continue
                 if self.options.limit is not None and new_count >= self.options.limit:
                     break   # stop listing too: --limit 5 must not walk a 30,000-page index
                 if self.options.respect_robots and not self.client.allowed(link.url):
@@ -193,7 +215,8 @@ class SourceScraper:
         self.summary.seconds = round(time.monotonic() - started, 3)
         self.state.set(f"guidelines/{self.spec.tag}/last_run", json.dumps({
             "finished_at": _now(), "records": self.summary.records, "scraped": self.summary.scraped,
-            "failed": self.summary.failed, "shards": len(written)}))
+            "failed": self.summary.failed, "given_up": self.summary.given_up,
+            "shards": len(written)}))
         return self.summary
 
     def _article(self, link: Link, key: str, done: set[str]) -> None:
@@ -205,7 +228,7 @@ class SourceScraper:
         except Exception as exc:  # unreadable page: record it rather than lose it silently
             self._fail(link.url, FetchError(link.url, f"unreadable page: {type(exc).__name__}: {exc}"))
             return
-        self.state.clear_failure(link.url)
+        self.failures.clear(link.url)
         canonical = key
         if self.spec.article.canonical and page.canonical and _same_site(page.canonical, link.url):
             canonical = article_key(page.canonical, self.spec.article.drop_query)
