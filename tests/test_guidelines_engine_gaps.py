@@ -5,6 +5,7 @@ and articles that disappear from a site's listing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -192,3 +193,66 @@ def test_transient_then_permanent_starts_the_count_over(tmp_path):
         server.clear_log()
         third = scrape_source(spec, out, options(server, "idsa", give_up_after=2))
         assert len(server.requests_to(CDI)) == 0 and third.given_up == 1
+
+
+# -- articles that disappear from the site ------------------------------------------------------
+CDI_REC, CAP_REC = CDI_URL.rstrip("/"), CAP_URL.rstrip("/")   # record URLs are canonical
+
+
+def unlist(root: Path, slug: str) -> str:
+    """Remove one guideline's entries from the IDSA listing; returns the original listing."""
+    listing = root / "idsa/practice-guideline/alphabetical-guidelines/index.html"
+    original = listing.read_text(encoding="utf-8")
+    edited = re.sub(r"<a [^>]*href=\"[^\"]*" + slug + r"/?[^\"]*\"[^>]*>.*?</a>", "", original,
+                    flags=re.S)
+    assert edited != original
+    listing.write_text(edited, encoding="utf-8")
+    return original
+
+
+def test_article_no_longer_listed_leaves_the_shards_and_comes_back(tmp_path):
+    root = copy_site(tmp_path, "idsa")
+    out = tmp_path / "out"
+    spec = get_spec("idsa")
+    listing = root / "idsa/practice-guideline/alphabetical-guidelines/index.html"
+    with SiteServer(root) as server:
+        first = scrape_source(spec, out, options(server, "idsa"))
+        assert first.records == 3 and CDI_REC in shard_docs(out, "idsa")
+        original = unlist(root, "clostridioides-difficile-infection")
+
+        # --limit: discovery is not the whole listing's verdict; nothing is removed
+        limited = scrape_source(spec, out, options(server, "idsa", limit=5))
+        assert limited.removed == 0 and CDI_REC in shard_docs(out, "idsa")
+        # a listing page that fails: not a full discovery either
+        server.inject(IDSA + "alphabetical-guidelines/", Fault("status", 500), Fault("status", 500))
+        broken = scrape_source(spec, out, options(server, "idsa"))
+        assert broken.removed == 0 and CDI_REC in shard_docs(out, "idsa")
+
+        full = scrape_source(spec, out, options(server, "idsa"))
+        assert full.removed == 1 and full.records == 2 and full.failed == 0
+        docs = shard_docs(out, "idsa")
+        assert CDI_REC not in docs and CAP_REC in docs and len(docs) == 2
+        again = scrape_source(spec, out, options(server, "idsa"))
+        assert again.removed == 0 and again.records == 2     # counted once, stays out
+
+        # listed again: back in the shards from the state, without fetching it
+        listing.write_text(original, encoding="utf-8")
+        server.clear_log()
+        back = scrape_source(spec, out, options(server, "idsa"))
+        assert back.restored == 1 and back.records == 3 and CDI_REC in shard_docs(out, "idsa")
+        assert server.requests_to(CDI) == []
+
+
+def test_cli_summary_counts_removed_articles(tmp_path):
+    root = copy_site(tmp_path, "idsa")
+    out = tmp_path / "out"
+    env = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"}
+    with SiteServer(root) as server:
+        cmd = [sys.executable, "-m", "gap_replay.cli.guidelines", "scrape", "--source", "idsa",
+               "--output", str(out), "--base-url", server.base_url("idsa"), "--rate", "0"]
+        assert subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env).returncode == 0
+        unlist(root, "community-acquired-pneumonia-in-adults")
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "idsa: 2 records" in result.stdout and "1 no longer listed" in result.stdout
+    assert CAP_REC not in shard_docs(out, "idsa")

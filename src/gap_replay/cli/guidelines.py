@@ -163,7 +163,8 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
         click.echo(f"{tag}: {summary.records} records ({summary.scraped} new/changed, "
                    f"{summary.unchanged} unchanged, {summary.skipped} already done, "
                    f"{summary.duplicates} duplicate URLs, {summary.rejected} rejected by rules, "
-                   f"{summary.failed} failed, {summary.given_up} given up), "
+                   f"{summary.failed} failed, {summary.given_up} given up, "
+                   f"{summary.removed} no longer listed), "
                    f"{summary.requests} requests, {summary.seconds:.1f}s")
         for url, reason in summary.failures:
             click.echo(f"  failed: {url}: {reason}", err=True)

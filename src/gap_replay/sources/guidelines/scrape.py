@@ -70,6 +70,8 @@ class ScrapeSummary:
     rejected: int = 0         # kept in raw with text "" and meta.rejected
     failed: int = 0
     given_up: int = 0         # permanent failures (404/410 for give_up_after runs): not requested
+    removed: int = 0          # records no longer listed by the site (full discovery): out of the shards
+    restored: int = 0         # removed records listed again
     records: int = 0          # records in the shards after this run
     requests: int = 0         # network requests (cache hits excluded, 304s included)
     listing_pages: int = 0
@@ -176,7 +178,15 @@ class SourceScraper:
             return resp
 
         discoverer = Discoverer(self.spec, fetch_listing, lambda u, e: self._fail(u, e, "listing"))
-        links = _chain([Link(u) for u in retry_first], discoverer.links())
+        listed: set[str] = set()   # article keys the site's listing gave in this run
+
+        def discovered():
+            for link in discoverer.links():
+                listed.add(article_key(link.url, self.spec.article.drop_query))
+                yield link
+
+        links = _chain([Link(u) for u in retry_first], discovered())
+        complete = False
         seen: set[str] = set()
         bar = tqdm(desc=f"{self.spec.tag}", unit="article", disable=not self.options.progress,
                    leave=False)
@@ -205,9 +215,13 @@ class SourceScraper:
                 new_count += 1
                 self._article(link, key, done)
                 bar.update(1)
+            else:
+                complete = True
         finally:
             bar.close()
         self.summary.listing_pages = discoverer.pages
+        self._track_removals(listed, complete and self.listing_failed == 0
+                             and self.options.limit is None)
         after_records(self.hook, self.store)
         written = self.store.write_shards(self.paths["raw"])
         self.summary.records = self.store.count()
@@ -216,8 +230,37 @@ class SourceScraper:
         self.state.set(f"guidelines/{self.spec.tag}/last_run", json.dumps({
             "finished_at": _now(), "records": self.summary.records, "scraped": self.summary.scraped,
             "failed": self.summary.failed, "given_up": self.summary.given_up,
-            "shards": len(written)}))
+            "removed": self.summary.removed, "shards": len(written)}))
         return self.summary
+
+    def _track_removals(self, listed: set[str], full: bool) -> None:
+        """Records whose URL the site no longer lists leave the shards (kept in the state).
+
+        Only a full discovery decides that (no --limit, every listing page read); a listing that
+        gave nothing at all while records exist looks like a broken or redesigned site, not an
+        emptied one, so nothing is removed then either. Listed again → restored, no request.
+        """
+        aliases = self.store.canonical_of()
+        listed_canonical = {aliases.get(k, k) for k in listed}
+        removed_before = self.store.removed_urls()
+        back = removed_before & listed_canonical
+        if back:
+            self.store.restore(back)
+            self.summary.restored = len(back)
+            log.info("%s: %d removed articles are listed again; restored", self.spec.tag, len(back))
+        if not full:
+            return
+        records = self.store.record_urls()
+        if not listed_canonical and records:
+            log.warning("%s: the listing gave no articles; keeping the %d records (site changed?)",
+                        self.spec.tag, len(records))
+            return
+        gone = records - listed_canonical - removed_before
+        if gone:
+            self.store.mark_removed(gone, _now())
+            self.summary.removed = len(gone)
+            log.warning("%s: %d articles are no longer listed by the site; left out of the shards "
+                        "(kept in the state)", self.spec.tag, len(gone))
 
     def _article(self, link: Link, key: str, done: set[str]) -> None:
         try:
@@ -412,7 +455,7 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
     hook = get_hook(spec.hook)
     counts: dict = {"records": 0, "changed": 0, "rejected": 0, "removed": {}}
     updates: list[Document] = []
-    for doc in store.iter_records():
+    for doc in store.iter_records(include_removed=True):
         counts["records"] += 1
         result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
         for rule, chars in result.removed.items():
