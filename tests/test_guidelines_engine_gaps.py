@@ -256,3 +256,11 @@ def test_cli_summary_counts_removed_articles(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "idsa: 2 records" in result.stdout and "1 no longer listed" in result.stdout
     assert CAP_REC not in shard_docs(out, "idsa")
+
+
+def test_a_step_with_start_urls_begins_a_second_discovery_chain():
+    from gap_replay.sources.guidelines.discover import Discoverer
+
+    chains = Discoverer(get_spec("cdc"), fetch=None, on_failure=None).chains()
+    assert [len(c) for c in chains] == [1, 1]
+    assert "cbrowse" in chains[0][0].urls[0] and "diseasesconditions/az" in chains[1][0].urls[0]

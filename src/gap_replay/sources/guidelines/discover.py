@@ -158,19 +158,31 @@ class Discoverer:
         self.on_failure = on_failure
         self.pages = 0
 
+    def chains(self) -> list[list[DiscoveryStep]]:
+        """The spec's steps cut into chains: a step with start URLs begins a new one."""
+        chains: list[list[DiscoveryStep]] = []
+        for step in self.spec.discovery:
+            if step.urls or not chains:
+                chains.append([])
+            chains[-1].append(step)
+        return chains
+
     def links(self) -> Iterator[Link]:
-        current: list[Link] = [Link(u) for u in expand_urls(self.spec.discovery[0])]
-        steps = self.spec.discovery
+        """Article links of every chain in spec order, each article once."""
+        seen: set[str] = set()
+        for chain in self.chains():
+            for link in self._chain_links(chain):
+                key = article_key(link.url, self.spec.article.drop_query)
+                if key not in seen:
+                    seen.add(key)
+                    yield link
+
+    def _chain_links(self, steps: list[DiscoveryStep]) -> Iterator[Link]:
+        current: list[Link] = [Link(u) for u in expand_urls(steps[0])]
         for i, step in enumerate(steps):
-            last = i == len(steps) - 1
             produced = self._run_step(step, current)
-            if last:
-                seen: set[str] = set()
-                for link in produced:
-                    key = article_key(link.url, self.spec.article.drop_query)
-                    if key not in seen:
-                        seen.add(key)
-                        yield link
+            if i == len(steps) - 1:
+                yield from produced
             else:
                 nxt: dict[str, Link] = {}
                 for link in produced:

@@ -60,7 +60,10 @@ class JsonListing:
 class DiscoveryStep:
     """One level of discovery: fetch pages, collect links; the last step's links are articles."""
 
-    urls: tuple[str, ...] = ()       # start URLs (first step only); later steps follow the links found
+    urls: tuple[str, ...] = ()       # start URLs: this step begins a chain (the first step always
+                                     # does; a later step with urls starts a second listing, e.g.
+                                     # CDC's disease A–Z beside its Stacks collection); steps
+                                     # without urls follow the previous step's links
     expand: dict[str, tuple[str, ...]] = field(default_factory=dict)   # {name: values} for {name} in urls
     format: str = "html"             # html | json | sitemap | pdf_links
     links: str | None = None         # css selector of the links (html)
@@ -311,8 +314,6 @@ def _load_step(r: _Reader, index: int) -> DiscoveryStep:
     urls = r.strings("urls")
     if index == 0 and not urls:
         raise r.error("urls", "the first discovery step needs start URLs")
-    if index > 0 and urls:
-        raise r.error("urls", "only the first discovery step has start URLs; later steps follow links")
     expand_raw = r.raw("expand", None) or {}
     if not isinstance(expand_raw, dict):
         raise r.error("expand", "must be a mapping {name: values}")
