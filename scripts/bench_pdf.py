@@ -4,7 +4,7 @@
     PYTHONPATH=src python scripts/bench_pdf.py [--pages 60] [--repeat 3]
 
 Builds one multi-page PDF with the fixture generator's layout (reportlab, invariant mode),
-extracts it `--repeat` times and prints pages/s and KB/s. Numbers go in docs/guidelines-b.md.
+extracts it `--repeat` times and prints pages/s and KB/s. Numbers go in docs/guidelines.md.
 """
 
 from __future__ import annotations

@@ -125,11 +125,29 @@ def test_who_cli_subprocess(server, tmp_path):
 
 def test_cdc_stacks_pagination_and_pdf(server, specs, tmp_path):
     summary, docs = scrape(server, specs, "cdc", tmp_path)
-    assert summary.failed == 0 and summary.listing_pages == 2  # page 2 reached through "Next"
+    # Stacks page 2 reached through "Next", plus the 26 Diseases & Conditions A–Z pages
+    assert summary.failed == 0 and summary.listing_pages == 2 + 26
     check_common(docs, "cdc", specs)
-    check_pdf_records(docs)
-    assert set(docs) == {"https://stacks.cdc.gov/view/cdc/133668", "https://stacks.cdc.gov/view/cdc/120409"}
-    sti = docs["https://stacks.cdc.gov/view/cdc/133668"]
+    stacks = {u: d for u, d in docs.items() if u.startswith("https://stacks.cdc.gov/")}
+    check_pdf_records(stacks)
+    assert set(stacks) == {"https://stacks.cdc.gov/view/cdc/133668",
+                           "https://stacks.cdc.gov/view/cdc/120409"}
+    # the cdc_diseases variant: HTML disease pages beside the PDFs (article.format auto); the
+    # "Rubeola — see Measles" entry gives no second record, travel links are not followed
+    diseases = {u: d for u, d in docs.items() if u not in stacks}
+    assert set(diseases) == {"https://www.cdc.gov/measles/index.html",
+                             "https://www.cdc.gov/lyme/index.html"}
+    assert not any("pdf_url" in d.meta for d in diseases.values())
+    measles = diseases["https://www.cdc.gov/measles/index.html"]
+    assert measles.title == "Measles (Rubeola)"                        # " | CDC" stripped
+    assert "- Koplik spots may appear 2 to 3 days after symptoms begin." in measles.text
+    assert "12 through 15 months of age" in measles.text
+    assert "More Information" not in measles.text and "insurance" not in measles.text
+    lyme = diseases["https://www.cdc.gov/lyme/index.html"]
+    assert "(100 mg twice daily for 10 to 21 days)" in lyme.text      # dose in parentheses kept
+    assert "After Travel" not in lyme.text and "travelled" not in lyme.text
+    assert not any(p.path.startswith("/cdc/travel") for p in server.requests_to("/cdc/"))
+    sti = stacks["https://stacks.cdc.gov/view/cdc/133668"]
     assert sti.title == "Sexually transmitted infections treatment guidelines, 2021"
     assert sti.meta["pdf_url"] == "https://stacks.cdc.gov/view/cdc/133668/cdc_133668_DS1.pdf"
     assert sti.meta["pdf_pages"] == 2
@@ -216,12 +234,30 @@ def test_cma_categories_pagination_and_triage(server, specs, tmp_path):
     # home page + 3 categories + page 2 of Respirology; the single-page category is read too
     assert summary.listing_pages == 5
     check_common(docs, "cma", specs)
+    asthma_pdf = "https://cts-sct.ca/cpg_files/asthma_primary_care_2022.pdf"
+    osteo_pdf = "https://osteoporosis.ca/cpg_files/osteoporosis_2023.pdf"
     assert set(docs) == {
         "https://www.canada.ca/en/public-health/services/publications/healthy-living/"
         "canadian-immunization-guide-part-4-active-vaccines/page-10-influenza-vaccine.html",
         "https://www.canada.ca/en/public-health/services/infectious-diseases/"
-        "sexual-health-sexually-transmitted-infections/canadian-guidelines/syphilis.html"}
+        "sexual-health-sexually-transmitted-infections/canadian-guidelines/syphilis.html",
+        asthma_pdf, osteo_pdf}
+    # article.format auto: the linked PDFs (any host) are read as PDFs, with title and URL
+    pdfs = {u: d for u, d in docs.items() if u.endswith(".pdf")}
+    for doc in pdfs.values():
+        assert doc.meta["pdf_pages"] >= 1 and doc.title and doc.meta["pdf_url"] == doc.url
+        assert not re.search(r"(?m)^\d+$", doc.text)          # the lone page number is gone
+        assert "Funding" not in doc.text and "Disclaimer" not in doc.text   # PDF stoppers
+    asthma = docs[asthma_pdf]
+    assert asthma.title == "Asthma management in primary care: 2022 guideline"  # the listing link
+    assert asthma.meta["pdf_url"] == asthma_pdf and asthma.text
+    assert "budesonide-formoterol" in asthma.text
+    assert docs[osteo_pdf].title.startswith("Clinical practice guideline for management of osteoporosis")
+    assert "1200 mg per day" in docs[osteo_pdf].text
+    for doc in docs.values():
+        assert ("pdf_url" in doc.meta) == doc.url.endswith(".pdf")   # HTML pages stay HTML
     paths = [r.path for r in server.requests_to("/cma/")]
+    assert paths.count("/cma/cpg_files/asthma_primary_care_2022.pdf") == 1   # fetched once
     assert not any("choosing" in p or "choisir" in p or "cmaj" in p for p in paths)
     flu = kept(docs)["Influenza vaccines: Canadian Immunization Guide"]
     assert flu.text.startswith("# Influenza vaccines: Canadian Immunization Guide\n\n## Key information")

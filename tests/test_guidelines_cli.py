@@ -36,7 +36,8 @@ def test_list_shows_every_spec_with_licence():
     result = CliRunner().invoke(cli, ["list"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["tag", "name", "audience", "license", "redistributable", "documents", "last_run"]
+    assert lines[0].split() == ["tag", "name", "audience", "license", "redistributable", "documents",
+                                 "failures", "last_run"]
     for tag in ("aafp", "cps", "drugs", "gc", "idsa", "magic", "mayo", "rch"):
         row = next(re.split(r"\s{2,}", l.strip()) for l in lines if l.startswith(tag + " "))
         assert row[4] == "no" and row[3].startswith("©"), row

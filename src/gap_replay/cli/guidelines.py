@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from gap_replay.http import RetryPolicy
+from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER
 from gap_replay.sources.guidelines.spec import SpecError, load_specs
 from gap_replay.state import State
 
@@ -45,13 +46,20 @@ def cli(ctx: click.Context, verbose: int, specs_dir: str | None) -> None:
     ctx.obj = {"specs_dir": specs_dir}
 
 
+GIVE_UP_HELP = ("Runs answering 404/410 after which a URL is given up (no more requests; still "
+                "listed as a failure). 0 = never give up, which also retries given-up URLs.")
+
+
 @cli.command("list")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
-              help="An output folder: adds documents and the last run from its state.")
+              help="An output folder: adds documents, failures and the last run from its state.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--give-up-after", type=click.IntRange(min=0), default=DEFAULT_GIVE_UP_AFTER,
+              help=GIVE_UP_HELP)
 @click.pass_context
-def list_sources(ctx: click.Context, output: str | None, as_json: bool) -> None:
-    """List the sources: tag, name, audience, licence, redistributable, documents, last run.
+def list_sources(ctx: click.Context, output: str | None, as_json: bool, give_up_after: int) -> None:
+    """List the sources: tag, name, audience, licence, redistributable, documents, failures
+    (failed URLs still recorded, "(N given up)" for permanent 404/410 ones), last run.
 
     \b
     Examples:
@@ -62,18 +70,26 @@ def list_sources(ctx: click.Context, output: str | None, as_json: bool) -> None:
     state = State(Path(output) / "state.sqlite") if output and (Path(output) / "state.sqlite").exists() else None
     rows = []
     for tag, spec in specs.items():
-        docs, last = "", ""
+        docs, last, failures, given_up = "", "", "", ""
         if state is not None:
+            from gap_replay.sources.guidelines.failures import FailureBook
             from gap_replay.sources.guidelines.store import RecordStore
             docs = RecordStore(state, tag).count()
             run = state.get(f"guidelines/{tag}/last_run")
             last = json.loads(run)["finished_at"] if run else "never"
+            counts = FailureBook(state, tag, give_up_after).counts()
+            failures, given_up = counts["failures"], counts["given_up"]
         rows.append({"tag": tag, "name": spec.name, "audience": spec.audience, "license": spec.license,
-                     "redistributable": spec.redistributable, "documents": docs, "last_run": last})
+                     "redistributable": spec.redistributable, "documents": docs,
+                     "failures": failures, "given_up": given_up, "last_run": last})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    headers = ["tag", "name", "audience", "license", "redistributable", "documents", "last_run"]
+    for row in rows:
+        if row["given_up"]:
+            row["failures"] = f"{row['failures']} ({row['given_up']} given up)"
+    headers = ["tag", "name", "audience", "license", "redistributable", "documents", "failures",
+               "last_run"]
     table = [[str(r[h]) if not isinstance(r[h], bool) else ("yes" if r[h] else "no") for h in headers]
              for r in rows]
     widths = [min(48, max(len(h), *(len(row[i]) for row in table))) if table else len(h)
@@ -100,11 +116,13 @@ def list_sources(ctx: click.Context, output: str | None, as_json: bool) -> None:
 @click.option("--retries", type=click.IntRange(min=0), default=4, help="Retries per URL before it is recorded as failed.")
 @click.option("--workers", type=click.IntRange(min=1), default=1,
               help="Sources scraped side by side (each site still gets at most --rate).")
+@click.option("--give-up-after", type=click.IntRange(min=0), default=DEFAULT_GIVE_UP_AFTER,
+              help=GIVE_UP_HELP)
 @click.option("--no-robots", is_flag=True, hidden=True, help="Ignore robots.txt (local mirrors only).")
 @click.pass_context
 def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, output: str,
            base_url: str | None, limit: int | None, rate: float, refresh: bool, timeout: float,
-           retries: int, workers: int, no_robots: bool) -> None:
+           retries: int, workers: int, give_up_after: int, no_robots: bool) -> None:
     """Scrape sources into OUTPUT/raw/guidelines/<tag>/part-NNNNN.jsonl.gz.
 
     Resumable: a rerun skips articles already scraped and retries the ones that failed.
@@ -131,7 +149,8 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
         log.warning("--base-url applies to every selected source: %s", base_url)
     options = ScrapeOptions(base_url=base_url, rate=rate, limit=limit, refresh=refresh,
                             retry=RetryPolicy(max_retries=retries, timeout=timeout),
-                            progress=sys.stderr.isatty(), respect_robots=not no_robots)
+                            progress=sys.stderr.isatty(), respect_robots=not no_robots,
+                            give_up_after=give_up_after)
     if workers > 1 and base_url and len(tags) > 1:
         raise click.UsageError("--workers > 1 with --base-url would send several sources to one host "
                                "at once (exceeding --rate); use --workers 1")
@@ -144,9 +163,14 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
         click.echo(f"{tag}: {summary.records} records ({summary.scraped} new/changed, "
                    f"{summary.unchanged} unchanged, {summary.skipped} already done, "
                    f"{summary.duplicates} duplicate URLs, {summary.rejected} rejected by rules, "
-                   f"{summary.failed} failed), {summary.requests} requests, {summary.seconds:.1f}s")
+                   f"{summary.failed} failed, {summary.given_up} given up, "
+                   f"{summary.removed} no longer listed), "
+                   f"{summary.requests} requests, {summary.seconds:.1f}s")
         for url, reason in summary.failures:
             click.echo(f"  failed: {url}: {reason}", err=True)
+        for url, reason in summary.given_up_urls:
+            click.echo(f"  given up (not requested; --give-up-after 0 retries it): {url}: {reason}",
+                       err=True)
     if broken:
         raise SystemExit(1)
 

@@ -39,7 +39,8 @@ def acquire(ctx: AcquireContext) -> dict:
             summary["failed"] += 1
             continue
         summary["sources"][tag] = {"records": result.records, "scraped": result.scraped,
-                                   "failed": result.failed, "requests": result.requests}
+                                   "failed": result.failed, "given_up": result.given_up,
+                                   "removed": result.removed, "requests": result.requests}
         summary["records"] += result.records
         summary["failed"] += result.failed
     return summary

@@ -46,16 +46,42 @@ def article_key(url: str, drop_query: bool = False) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def dotted(data: Any, path: str) -> Any:
-    """`a.b.0.c` into nested dicts/lists; None when absent."""
-    for part in path.split("."):
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
+_MISSING = object()
+
+
+def _child(data: Any, key: str) -> Any:
+    if isinstance(data, dict):
+        return data.get(key, _MISSING)
+    if isinstance(data, list) and key.isdigit() and int(key) < len(data):
+        return data[int(key)]
+    return _MISSING
+
+
+def dotted(data: Any, path: "str | list[str] | tuple[str, ...]") -> Any:
+    """A value in nested dicts/lists; None when absent.
+
+    `path` is a list of keys (taken literally: `["@odata.count"]`), or a string split at dots
+    (`a.b.0.c`) where a key that itself contains dots wins: `"@odata.count"` finds the key
+    `@odata.count` (OData's total) before trying `@odata` → `count`.
+    """
+    if isinstance(path, (list, tuple)):
+        for key in path:
+            data = _child(data, str(key))
+            if data is _MISSING:
+                return None
+        return data
+    value = _child(data, path)
+    if value is not _MISSING:
+        return value
+    parts = path.split(".")
+    for i in range(1, len(parts)):   # longest literal head first: "a.b" before "a"
+        head = ".".join(parts[:len(parts) - i])
+        child = _child(data, head)
+        if child is not _MISSING:
+            found = dotted(child, ".".join(parts[len(parts) - i:]))
+            if found is not None:
+                return found
+    return None
 
 
 def fill_template(template: str, item: dict) -> str | None:
@@ -132,19 +158,31 @@ class Discoverer:
         self.on_failure = on_failure
         self.pages = 0
 
+    def chains(self) -> list[list[DiscoveryStep]]:
+        """The spec's steps cut into chains: a step with start URLs begins a new one."""
+        chains: list[list[DiscoveryStep]] = []
+        for step in self.spec.discovery:
+            if step.urls or not chains:
+                chains.append([])
+            chains[-1].append(step)
+        return chains
+
     def links(self) -> Iterator[Link]:
-        current: list[Link] = [Link(u) for u in expand_urls(self.spec.discovery[0])]
-        steps = self.spec.discovery
+        """Article links of every chain in spec order, each article once."""
+        seen: set[str] = set()
+        for chain in self.chains():
+            for link in self._chain_links(chain):
+                key = article_key(link.url, self.spec.article.drop_query)
+                if key not in seen:
+                    seen.add(key)
+                    yield link
+
+    def _chain_links(self, steps: list[DiscoveryStep]) -> Iterator[Link]:
+        current: list[Link] = [Link(u) for u in expand_urls(steps[0])]
         for i, step in enumerate(steps):
-            last = i == len(steps) - 1
             produced = self._run_step(step, current)
-            if last:
-                seen: set[str] = set()
-                for link in produced:
-                    key = article_key(link.url, self.spec.article.drop_query)
-                    if key not in seen:
-                        seen.add(key)
-                        yield link
+            if i == len(steps) - 1:
+                yield from produced
             else:
                 nxt: dict[str, Link] = {}
                 for link in produced:

@@ -36,6 +36,7 @@ from gap_replay.http import FetchError, PoliteClient, RetryPolicy
 from gap_replay.sources.guidelines.clean import clean_article
 from gap_replay.sources.guidelines.discover import Discoverer, Link, article_key
 from gap_replay.sources.guidelines.extract import Extracted, extract_content, extract_page, parse_html
+from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER, FailureBook, is_permanent
 from gap_replay.sources.guidelines.hooks import get_hook
 from gap_replay.sources.guidelines.spec import Spec
 from gap_replay.sources.guidelines.store import RecordStore
@@ -54,6 +55,7 @@ class ScrapeOptions:
     retry: RetryPolicy | None = None
     progress: bool = True
     respect_robots: bool = True
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER   # runs of 404/410 before a URL is given up (0 = never)
 
 
 @dataclass
@@ -67,11 +69,15 @@ class ScrapeSummary:
     disallowed: int = 0       # links robots.txt forbids: never fetched, not failures
     rejected: int = 0         # kept in raw with text "" and meta.rejected
     failed: int = 0
+    given_up: int = 0         # permanent failures (404/410 for give_up_after runs): not requested
+    removed: int = 0          # records no longer listed by the site (full discovery): out of the shards
+    restored: int = 0         # removed records listed again
     records: int = 0          # records in the shards after this run
     requests: int = 0         # network requests (cache hits excluded, 304s included)
     listing_pages: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    given_up_urls: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +114,13 @@ class Fetcher:
         return data
 
 
+def is_pdf_response(resp) -> bool:
+    """A PDF answer, whatever the link looked like: Content-Type application/pdf, or a body
+    starting with the %PDF signature (servers often say application/octet-stream)."""
+    ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return ctype in ("application/pdf", "application/x-pdf") or resp.content.lstrip()[:5].startswith(b"%PDF")
+
+
 class SourceScraper:
     def __init__(self, spec: Spec, output: str | os.PathLike, options: ScrapeOptions,
                  client: PoliteClient | None = None) -> None:
@@ -124,19 +137,27 @@ class SourceScraper:
         self.fetcher = Fetcher(self.client)
         self.state = State(self.paths["state"])
         self.store = RecordStore(self.state, spec.tag)
+        self.failures = FailureBook(self.state, spec.tag, options.give_up_after)
         self.hook = get_hook(spec.hook)
         self.summary = ScrapeSummary(spec.tag)
+        self.listing_failed = 0
 
     # -- failures --------------------------------------------------------------------------------
     def _fail(self, url: str, exc: FetchError, kind: str = "article") -> None:
-        source = self.spec.tag if kind == "article" else f"{self.spec.tag}:listing"
-        self.state.record_failure(url, source, exc.reason, exc.status)
+        failure = self.failures.record(url, exc, listing=kind != "article")
         self.summary.failed += kind == "article"
         self.summary.failures.append((url, exc.reason))
-        log.warning("%s: %s failed: %s (recorded; retried next run)", self.spec.tag, url, exc.reason)
+        if kind == "listing":
+            self.listing_failed += 1
+        limit = self.options.give_up_after
+        if is_permanent(exc.status) and limit and kind == "article":
+            log.warning("%s: %s failed: %s (permanent, run %d of %d before it is given up)",
+                        self.spec.tag, url, exc.reason, failure.attempts, limit)
+        else:
+            log.warning("%s: %s failed: %s (recorded; retried next run)", self.spec.tag, url, exc.reason)
 
     def _listing_ok(self, url: str) -> None:
-        self.state.clear_failure(url)
+        self.failures.clear(url)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> ScrapeSummary:
@@ -144,7 +165,12 @@ class SourceScraper:
         done = self.store.done_urls()
         aliases = self.store.alias_urls()
         self.this_run: set[str] = set()   # canonical URLs written or confirmed in this run
-        retry_first = [url for url, _err, _st in self.state.failures(self.spec.tag)]
+        self.listing_failed = 0
+        retry_first = self.failures.to_retry()
+        given_up = {}
+        for f in self.failures.given_up():
+            given_up[f.url] = f
+            given_up[article_key(f.url, self.spec.article.drop_query)] = f
 
         def fetch_listing(url: str):
             resp = self.fetcher.get(url)
@@ -152,7 +178,15 @@ class SourceScraper:
             return resp
 
         discoverer = Discoverer(self.spec, fetch_listing, lambda u, e: self._fail(u, e, "listing"))
-        links = _chain([Link(u) for u in retry_first], discoverer.links())
+        listed: set[str] = set()   # article keys the site's listing gave in this run
+
+        def discovered():
+            for link in discoverer.links():
+                listed.add(article_key(link.url, self.spec.article.drop_query))
+                yield link
+
+        links = _chain([Link(u) for u in retry_first], discovered())
+        complete = False
         seen: set[str] = set()
         bar = tqdm(desc=f"{self.spec.tag}", unit="article", disable=not self.options.progress,
                    leave=False)
@@ -167,6 +201,11 @@ class SourceScraper:
                 if key in self.this_run or key in done and (not self.options.refresh or key in aliases):
                     self.summary.skipped += 1   # refresh revalidates canonical URLs, not aliases
                     continue
+                gone = given_up.get(link.url) or given_up.get(key)
+                if gone is not None:   # 404/410 on give_up_after runs: reported, not requested
+                    self.summary.given_up += 1
+                    self.summary.given_up_urls.append((gone.url, f"{gone.error} on {gone.attempts} runs"))
+                    continue
                 if self.options.limit is not None and new_count >= self.options.limit:
                     break   # stop listing too: --limit 5 must not walk a 30,000-page index
                 if self.options.respect_robots and not self.client.allowed(link.url):
@@ -176,9 +215,13 @@ class SourceScraper:
                 new_count += 1
                 self._article(link, key, done)
                 bar.update(1)
+            else:
+                complete = True
         finally:
             bar.close()
         self.summary.listing_pages = discoverer.pages
+        self._track_removals(listed, complete and self.listing_failed == 0
+                             and self.options.limit is None)
         after_records(self.hook, self.store)
         written = self.store.write_shards(self.paths["raw"])
         self.summary.records = self.store.count()
@@ -186,8 +229,38 @@ class SourceScraper:
         self.summary.seconds = round(time.monotonic() - started, 3)
         self.state.set(f"guidelines/{self.spec.tag}/last_run", json.dumps({
             "finished_at": _now(), "records": self.summary.records, "scraped": self.summary.scraped,
-            "failed": self.summary.failed, "shards": len(written)}))
+            "failed": self.summary.failed, "given_up": self.summary.given_up,
+            "removed": self.summary.removed, "shards": len(written)}))
         return self.summary
+
+    def _track_removals(self, listed: set[str], full: bool) -> None:
+        """Records whose URL the site no longer lists leave the shards (kept in the state).
+
+        Only a full discovery decides that (no --limit, every listing page read); a listing that
+        gave nothing at all while records exist looks like a broken or redesigned site, not an
+        emptied one, so nothing is removed then either. Listed again → restored, no request.
+        """
+        aliases = self.store.canonical_of()
+        listed_canonical = {aliases.get(k, k) for k in listed}
+        removed_before = self.store.removed_urls()
+        back = removed_before & listed_canonical
+        if back:
+            self.store.restore(back)
+            self.summary.restored = len(back)
+            log.info("%s: %d removed articles are listed again; restored", self.spec.tag, len(back))
+        if not full:
+            return
+        records = self.store.record_urls()
+        if not listed_canonical and records:
+            log.warning("%s: the listing gave no articles; keeping the %d records (site changed?)",
+                        self.spec.tag, len(records))
+            return
+        gone = records - listed_canonical - removed_before
+        if gone:
+            self.store.mark_removed(gone, _now())
+            self.summary.removed = len(gone)
+            log.warning("%s: %d articles are no longer listed by the site; left out of the shards "
+                        "(kept in the state)", self.spec.tag, len(gone))
 
     def _article(self, link: Link, key: str, done: set[str]) -> None:
         try:
@@ -198,7 +271,7 @@ class SourceScraper:
         except Exception as exc:  # unreadable page: record it rather than lose it silently
             self._fail(link.url, FetchError(link.url, f"unreadable page: {type(exc).__name__}: {exc}"))
             return
-        self.state.clear_failure(link.url)
+        self.failures.clear(link.url)
         canonical = key
         if self.spec.article.canonical and page.canonical and _same_site(page.canonical, link.url):
             canonical = article_key(page.canonical, self.spec.article.drop_query)
@@ -236,13 +309,16 @@ class SourceScraper:
             return self._pdf(target, link.title)
         resp = self.fetcher.get(link.url)
         body = resp.content
+        if fmt == "auto" and is_pdf_response(resp):
+            # a mixed source (CMA's linked PDFs beside canada.ca pages): the answer decides
+            return self._pdf(link.url, link.title, data=body)
         if fmt == "json":
             body = self.hook.to_html(body, link.url).encode("utf-8")
         page = extract_page(body, link.url, art, link.title)
         if art.require_title and not page.title:
             raise FetchError(link.url, "no title found (selector "
                              + ", ".join(art.title) + ")")
-        if art.pdf_link:
+        if art.pdf_link and (page.pdf_link or fmt != "auto"):   # auto: no PDF link → the page
             if not page.pdf_link:
                 raise FetchError(link.url, f"no PDF link ({art.pdf_link})")
             pdf = self._pdf(page.pdf_link, page.title)
@@ -256,10 +332,11 @@ class SourceScraper:
             raise FetchError(link.url, "no content found (selectors " + ", ".join(art.content) + ")")
         return page
 
-    def _pdf(self, url: str, hint_title: str) -> Extracted:
-        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: written by the PDF work
+    def _pdf(self, url: str, hint_title: str, data: bytes | None = None) -> Extracted:
+        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: pypdf only when needed
 
-        data = self.fetcher.pdf(url)
+        if data is None:
+            data = self.fetcher.pdf(url)
         result = pdf_module.extract_pdf(data, url)
         out = Extracted(title=hint_title or result.title, text=result.text, pdf_link=url,
                         pages=result.pages)
@@ -378,7 +455,7 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
     hook = get_hook(spec.hook)
     counts: dict = {"records": 0, "changed": 0, "rejected": 0, "removed": {}}
     updates: list[Document] = []
-    for doc in store.iter_records():
+    for doc in store.iter_records(include_removed=True):
         counts["records"] += 1
         result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
         for rule, chars in result.removed.items():

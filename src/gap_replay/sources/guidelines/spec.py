@@ -17,7 +17,7 @@ import yaml
 from gap_replay.resources import spec_dir
 
 AUDIENCES = ("doctor", "patient", "both")
-ARTICLE_FORMATS = ("html", "pdf", "json")
+ARTICLE_FORMATS = ("html", "pdf", "json", "auto")
 DISCOVERY_FORMATS = ("html", "json", "sitemap", "pdf_links")
 
 
@@ -48,17 +48,22 @@ class Pagination:
 class JsonListing:
     """Where the items of a JSON answer are and how an item becomes an article URL."""
 
-    items: str                        # dotted path to the list of items ("value", "data.items")
+    items: "str | tuple[str, ...]"    # path to the list of items ("value", "data.items")
     url: str                          # template over item fields: "https://x.org/item{ItemDefaultUrl}"
-    fields: dict[str, str] = field(default_factory=dict)   # hint name -> dotted item path
-    total: str | None = None          # dotted path to the total count (stops offset pagination)
+    fields: dict = field(default_factory=dict)   # hint name -> item path
+    total: "str | tuple[str, ...] | None" = None   # path to the total count (stops offset paging)
+    # A path is "a.b.0" (a key containing dots, such as "@odata.count", is found as it is) or a
+    # list of literal keys (["@odata.count"]).
 
 
 @dataclass(frozen=True)
 class DiscoveryStep:
     """One level of discovery: fetch pages, collect links; the last step's links are articles."""
 
-    urls: tuple[str, ...] = ()       # start URLs (first step only); later steps follow the links found
+    urls: tuple[str, ...] = ()       # start URLs: this step begins a chain (the first step always
+                                     # does; a later step with urls starts a second listing, e.g.
+                                     # CDC's disease A–Z beside its Stacks collection); steps
+                                     # without urls follow the previous step's links
     expand: dict[str, tuple[str, ...]] = field(default_factory=dict)   # {name: values} for {name} in urls
     format: str = "html"             # html | json | sitemap | pdf_links
     links: str | None = None         # css selector of the links (html)
@@ -86,7 +91,9 @@ class Sections:
 class Article:
     """How one article page becomes text."""
 
-    format: str = "html"                      # html | pdf | json (json needs a hook)
+    format: str = "html"                      # html | pdf | json (json needs a hook) | auto
+    # auto: fetch the link; a PDF answer (Content-Type or %PDF body) is read as a PDF, anything
+    # else as an HTML page (following `pdf_link` when the page has one)
     content: tuple[str, ...] = ("main", "article", "body")   # first selector that matches wins
     title: tuple[str, ...] = ("h1", "title")  # css selectors; "hint" = the title from discovery
     title_strip: tuple[str, ...] = ()         # regexes removed from the title
@@ -224,6 +231,21 @@ class _Reader:
                     raise self.error(f"{name}[{i}]", f"invalid regular expression {pattern!r}: {exc}")
         return tuple(value)
 
+    def path(self, name: str, default: Any = ..., value: Any = ...) -> Any:
+        """A JSON path: a dotted string, or a list of literal keys (kept as a tuple)."""
+        if value is ...:
+            value = self.raw(name, None)
+        if value is None:
+            if default is ...:
+                raise self.error(name, "is required")
+            return default
+        if isinstance(value, str) and value.strip():
+            return value
+        if (isinstance(value, list) and value
+                and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)):
+            return tuple(str(v) for v in value)
+        raise self.error(name, f"must be a dotted path string or a list of keys, got {value!r}")
+
     def selector(self, name: str, default: Any = None) -> Any:
         value = self.raw(name, None)
         if value is None:
@@ -292,8 +314,6 @@ def _load_step(r: _Reader, index: int) -> DiscoveryStep:
     urls = r.strings("urls")
     if index == 0 and not urls:
         raise r.error("urls", "the first discovery step needs start URLs")
-    if index > 0 and urls:
-        raise r.error("urls", "only the first discovery step has start URLs; later steps follow links")
     expand_raw = r.raw("expand", None) or {}
     if not isinstance(expand_raw, dict):
         raise r.error("expand", "must be a mapping {name: values}")
@@ -307,10 +327,11 @@ def _load_step(r: _Reader, index: int) -> DiscoveryStep:
     listing = None
     if jr is not None:
         fields = jr.raw("fields", None) or {}
-        if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
-            raise jr.error("fields", "must map hint names to dotted item paths")
-        listing = JsonListing(items=jr.str("items"), url=jr.str("url"), fields=dict(fields),
-                              total=jr.str("total", None))
+        if not isinstance(fields, dict):
+            raise jr.error("fields", "must map hint names to item paths")
+        fields = {k: jr.path(f"fields.{k}", value=v) for k, v in fields.items()}
+        listing = JsonListing(items=jr.path("items"), url=jr.str("url"), fields=fields,
+                              total=jr.path("total", None))
         jr.finish()
     step = DiscoveryStep(
         urls=urls, expand=expand, format=fmt, links=r.selector("links"),

@@ -5,6 +5,10 @@ resumed scrape produces the same bytes as an uninterrupted one.
 State rows (table `completed` of gap_replay.state):
   kind `guidelines/<tag>`        key canonical URL  value the record's JSON line
   kind `guidelines/<tag>/alias`  key a fetched URL  value the canonical URL it resolved to
+  kind `guidelines/<tag>/removed` key canonical URL  value when a full discovery stopped listing it
+
+A removed record stays in the state (so it is restored, without a request, if the site lists it
+again) but is left out of the shards and of `count()`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ def alias_kind(tag: str) -> str:
     return f"guidelines/{tag}/alias"
 
 
+def removed_kind(tag: str) -> str:
+    return f"guidelines/{tag}/removed"
+
+
 class RecordStore:
     def __init__(self, state: State, tag: str) -> None:
         self.state = state
@@ -36,6 +44,28 @@ class RecordStore:
     def done_urls(self) -> set[str]:
         """Canonical URLs and their aliases that already have a record."""
         return self.state.done_keys(record_kind(self.tag)) | self.state.done_keys(alias_kind(self.tag))
+
+    def record_urls(self) -> set[str]:
+        """Canonical URLs with a record (removed ones included)."""
+        return self.state.done_keys(record_kind(self.tag))
+
+    def canonical_of(self) -> dict[str, str]:
+        """alias URL -> canonical URL."""
+        return dict(self.state.execute("SELECT key, value FROM completed WHERE kind=?",
+                                       (alias_kind(self.tag),)))
+
+    def removed_urls(self) -> set[str]:
+        return self.state.done_keys(removed_kind(self.tag))
+
+    def mark_removed(self, urls: set[str], when: str) -> None:
+        with self.state.connect() as db:
+            db.executemany("INSERT OR REPLACE INTO completed VALUES (?, ?, ?, strftime('%s','now'))",
+                           [(removed_kind(self.tag), url, when) for url in sorted(urls)])
+
+    def restore(self, urls: set[str]) -> None:
+        with self.state.connect() as db:
+            db.executemany("DELETE FROM completed WHERE kind=? AND key=?",
+                           [(removed_kind(self.tag), url) for url in sorted(urls)])
 
     def alias_urls(self) -> set[str]:
         return self.state.done_keys(alias_kind(self.tag)) - self.state.done_keys(record_kind(self.tag))
@@ -56,15 +86,20 @@ class RecordStore:
     def add_alias(self, alias: str, canonical: str) -> None:
         self.state.mark_done(alias_kind(self.tag), alias, canonical)
 
-    def count(self) -> int:
-        return self.state.execute("SELECT COUNT(*) FROM completed WHERE kind=?",
-                                  (record_kind(self.tag),))[0][0]
+    _LISTED = ("kind=? AND key NOT IN (SELECT key FROM completed WHERE kind=?)")
 
-    def iter_records(self) -> Iterator[Document]:
-        """All records in canonical-URL order, streamed from SQLite (memory stays flat)."""
+    def count(self) -> int:
+        """Records still listed by the site (removed ones excluded)."""
+        return self.state.execute(f"SELECT COUNT(*) FROM completed WHERE {self._LISTED}",
+                                  (record_kind(self.tag), removed_kind(self.tag)))[0][0]
+
+    def iter_records(self, include_removed: bool = False) -> Iterator[Document]:
+        """Records in canonical-URL order, streamed from SQLite (memory stays flat); records the
+        site no longer lists are left out unless `include_removed`."""
+        where, params = (("kind=?", (record_kind(self.tag),)) if include_removed else
+                         (self._LISTED, (record_kind(self.tag), removed_kind(self.tag))))
         with self.state.connect() as db:
-            cursor = db.execute("SELECT value FROM completed WHERE kind=? ORDER BY key",
-                                (record_kind(self.tag),))
+            cursor = db.execute(f"SELECT value FROM completed WHERE {where} ORDER BY key", params)
             for (value,) in cursor:
                 yield Document.from_json(value)
 
