@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from gap_replay.http import RetryPolicy
 from gap_replay.io import Quarantine, iter_documents, list_shards

@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from lxml import etree
 
