@@ -36,7 +36,12 @@ def _parquet(ctx, param, values):
 
 @click.group()
 def replay() -> None:
-    """Sample general-domain replay documents (RedPajama-1T) to a token budget."""
+    """Sample general-domain replay documents (RedPajama-1T) to a token budget.
+
+    \b
+    Example:
+        gap-replay replay sample --target-tokens 420M --output out/
+    """
 
 
 @replay.command("sample")
