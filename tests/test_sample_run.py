@@ -133,3 +133,16 @@ def test_sources_option_limits_the_run(tmp_path):
     assert set(manifest["totals"]["tokens_by_source"]) == {"guidelines", "replay"}
     proc = run_cli("download", "--sample", "--sources", "blogs", "--output", str(out), check=False)
     assert proc.returncode == 2 and "source 'blogs' is not in the recipe" in proc.stderr
+
+
+def test_an_unreachable_source_is_a_clear_error(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("recipe: default\nrecipe_overrides:\n"
+                      "  tokenizer: {path: 'sample:tokenizer.model'}\n"
+                      "  replay: {url_lists: 'http://127.0.0.1:9/redpajama/urls.txt'}\n")
+    proc = run_cli("download", "--config", str(config), "--sources", "replay", "--output",
+                   str(tmp_path / "out"), check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: replay: http://127.0.0.1:9/redpajama/urls.txt: gave up after")
+    assert "Traceback" not in proc.stderr

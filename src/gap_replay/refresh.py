@@ -160,14 +160,14 @@ def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
     """
 
     from gap_replay.resources import sample_sites_dir
-    from gap_replay.sources import run_acquirers
+    from gap_replay.sources import AcquireError, run_acquirers
 
     sample_sites = (cfg.sample_sites or sample_sites_dir()) if cfg.sample else None
     try:
         return run_acquirers(cfg.sources, str(state_dir), recipe.data, seed=recipe.seed,
                              workers=cfg.workers, sample_sites=sample_sites, base_url=cfg.base_url,
                              options={"refresh": True, **cfg.options}, overrides=cfg.acquirers)
-    except (ImportError, ValueError) as exc:
+    except (AcquireError, ImportError, ValueError) as exc:
         raise RefreshError(f"cannot acquire: {exc}") from exc
 
 

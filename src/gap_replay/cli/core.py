@@ -102,12 +102,12 @@ def executor_from(kind: str, workers: int, address: str | None):
 # --- acquisition -------------------------------------------------------------------------
 
 def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool) -> None:
-    from gap_replay.sources import run_acquirers
+    from gap_replay.sources import AcquireError, run_acquirers
 
     try:
         run_acquirers(sources, output, recipe.data, seed=recipe.seed, workers=workers,
                       sample_sites=sample_sites_dir() if sample else None)
-    except ValueError as exc:
+    except (AcquireError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

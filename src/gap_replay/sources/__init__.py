@@ -23,6 +23,10 @@ ACQUIRERS: dict[str, str] = {
 }
 
 
+class AcquireError(RuntimeError):
+    """A source could not be acquired (the message names the source and the URL or file)."""
+
+
 @dataclass
 class AcquireContext:
     """What an acquirer needs: where to write, the recipe, and where the sites are.
@@ -64,6 +68,7 @@ def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, se
                   overrides: dict[str, str] | None = None) -> dict[str, dict]:
     """Run every source's acquirer into `output`; with `sample_sites`, against a local SiteServer
     serving that folder (the bundled sample, or a copy a test or a refresh config points at)."""
+    from gap_replay.http import FetchError
     from gap_replay.sample.server import SiteServer
 
     summaries: dict[str, dict] = {}
@@ -75,6 +80,11 @@ def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, se
             fn = acquirer(source, overrides)
             ctx = AcquireContext(output=str(output), recipe=recipe, seed=seed, workers=workers,
                                  sample_url=sample_url, base_url=base_url, options=dict(options or {}))
-            summaries[source] = fn(ctx) or {}
+            try:
+                summaries[source] = fn(ctx) or {}
+            except FetchError as exc:
+                raise AcquireError(
+                    f"{source}: {exc}. Rerun to resume (completed work is kept); check the network, "
+                    f"or use --base-url for a mirror.") from exc
             log.info("acquired %s: %s", source, summaries[source])
     return summaries
