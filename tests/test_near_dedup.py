@@ -215,3 +215,74 @@ def test_process_removes_near_duplicates_and_resumes_after_sigkill(tmp_path):
     for path in sorted((reference / "clean").rglob("*.jsonl.gz")):
         assert (killed / path.relative_to(reference)).read_bytes() == path.read_bytes()
     assert orjson.loads((killed / "stats.json").read_bytes()) == stats
+
+
+def _bucket_triangle() -> dict[str, str]:
+    """A, B, C with B~C above the threshold, both below it against A, and A in the same bucket as
+    B and C in every band where B and C collide. Seed 2016 of this construction was found by a
+    search over seeds with the default 14x8 bands (the test checks the property it relies on)."""
+    vocab = [f"term{i}" for i in range(4000)]
+    rng = random.Random(2016)
+
+    def edit(words: list[str], n: int) -> list[str]:
+        words = list(words)
+        for _ in range(n):
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        return words
+
+    x = [rng.choice(vocab) for _ in range(120)]
+    c = edit(x, rng.randint(1, 6))
+    b = edit(c, rng.randint(1, 3))
+    a = edit(x, rng.randint(4, 14))
+    return {"tri-a": " ".join(a), "tri-b": " ".join(b), "tri-c": " ".join(c)}
+
+
+def test_pair_missed_by_star_edges_is_verified_within_the_bucket(tmp_path):
+    from gap_replay.stages.minhash.signatures import Signer, estimated_jaccard
+
+    texts = _bucket_triangle()
+    config = NearDedupConfig.from_recipe(RECIPE)
+    signer = Signer(config)
+    sig = {k: signer.signature(t) for k, t in texts.items()}
+    bands = {k: signer.band_hashes(s) for k, s in sig.items()}
+    # the trap: B and C only ever share a bucket that also holds A, which comes first (smallest key)
+    bc = bands["tri-b"] == bands["tri-c"]
+    assert bc.any() and (bands["tri-a"][bc] == bands["tri-b"][bc]).all()
+    assert estimated_jaccard(sig["tri-b"], sig["tri-c"]) >= config.threshold
+    assert estimated_jaccard(sig["tri-a"], sig["tri-b"]) < config.threshold
+    assert estimated_jaccard(sig["tri-a"], sig["tri-c"]) < config.threshold
+
+    shard = tmp_path / "in.jsonl.gz"
+    with ShardWriter(shard) as w:
+        for doc_id, text in texts.items():  # A first: the bucket's first member
+            w.write(Document(id=doc_id, source="replay", text=text))
+    kept = {}
+    for all_pairs in (1, 64):  # 1 = the old star edges, 64 = the default
+        recipe = {**RECIPE, "near_dedup": {**RECIPE["near_dedup"], "max_bucket_all_pairs": all_pairs}}
+        out = tmp_path / f"out-{all_pairs}"
+        out.mkdir()
+        result = run_near_dedup(make_executor("local", 1), [str(shard)], [str(out / "in.jsonl.gz")],
+                                NearDedupConfig.from_recipe(recipe), str(out / "work"))
+        kept[all_pairs] = _kept_ids([str(out / "in.jsonl.gz")])
+        if all_pairs == 64:
+            assert result["report"]["verified_pairs"] == 1 and result["report"]["removed"] == 1
+    assert kept[1] == {"tri-a", "tri-b", "tri-c"}          # star edges: the near copy stays
+    assert kept[64] == {"tri-a", "tri-b"}                    # all pairs: C goes, B (smaller id) stays
+
+
+def test_large_buckets_get_a_bounded_window_of_pairs():
+    import numpy as np
+
+    from gap_replay.stages.minhash.phases import bucket_pairs
+
+    hashes = np.array([5] * 6 + [7] * 3 + [9], dtype=np.uint64)
+    keys = np.arange(10, dtype=np.uint64)
+    pairs = lambda n: {tuple(p) for p in bucket_pairs(hashes, keys, n).tolist()}  # noqa: E731
+    every = {(i, j) for i in range(6) for j in range(i + 1, 6)} | {(6, 7), (6, 8), (7, 8)}
+    assert pairs(6) == pairs(64) == every                       # small buckets: every pair
+    # bucket of 6 with a cap of 3: the previous 2 members plus the first one, never more
+    assert pairs(3) == {(0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 4), (3, 4), (3, 5), (4, 5),
+                        (0, 3), (0, 4), (0, 5), (6, 7), (6, 8), (7, 8)}
+    assert pairs(1) == {(0, j) for j in range(1, 6)} | {(6, 7), (6, 8)}  # star edges
+    with pytest.raises(NearDedupConfigError, match="max_bucket_all_pairs"):
+        NearDedupConfig.from_recipe({"near_dedup": {"max_bucket_all_pairs": 0}})

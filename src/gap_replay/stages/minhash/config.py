@@ -25,6 +25,10 @@ class NearDedupConfig:
     seed: int = 42
     # Memory the per-band reduce may use for one window of the hash space.
     reduce_memory_mb: int = 256
+    # Buckets with up to this many members have every pair verified. In a larger bucket each member
+    # is verified against the previous `max_bucket_all_pairs - 1` members (doc-key order) and the
+    # bucket's first member, so the pairs stay linear in the bucket size. 1 = star edges only.
+    max_bucket_all_pairs: int = 64
     source_priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY
     subset_priority: dict[str, tuple[str, ...]] = field(default_factory=dict)
     examples: int = 10
@@ -44,12 +48,12 @@ class NearDedupConfig:
         if not isinstance(section, dict):
             raise NearDedupConfigError("near_dedup: must be a mapping")
         known = {"enabled", "ngram", "bands", "rows", "threshold", "seed", "reduce_memory_mb",
-                 "keep_priority", "examples"}
+                 "max_bucket_all_pairs", "keep_priority", "examples"}
         unknown = sorted(set(section) - known)
         if unknown:
             raise NearDedupConfigError(f"near_dedup: unknown key(s) {unknown}; known: {sorted(known)}")
         kwargs: dict = {"seed": int(section.get("seed", recipe.get("seed", 42)))}
-        for key in ("ngram", "bands", "rows", "reduce_memory_mb", "examples"):
+        for key in ("ngram", "bands", "rows", "reduce_memory_mb", "max_bucket_all_pairs", "examples"):
             if key in section:
                 value = section[key]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:

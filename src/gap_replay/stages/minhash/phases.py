@@ -1,8 +1,9 @@
 """The disk-based phases of near-duplicate detection, each a task function any executor can run.
 
 (a) `map_shard`: one input shard -> signatures, sorted per-band bucket hashes and a doc table.
-(b) `reduce_band`: one band over all shards -> candidate pairs (docs sharing a bucket), scanning the
-    hash space in windows so memory stays under `reduce_memory_mb` whatever the corpus size.
+(b) `reduce_band`: one band over all shards -> candidate pairs (docs sharing a bucket: every pair of
+    a bucket up to `max_bucket_all_pairs` members, a bounded window beyond), scanning the hash
+    space in windows so the bucket records in memory stay under `reduce_memory_mb`.
 (c) `cluster`: all candidate pairs -> verified pairs (estimated Jaccard >= threshold) -> union-find
     clusters -> the keep rule -> per-shard removal lists and a report.
 Each task writes its outputs atomically and its completion marker last, so a killed run resumes.
@@ -156,6 +157,35 @@ def _window_bounds(windows: int) -> list[tuple[int, int | None]]:
     return [(w * step, None if w == windows - 1 else (w + 1) * step) for w in range(windows)]
 
 
+def bucket_pairs(hashes: np.ndarray, keys: np.ndarray, all_pairs: int) -> np.ndarray:
+    """Candidate pairs (smaller key first) of the buckets in `hashes`, sorted by (hash, key).
+
+    A bucket of up to `all_pairs` members yields every pair. In a larger bucket each member is
+    paired with the `all_pairs - 1` members before it and with the bucket's first member: linear
+    in the bucket size, and a chain of near-identical members still links up. `all_pairs=1` gives
+    star edges only (each member to the first), which misses B~C when both fail against A.
+    """
+    n = int(hashes.shape[0])
+    if n < 2:
+        return np.zeros((0, 2), np.uint64)
+    starts_mask = np.concatenate(([True], hashes[1:] != hashes[:-1]))
+    starts = np.flatnonzero(starts_mask)
+    first = starts[np.cumsum(starts_mask) - 1]
+    rank = np.arange(n) - first  # position of each record inside its bucket
+    reach = all_pairs - 1
+    edges = []
+    idx = np.flatnonzero(rank >= 1)
+    for d in range(1, reach + 1):  # member i with member i-d; stops at the largest bucket
+        idx = idx[rank[idx] >= d]
+        if not idx.size:
+            break
+        edges.append(np.stack([keys[idx - d], keys[idx]], axis=1))
+    far = np.flatnonzero(rank > reach)  # beyond the window: to the bucket's first member
+    if far.size:
+        edges.append(np.stack([keys[first[far]], keys[far]], axis=1))
+    return np.concatenate(edges) if edges else np.zeros((0, 2), np.uint64)
+
+
 def reduce_band(task: ReduceTask) -> dict:
     out = join(task.work, "pairs", f"band-{task.band:02d}.npy")
     if exists(out):
@@ -184,12 +214,9 @@ def reduce_band(task: ReduceTask) -> dict:
         h = np.concatenate(part_h)
         k = np.concatenate(part_k)
         order = np.lexsort((k, h))
-        h, k = h[order], k[order]
-        same = np.concatenate(([False], h[1:] == h[:-1]))
-        group = np.cumsum(~same) - 1
-        first_key = k[np.flatnonzero(~same)][group]
-        if same.any():  # star edges: each later member of a bucket to its smallest key
-            edges.append(np.stack([first_key[same], k[same]], axis=1))
+        window_pairs = bucket_pairs(h[order], k[order], task.config.max_bucket_all_pairs)
+        if window_pairs.shape[0]:
+            edges.append(window_pairs)
     pairs = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.uint64)
     save_array(out, pairs.astype(np.uint64))
     return {"band": task.band, "pairs": int(pairs.shape[0]), "records": total, "windows": windows}
