@@ -8,48 +8,28 @@ one at a time, so memory stays flat whatever the release size.
 from __future__ import annotations
 
 import os
-import sqlite3
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import orjson
+
+from gap_replay.sources.pubmed.diskindex import BatchedIndex
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS papers (corpusid INTEGER PRIMARY KEY, meta BLOB NOT NULL);
 """
 
 
-class PaperIndex:
+class PaperIndex(BatchedIndex):
     """corpusid → papers metadata (a dict), on disk."""
 
     def __init__(self, path: str | os.PathLike, batch: int = 5000) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        self.batch = batch
-        self._pending: list[tuple[int, bytes]] = []
+        super().__init__(path, _SCHEMA, "INSERT OR REPLACE INTO papers VALUES (?, ?)", batch)
 
     def add(self, corpusid: str | int, meta: dict) -> None:
-        self._pending.append((int(corpusid), orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)))
-        if len(self._pending) >= self.batch:
-            self.flush()
+        self.queue((int(corpusid), orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)))
 
     def add_many(self, items: Iterable[tuple[str | int, dict]]) -> int:
-        n = 0
-        for corpusid, meta in items:
-            self.add(corpusid, meta)
-            n += 1
-        self.flush()
-        return n
-
-    def flush(self) -> None:
-        if self._pending:
-            with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?)", self._pending)
-            self._pending.clear()
+        return self.consume(items, lambda item: self.add(*item))
 
     def delete(self, corpusid: str | int) -> None:
         self.flush()

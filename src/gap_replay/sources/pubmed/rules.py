@@ -11,50 +11,34 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 from typing import Iterable
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.sources.pubmed.diskindex import BatchedIndex
 from gap_replay.stages.base import Pipeline, Stage
 
 RETRACTED = "Retracted Publication"
 RETRACTION_NOTICE = "Retraction of Publication"
 _ID_KINDS = ("pmid", "pmcid", "doi")
+_IDS_SCHEMA = "CREATE TABLE IF NOT EXISTS ids (kind TEXT, value TEXT, PRIMARY KEY (kind, value));"
 
 
-class FullTextIndex:
+class FullTextIndex(BatchedIndex):
     """The identifiers (pmid, pmcid, doi) of every full-text paper, on disk (SQLite)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path))
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS ids (kind TEXT, value TEXT, PRIMARY KEY (kind, value))")
-        self._pending: list[tuple[str, str]] = []
+        super().__init__(path, _IDS_SCHEMA, "INSERT OR IGNORE INTO ids VALUES (?, ?)", 10000)
 
     def add(self, doc: Document) -> None:
         for kind in _ID_KINDS:
             value = doc.meta.get(kind)
             if value:
-                self._pending.append((kind, str(value).lower()))
-        if len(self._pending) >= 10000:
-            self.flush()
+                self.queue((kind, str(value).lower()))
 
     def add_all(self, docs: Iterable[Document]) -> int:
-        n = 0
-        for doc in docs:
-            self.add(doc)
-            n += 1
-        self.flush()
-        return n
-
-    def flush(self) -> None:
-        if self._pending:
-            with self.db:
-                self.db.executemany("INSERT OR IGNORE INTO ids VALUES (?, ?)", self._pending)
-            self._pending.clear()
+        return self.consume(docs, self.add)
 
     def match(self, doc: Document) -> str | None:
         """The id kind through which `doc` has a full text, or None."""
