@@ -61,6 +61,22 @@ def test_exact_dedup_is_global_across_shards_and_sources(tmp_path):
     assert dedup["papers"]["dropped"] == {}
 
 
+def test_guidelines_dedup_by_title_within_a_site_only(tmp_path):
+    texts = [d.text for d in _english(4, 11, "guidelines")]
+
+    def guideline(doc_id, site, title, text):
+        return Document(id=doc_id, source="guidelines", subset=site, title=title, text=text)
+
+    docs = [guideline("g1", "nice", "Asthma: diagnosis, monitoring", texts[0]),
+            guideline("g2", "nice", "ASTHMA — diagnosis & monitoring ", texts[1]),  # same page, other URL
+            guideline("g3", "rch", "Asthma: diagnosis, monitoring", texts[2]),  # another site: kept
+            guideline("g4", "nice", "", texts[3])]  # no title: never matched by title
+    _write(tmp_path / "raw/guidelines/nice/a.jsonl.gz", docs)
+    stats = run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 1))
+    assert set(_clean(tmp_path)) == {"g1", "g3", "g4"}
+    assert stats["stages"]["dedup"]["guidelines"]["dropped"] == {"duplicate_title": 1}
+
+
 def test_id_winner_and_content_winner_do_not_lose_text(tmp_path):
     # A and B share text; A also shares its id with C (which wins the id). B must survive.
     a = Document(id="x-1", source="abstracts", text=_english(1, 7, "abstracts")[0].text)

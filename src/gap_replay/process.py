@@ -53,10 +53,10 @@ def build_steps(recipe: Recipe) -> list[Step]:
     if decontamination.enabled:  # before dedup: contaminated text never wins a duplicate cluster
         steps.append(Decontaminate(decontamination))
     dedup = recipe.dedup
-    if dedup["by_id"] or dedup["by_content"]:
+    if dedup["by_id"] or dedup["by_content"] or dedup["by_title"]:
         buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
         steps.append(ExactDedup({s: recipe.priority(s) for s in srcs}, dedup["by_id"],
-                                dedup["by_content"], buckets=buckets))
+                                dedup["by_content"], buckets=buckets, by_title=dedup["by_title"]))
     near = NearDedupConfig.from_recipe(recipe.data)
     if near.enabled:
         steps.append(NearDedupStep(near))

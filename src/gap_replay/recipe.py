@@ -121,6 +121,9 @@ def _validate_dedup(dedup: Any) -> None:
     _expect(exact, dict, "dedup.exact", "a mapping")
     for flag in ("by_id", "by_content"):
         _expect(exact.get(flag, True), bool, f"dedup.exact.{flag}", "true or false")
+    titles = _expect(exact.get("by_title", []), list, "dedup.exact.by_title", "a list of sources")
+    for i, source in enumerate(titles):
+        _expect(source, str, f"dedup.exact.by_title[{i}]", "a source name")
 
 
 def validate(data: Any) -> None:
@@ -216,9 +219,10 @@ class Recipe:
         return int(self.data.get("output", {}).get("shards_per_split", {}).get(split, default))
 
     @property
-    def dedup(self) -> dict[str, bool]:
+    def dedup(self) -> dict[str, Any]:
         exact = self.data.get("dedup", {}).get("exact", {})
-        return {"by_id": bool(exact.get("by_id", True)), "by_content": bool(exact.get("by_content", True))}
+        return {"by_id": bool(exact.get("by_id", True)), "by_content": bool(exact.get("by_content", True)),
+                "by_title": list(exact.get("by_title", []))}
 
     def section(self, name: str, default: Any = None) -> Any:
         """Any top-level section, including ones other parts of the project own."""

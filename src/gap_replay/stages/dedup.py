@@ -1,12 +1,13 @@
-"""`dedup` (exact): global across all shards and sources, by id and by normalised content.
+"""`dedup` (exact): global across all shards and sources, by id, by normalised content, and by
+normalised title within one site for the sources that ask for it (guidelines).
 
 Map: each task writes one small record per document (key, priority, id, task, position) into
 B bucket files chosen by the key's hash. Reduce, per bucket: the winner of every key is the
 smallest (source priority, id, task, position), so the choice never depends on processing
-order. Ids are decided first; content is then decided among the id winners only, so a text is
-never lost because its twin was dropped for an unrelated id clash. Losers are written per task;
-the `dedup` stage of the next segment drops them with reason `duplicate_id` or
-`duplicate_content`.
+order. The kinds are decided in order (id, content, title), each among the winners of the
+earlier ones only, so a document is never lost because its twin was dropped for an unrelated
+clash. Losers are written per task; the `dedup` stage of the next segment drops them with
+reason `duplicate_id`, `duplicate_content` or `duplicate_title`.
 """
 
 from __future__ import annotations
@@ -27,24 +28,42 @@ def normalised_content_key(text: str) -> str:
     return content_hash(" ".join(text.lower().split()))
 
 
+def normalised_title_key(doc: Document) -> str | None:
+    """Same site, same title up to case, punctuation and whitespace: the same guideline (a print
+    view, a moved page). Never across sites: "Asthma" on two sites is two documents."""
+    words = "".join(c if c.isalnum() else " " for c in doc.title.lower()).split()
+    return f"{doc.subset}\x1f{' '.join(words)}" if words else None
+
+
+KINDS = ("id", "content", "title")
+
+
 def task_file_name(task_key: str) -> str:
     return task_key.replace("/", "__")
 
 
 class _DedupObserver(Observer):
     def __init__(self, workdir: str, task_key: str, priorities: dict[str, int], buckets: int,
-                 by_id: bool, by_content: bool) -> None:
+                 kinds: Sequence[str], title_sources: frozenset[str]) -> None:
         self.workdir = workdir
         self.task_key = task_key
         self.priorities = priorities
         self.buckets = buckets
-        self.kinds = [k for k, on in (("id", by_id), ("content", by_content)) if on]
+        self.kinds = kinds
+        self.title_sources = title_sources
         self.lines: dict[tuple[str, int], list[bytes]] = {}
 
     def observe(self, doc: Document, ordinal: int) -> None:
         prio = self.priorities.get(doc.source, len(self.priorities))
         for kind in self.kinds:
-            key = doc.id if kind == "id" else normalised_content_key(doc.text)
+            if kind == "id":
+                key = doc.id
+            elif kind == "content":
+                key = normalised_content_key(doc.text)
+            else:
+                key = normalised_title_key(doc) if doc.source in self.title_sources else None
+                if key is None:
+                    continue
             bucket = stable_hash("dedup", kind, key) % self.buckets
             self.lines.setdefault((kind, bucket), []).append(
                 orjson.dumps([key, prio, doc.id, self.task_key, ordinal]))
@@ -91,12 +110,12 @@ def _losers(records: list[list], skip: set[tuple[str, int]] | None = None) -> li
 
 
 def reduce_bucket(args: tuple[str, str, int]) -> int:
-    """Decide one bucket of one kind; writes losers per task. Top-level so executors can run it."""
+    """Decide one bucket of one kind among the winners of the earlier kinds; writes losers per
+    task. Top-level so executors can run it."""
     workdir, kind, bucket = args
-    skip = None
-    if kind == "content":
-        skip = set()
-        fs, root = filesystem(join(workdir, "dedup", "id-losers"))
+    skip: set[tuple[str, int]] = set()
+    for earlier in KINDS[:KINDS.index(kind)]:
+        fs, root = filesystem(join(workdir, "dedup", "losers", earlier))
         if fs.exists(root):
             for path in sorted(fs.find(root)):
                 if ".tmp-" not in path:
@@ -110,10 +129,9 @@ def reduce_bucket(args: tuple[str, str, int]) -> int:
         path = join(workdir, "dedup", "drop", task_file_name(task), f"{kind}-{bucket:04d}.jsonl")
         with atomic_write(path) as fh:
             fh.write(b"\n".join(lines) + b"\n")
-    if kind == "id":
-        with atomic_write(join(workdir, "dedup", "id-losers", f"{bucket:04d}.jsonl")) as fh:
-            for task, ordinal, _ in losers:
-                fh.write(orjson.dumps([task, ordinal]) + b"\n")
+    with atomic_write(join(workdir, "dedup", "losers", kind, f"{bucket:04d}.jsonl")) as fh:
+        for task, ordinal, _ in losers:
+            fh.write(orjson.dumps([task, ordinal]) + b"\n")
     return len(losers)
 
 
@@ -134,7 +152,7 @@ class DedupStage(Stage):
                     for line in fh:
                         if line.strip():
                             ordinal, reason, _winner = orjson.loads(line)
-                            # id decisions come first; keep the first reason recorded
+                            # decisions are exclusive across kinds; keep the first one read
                             self.drop_reasons.setdefault(ordinal, reason)
         self._ordinal = 0
 
@@ -153,30 +171,30 @@ class ExactDedup(GlobalStep):
     name = "dedup"
 
     def __init__(self, priorities: dict[str, int], by_id: bool = True, by_content: bool = True,
-                 buckets: int = 16) -> None:
+                 buckets: int = 16, by_title: Sequence[str] = ()) -> None:
         self.priorities = priorities
-        self.by_id = by_id
-        self.by_content = by_content
         self.buckets = buckets
+        self.title_sources = frozenset(by_title)
+        self.kinds = tuple(k for k, on in zip(KINDS, (by_id, by_content, bool(by_title))) if on)
 
     def observer(self, workdir: str, task_key: str) -> Observer:
-        return _DedupObserver(workdir, task_key, self.priorities, self.buckets, self.by_id, self.by_content)
+        return _DedupObserver(workdir, task_key, self.priorities, self.buckets, self.kinds,
+                              self.title_sources)
 
     def reduce(self, workdir: str, task_keys: Sequence[str], executor) -> dict:
         fs, root = filesystem(join(workdir, "dedup"))
-        for stale in ("drop", "id-losers"):
+        for stale in ("drop", "losers"):
             if fs.exists(join(root, stale)):
                 fs.rm(join(root, stale), recursive=True)
         summary = {}
-        for kind, on in (("id", self.by_id), ("content", self.by_content)):
-            if on:
-                counts = executor.map(reduce_bucket, [(workdir, kind, b) for b in range(self.buckets)],
-                                      desc=f"dedup reduce ({kind})")
-                summary[kind] = sum(counts)
+        for kind in self.kinds:
+            counts = executor.map(reduce_bucket, [(workdir, kind, b) for b in range(self.buckets)],
+                                  desc=f"dedup reduce ({kind})")
+            summary[kind] = sum(counts)
         return summary
 
     def stage(self, workdir: str, task_key: str) -> Stage:
         return DedupStage(workdir, task_key)
 
 
-__all__ = ["ExactDedup", "DedupStage", "normalised_content_key", "reduce_bucket"]
+__all__ = ["ExactDedup", "DedupStage", "normalised_content_key", "normalised_title_key", "reduce_bucket"]
