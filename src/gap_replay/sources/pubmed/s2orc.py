@@ -317,21 +317,24 @@ def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
 def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
     bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
-    most 3 after are taken into the span."""
+    most 3 after are taken into the span. Each side is one anchored regex over its 3-character
+    window: no slices, no per-character Python calls."""
     if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
         return start, end  # GROBID already put the brackets in the span
-    lo = start - 3 if start >= 3 else 0
-    k = max(text.rfind("(", lo, start), text.rfind("[", lo, start))
-    if k >= 0 and not any(map(_isalnum, text[k + 1:start])):
-        start = k
-    k1, k2 = text.find(")", end, end + 3), text.find("]", end, end + 3)
-    k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
-    if k >= 0 and not any(map(_isalnum, text[end:k])):
-        end = k + 1
+    m = _OPEN_BEFORE(text, start - 3 if start >= 3 else 0, start)
+    if m:
+        start = m.start()
+    m = _CLOSE_AFTER(text, end, end + 3)
+    if m:
+        end = m.end()
     return start, end
 
 
-_isalnum = str.isalnum
+# `[^\w...]|_` is "not alphanumeric" (`\w` is `str.isalnum` plus "_"). The last opening bracket
+# of the window followed only by non-alphanumerics up to the span; the first closing bracket
+# after the span with only non-alphanumerics before it.
+_OPEN_BEFORE = re.compile(r"[(\[](?:[^\w(\[]|_)*\Z").search
+_CLOSE_AFTER = re.compile(r"(?:[^\w)\]]|_)*[)\]]").match
 
 
 def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
