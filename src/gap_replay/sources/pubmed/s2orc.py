@@ -513,19 +513,21 @@ def _blocks(article: Article) -> list[tuple[str, Span]]:
     if first_par is not None:
         stop = min([stop] + [s.start for key in ("figure", "table") for s in article.spans(key)
                              if s.start > first_par])
-    raw: list[tuple[str, Span]] = []
+    # (start, -end, arrival, kind, span): a plain tuple sort orders by start, longer first, then
+    # arrival order (what a stable sort on (start, -end) gives) without a key call per block
+    raw: list[tuple[int, int, int, str, Span]] = []
     for kind in ("abstract", "sectionheader", "paragraph", "formula"):
         for s in article.spans(kind):
             if s.start >= body_start and s.start < stop:
-                raw.append((kind, s))
-    if not any(kind == "paragraph" for kind, _ in raw):
+                raw.append((s.start, -s.end, len(raw), kind, s))
+    if not any(block[3] == "paragraph" for block in raw):
         # No paragraph annotations: take the text between the body start and the first
         # figure or bibliography entry, minus the annotated headers.
         end = min([stop] + [s.start for s in article.spans("figure") if s.start > body_start])
-        raw.append(("paragraph", Span(body_start, end, {})))
-    raw.sort(key=lambda kb: (kb[1].start, -kb[1].end))
+        raw.append((body_start, -end, len(raw), "paragraph", Span(body_start, end, {})))
+    raw.sort()
     blocks: list[tuple[str, Span]] = []
-    for kind, span in raw:
+    for _start, _neg_end, _arrival, kind, span in raw:
         if blocks and span.start < blocks[-1][1].end:
             prev_kind, prev = blocks[-1]
             if prev_kind == "paragraph" and kind == "sectionheader" and span.start > prev.start:
