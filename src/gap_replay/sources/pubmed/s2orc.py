@@ -447,6 +447,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
             pos = rend
         append(text[pos:bend])
         blocks.append("".join(pieces))
+        j = k  # blocks never overlap: every reference before k starts before the next block
     if any(_BLOCK_SEP in block for block in blocks):
         # blocks were once split on this separator: a text containing it keeps that behaviour
         blocks = (_BLOCK_SEP.join(blocks) + _BLOCK_SEP).split(_BLOCK_SEP)[: len(spans)]
