@@ -317,21 +317,24 @@ def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
 def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
     bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
-    most 3 after are taken into the span."""
+    most 3 after are taken into the span. Each side is one anchored regex over its 3-character
+    window: no slices, no per-character Python calls."""
     if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
         return start, end  # GROBID already put the brackets in the span
-    lo = start - 3 if start >= 3 else 0
-    k = max(text.rfind("(", lo, start), text.rfind("[", lo, start))
-    if k >= 0 and not any(map(_isalnum, text[k + 1:start])):
-        start = k
-    k1, k2 = text.find(")", end, end + 3), text.find("]", end, end + 3)
-    k = k1 if k2 < 0 or (0 <= k1 < k2) else k2
-    if k >= 0 and not any(map(_isalnum, text[end:k])):
-        end = k + 1
+    m = _OPEN_BEFORE(text, start - 3 if start >= 3 else 0, start)
+    if m:
+        start = m.start()
+    m = _CLOSE_AFTER(text, end, end + 3)
+    if m:
+        end = m.end()
     return start, end
 
 
-_isalnum = str.isalnum
+# `[^\w...]|_` is "not alphanumeric" (`\w` is `str.isalnum` plus "_"). The last opening bracket
+# of the window followed only by non-alphanumerics up to the span; the first closing bracket
+# after the span with only non-alphanumerics before it.
+_OPEN_BEFORE = re.compile(r"[(\[](?:[^\w(\[]|_)*\Z").search
+_CLOSE_AFTER = re.compile(r"(?:[^\w)\]]|_)*[)\]]").match
 
 
 def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
@@ -444,6 +447,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
             pos = rend
         append(text[pos:bend])
         blocks.append("".join(pieces))
+        j = k  # blocks never overlap: every reference before k starts before the next block
     if any(_BLOCK_SEP in block for block in blocks):
         # blocks were once split on this separator: a text containing it keeps that behaviour
         blocks = (_BLOCK_SEP.join(blocks) + _BLOCK_SEP).split(_BLOCK_SEP)[: len(spans)]
@@ -510,19 +514,21 @@ def _blocks(article: Article) -> list[tuple[str, Span]]:
     if first_par is not None:
         stop = min([stop] + [s.start for key in ("figure", "table") for s in article.spans(key)
                              if s.start > first_par])
-    raw: list[tuple[str, Span]] = []
+    # (start, -end, arrival, kind, span): a plain tuple sort orders by start, longer first, then
+    # arrival order (what a stable sort on (start, -end) gives) without a key call per block
+    raw: list[tuple[int, int, int, str, Span]] = []
     for kind in ("abstract", "sectionheader", "paragraph", "formula"):
         for s in article.spans(kind):
             if s.start >= body_start and s.start < stop:
-                raw.append((kind, s))
-    if not any(kind == "paragraph" for kind, _ in raw):
+                raw.append((s.start, -s.end, len(raw), kind, s))
+    if not any(block[3] == "paragraph" for block in raw):
         # No paragraph annotations: take the text between the body start and the first
         # figure or bibliography entry, minus the annotated headers.
         end = min([stop] + [s.start for s in article.spans("figure") if s.start > body_start])
-        raw.append(("paragraph", Span(body_start, end, {})))
-    raw.sort(key=lambda kb: (kb[1].start, -kb[1].end))
+        raw.append((body_start, -end, len(raw), "paragraph", Span(body_start, end, {})))
+    raw.sort()
     blocks: list[tuple[str, Span]] = []
-    for kind, span in raw:
+    for _start, _neg_end, _arrival, kind, span in raw:
         if blocks and span.start < blocks[-1][1].end:
             prev_kind, prev = blocks[-1]
             if prev_kind == "paragraph" and kind == "sectionheader" and span.start > prev.start:
