@@ -15,25 +15,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import zlib
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
 import orjson
-import requests
-import urllib3
 
 from gap_replay.http import FetchError, PoliteClient
 from gap_replay.io import Quarantine, ShardWriter
+from gap_replay.io.stream import HTTPByteStream, TruncatedInput, iter_lines
 
 log = logging.getLogger(__name__)
 
 API_ROOT = "https://api.semanticscholar.org"
 DATASETS = ("papers", "abstracts", "s2orc")
-EXPIRED_STATUSES = (400, 403)
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 class S2Error(RuntimeError):
@@ -109,105 +104,34 @@ def file_key(url: str) -> str:
 def stream_filtered(client: PoliteClient, url: str, dest: str | os.PathLike,
                     keep: Callable[[dict], bool], quarantine: Quarantine, *,
                     relist: Callable[[], str] | None = None, max_relists: int = 2,
-                    source: str = "papers", chunk_size: int = 1 << 16) -> dict:
+                    source: str = "papers") -> dict:
     """Stream one gzipped JSON-lines file from `url`, writing the rows `keep` accepts to
-    `dest` (a .jsonl.gz shard, atomic). Returns counts {rows, kept, bytes}."""
-    state = {"consumed": 0, "total": None, "relists": 0, "attempts": 0}
-    dec = zlib.decompressobj(wbits=31)
-    pending = b""
+    `dest` (a .jsonl.gz shard, atomic). Returns counts {rows, kept, bytes}.
+
+    The shared HTTPByteStream resumes a dropped connection with Range (bounded by the client's
+    retries) and re-lists an expired link; a file that itself ends early is an error, so a
+    rerun fetches it again rather than keeping a silently short file.
+    """
     counts = {"rows": 0, "kept": 0, "bytes": 0}
     name = file_key(url)
-
-    def handle_lines(data: bytes, writer: ShardWriter) -> None:
-        nonlocal pending
-        pending += data
-        if b"\n" not in pending:
-            return
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            _one_line(line, writer)
-
-    def _one_line(line: bytes, writer: ShardWriter) -> None:
-        if not line.strip():
-            return
-        counts["rows"] += 1
+    with HTTPByteStream(client, url, client.retry.max_retries, relist=relist,
+                        max_relists=max_relists) as raw, ShardWriter(dest) as writer:
         try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            quarantine.add(file=name, line=counts["rows"], reason=f"malformed JSON: {exc}",
-                           raw=line[:4096], source=source)
-            return
-        if isinstance(row, dict) and keep(row):
-            writer.write(line.rstrip(b"\r"))
-            counts["kept"] += 1
-
-    with ShardWriter(dest) as writer:
-        while True:
-            consumed = state["consumed"]
-            headers = {"Range": f"bytes={consumed}-"} if consumed else None
-            try:
-                resp = client.get(url, headers=headers, cache=False, stream=True,
-                                  ok_statuses=(200, 206))
-            except FetchError as exc:
-                if exc.status in EXPIRED_STATUSES and relist and state["relists"] < max_relists:
-                    state["relists"] += 1
-                    log.warning("file link expired (HTTP %s); listing the dataset again", exc.status)
-                    url = relist()
+            for _lineno, line in iter_lines(raw, name, compression="gz"):
+                if not line.strip():
                     continue
-                raise
-            try:
-                with resp:
-                    skip = 0
-                    if resp.status_code == 206:
-                        m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                        if m and m.group(3) != "*":
-                            state["total"] = int(m.group(3))
-                        if m and int(m.group(1)) != consumed:
-                            skip = consumed - int(m.group(1))
-                    else:
-                        skip = consumed  # server ignored Range: drop what we already have
-                        length = resp.headers.get("Content-Length")
-                        state["total"] = int(length) if length and length.isdigit() else None
-                    resp.raw.enforce_content_length = False
-                    for chunk in resp.iter_content(chunk_size):
-                        if skip:
-                            cut = min(skip, len(chunk))
-                            chunk, skip = chunk[cut:], skip - cut
-                            if not chunk:
-                                continue
-                        state["consumed"] += len(chunk)
-                        counts["bytes"] += len(chunk)
-                        data = dec.decompress(chunk)
-                        while dec.eof and dec.unused_data:  # multi-member gzip
-                            rest = dec.unused_data
-                            dec = zlib.decompressobj(wbits=31)
-                            data += dec.decompress(rest)
-                        handle_lines(data, writer)
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                    urllib3.exceptions.ProtocolError, requests.Timeout) as exc:
-                _count_attempt(client, state, url, f"{type(exc).__name__}: {exc}")
-                log.warning("download of %s interrupted at byte %d; resuming", name,
-                            state["consumed"])
-                continue
-            except zlib.error as exc:
-                raise FetchError(url, f"corrupt gzip stream at byte {state['consumed']}: {exc}") from exc
-            total = state["total"]
-            if total is not None and state["consumed"] < total:
-                _count_attempt(client, state, url, f"short body: {state['consumed']} of {total} bytes")
-                log.warning("download of %s cut at byte %d of %d; resuming", name,
-                            state["consumed"], total)
-                continue
-            if not dec.eof:
-                raise FetchError(url, f"gzip stream ended early after {state['consumed']} bytes")
-            if pending.strip():
-                _one_line(pending, writer)
-                pending = b""
-            break
+                counts["rows"] += 1
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    quarantine.add(file=name, line=counts["rows"], reason=f"malformed JSON: {exc}",
+                                   raw=line[:4096], source=source)
+                    continue
+                if isinstance(row, dict) and keep(row):
+                    writer.write(line.rstrip(b"\r"))
+                    counts["kept"] += 1
+        except TruncatedInput as exc:
+            raise FetchError(raw.url, f"gzip stream ended early after {raw.position} bytes: "
+                                      f"{exc.reason}") from exc
+        counts["bytes"] = raw.position
     return counts
-
-
-def _count_attempt(client: PoliteClient, state: dict, url: str, reason: str) -> None:
-    state["attempts"] += 1
-    if state["attempts"] > client.retry.max_retries:
-        raise FetchError(url, f"download failed after {state['attempts']} attempts: {reason}")
-    client.sleep(min(client.retry.max_wait, client.retry.backoff * 2 ** (state["attempts"] - 1)))

@@ -21,7 +21,7 @@ from gap_replay.hashing import unit_interval
 from gap_replay.http import FetchError, PoliteClient, RetryPolicy
 from gap_replay.io import Quarantine, ShardWriter, atomic_write
 from gap_replay.sources.replay import records
-from gap_replay.sources.replay.stream import HTTPByteStream
+from gap_replay.io.stream import HTTPByteStream
 from gap_replay.sources.replay.tokens import estimate_tokens
 from gap_replay.sources.replay.urllists import DataFile
 

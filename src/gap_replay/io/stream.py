@@ -1,8 +1,11 @@
 """Bytes of a remote data file with resume, and its lines decompressed by suffix.
 
-`HTTPByteStream` reads a response body through the PoliteClient; when the connection drops or
-the body ends short of Content-Length it re-requests the rest with `Range: bytes=N-` (bounded
-resumes), so a 100 GB file never restarts from zero. `iter_lines` decompresses gzip/zstd with
+Shared by every source that streams big files instead of storing them (RedPajama data files,
+S2 dataset files filtered to PubMed on the fly). `HTTPByteStream` reads a response body through
+the PoliteClient; when the connection drops or the body ends short of Content-Length it
+re-requests the rest with `Range: bytes=N-` (bounded resumes, with the client's backoff), and a
+pre-signed link that has expired (HTTP 400/403) is replaced through a `relist` callback, so a
+100 GB file never restarts from zero. `iter_lines` decompresses gzip/zstd with
 incremental decoders so a file that *itself* ends early (a truncated upload) is detected: the
 complete lines before the damage are yielded, then `TruncatedInput` says where it broke.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import requests
 import urllib3
@@ -23,6 +26,7 @@ from gap_replay.http import FetchError, PoliteClient
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+EXPIRED_STATUSES = (400, 403)  # a pre-signed link past its lifetime
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
@@ -44,10 +48,14 @@ class HTTPByteStream:
     is retried by a rerun; only damage inside the file itself is quarantined).
     """
 
-    def __init__(self, client: PoliteClient, url: str, max_resumes: int = 5) -> None:
+    def __init__(self, client: PoliteClient, url: str, max_resumes: int = 5, *,
+                 relist: Callable[[], str] | None = None, max_relists: int = 2) -> None:
         self.client = client
         self.url = url
         self.max_resumes = max_resumes
+        self.relist = relist
+        self.max_relists = max_relists
+        self.relists = 0
         self.position = 0
         self.length: int | None = None
         self.resumes = 0
@@ -60,8 +68,18 @@ class HTTPByteStream:
         headers = {"Accept-Encoding": "identity"}
         if self.position:
             headers["Range"] = f"bytes={self.position}-"
-        resp = self.client.get(self.url, headers=headers, cache=False, stream=True,
-                               ok_statuses=(200, 206))
+        while True:
+            try:
+                resp = self.client.get(self.url, headers=headers, cache=False, stream=True,
+                                       ok_statuses=(200, 206))
+                break
+            except FetchError as exc:
+                if exc.status not in EXPIRED_STATUSES or self.relist is None \
+                        or self.relists >= self.max_relists:
+                    raise
+                self.relists += 1
+                log.warning("file link expired (HTTP %s); listing again", exc.status)
+                self.url = self.relist()
         resp.raw.decode_content = False  # decompression is chosen by file suffix, not headers
         resp.raw.enforce_content_length = False  # a short body is detected and resumed below
         if resp.status_code == 206:
@@ -101,6 +119,8 @@ class HTTPByteStream:
             raise FetchError(self.url, f"connection lost at byte {self.position} after "
                                        f"{self.max_resumes} resumes: {reason}")
         log.warning("%s: %s; resuming at byte %d", self.url, reason, self.position)
+        retry = self.client.retry
+        self.client.sleep(min(retry.max_wait, retry.backoff * 2 ** (self.resumes - 1)))
         self._open()
 
     def close(self) -> None:
@@ -161,19 +181,20 @@ def decoder_for(name: str):
     return _Plain()
 
 
-def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None
+def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression: str | None = None
                ) -> Iterator[tuple[int, bytes]]:
     """(line number from 1, line bytes without the newline) of a possibly compressed stream.
 
     Raises TruncatedInput after the last complete line when the compressed data is corrupt or
     ends inside a member/frame; `partial` holds the incomplete tail. `stats`, when given, counts
     bytes "decoded" (decompressed so far) and "yielded" (lines handed out, with newlines): the
-    size estimate needs both because decoding runs ahead of the lines consumed.
+    size estimate needs both because decoding runs ahead of the lines consumed. `compression`
+    ("gz", "zst") overrides the suffix of `name` for files whose URL does not say it.
     """
     stats = stats if stats is not None else {}
     stats.setdefault("decoded", 0)
     stats.setdefault("yielded", 0)
-    decoder = decoder_for(name)
+    decoder = _MultiFrame(compression) if compression else decoder_for(name)
     pending = b""
     lineno = 0
     while True:
