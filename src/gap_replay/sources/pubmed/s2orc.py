@@ -48,6 +48,10 @@ class S2orcFormatError(ValueError):
     """The record is not an S2ORC v2 row (the reason is the message, for the quarantine)."""
 
 
+# (start, end, token or None to drop, kind: "bib", "fig" or "for"(mula)) of an inline reference
+Ref = tuple[int, int, "str | None", str]
+
+
 class Span(NamedTuple):
     start: int
     end: int
@@ -75,7 +79,7 @@ def _spans(raw: Any, text_len: int) -> list[Span]:
     fast = _well_formed_spans(raw, text_len)
     if fast is not None:
         return fast
-    out = []
+    out: list[Span] = []
     append = out.append
     for item in raw:
         try:
@@ -138,11 +142,10 @@ class Article:
 
     text: str
     ann: dict[str, list[Span]]
-    _bib_cache: dict[str, str | None] = field(default_factory=dict)
+    _bib_tokens: dict[str, str | None] | None = None
     _fig_cache: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     _figures: dict[str, Span] | None = None
     _starts: dict[str, list[int]] = field(default_factory=dict)
-    _bib_entries: dict[str, Span] | None = None
     _fig_tokens: dict[str, str | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"bib": 0, "fig": 0, "for": 0})
 
@@ -158,18 +161,7 @@ class Article:
 
     def inside(self, key: str, outer: Span) -> tuple[int, int] | None:
         """(start, end) of the first `key` span contained in `outer`."""
-        found = self._lookup.get(key)
-        if found is None:
-            found = self._lookup[key] = self._prepare_lookup(key)
-        starts, ends = found
-        o_end = outer[1]
-        i = bisect_left(starts, outer[0])
-        n = len(starts)
-        while i < n and starts[i] < o_end:
-            if ends[i] <= o_end:
-                return starts[i], ends[i]
-            i += 1
-        return None
+        return _first_inside(*self._lookup_arrays(key), outer[0], outer[1])
 
     def ref_spans(self, key: str):
         """(start, end, attrs) of a reference type, read straight from the decoded JSON when
@@ -193,6 +185,12 @@ class Article:
                 pass  # malformed: the careful path below skips or reports it
         return self.spans(key)
 
+    def _lookup_arrays(self, key: str) -> tuple[list[int], list[int]]:
+        found = self._lookup.get(key)
+        if found is None:
+            found = self._lookup[key] = self._prepare_lookup(key)
+        return found
+
     def _prepare_lookup(self, key: str) -> tuple[list[int], list[int]]:
         """Sorted starts/ends of a lookup-only type (bib titles, bib authors, captions) without
         building a Span per item: most documents list many more than they cite."""
@@ -211,22 +209,28 @@ class Article:
         return [sp[0] for sp in spans], [sp[1] for sp in spans]
 
     # -- references ----------------------------------------------------------------------------
-    def bib_token(self, ref_id: str) -> str | None:
-        """`[bib_ref] title, Author [/bib_ref]` for a bibliography id (None: no entry or no
-        title); cached per id, since papers cite the same entry many times."""
-        if ref_id in self._bib_cache:
-            return self._bib_cache[ref_id]
-        if self._bib_entries is None:
-            self._bib_entries = entries = {}
-            for s in self.spans("bibentry"):
-                entries.setdefault(str(s[2].get("id")), s)
-        entry = self._bib_entries.get(ref_id)
-        token = None
-        if entry is not None:
-            token = _bib_token_text(self.text, self.inside("bibtitle", entry),
-                                    self.inside("bibauthorlastname", entry))
-        self._bib_cache[ref_id] = token
-        return token
+    def bib_tokens(self) -> dict[str, str | None]:
+        """id → `[bib_ref] title, Author [/bib_ref]` (None: no title) for every bibliography
+        entry, made once per document: papers cite the same entry many times."""
+        if self._bib_tokens is None:
+            text = self.text
+            self._bib_tokens = {key: _bib_token_text(text, title, author)
+                                for key, (title, author) in self._bib_fields().items()}
+        return self._bib_tokens
+
+    def _bib_fields(self) -> dict[str, tuple]:
+        """id → (title span, first-author surname span) of every bibliography entry (the first
+        entry wins for a repeated id), in one loop over the entries rather than two `inside`
+        calls per cited entry."""
+        title_starts, title_ends = self._lookup_arrays("bibtitle")
+        author_starts, author_ends = self._lookup_arrays("bibauthorlastname")
+        fields: dict[str, tuple] = {}
+        for start, end, attrs in self.spans("bibentry"):
+            key = str(attrs.get("id"))
+            if key not in fields:
+                fields[key] = (_first_inside(title_starts, title_ends, start, end),
+                               _first_inside(author_starts, author_ends, start, end))
+        return fields
 
     def figures(self) -> dict[str, Span]:
         if self._figures is None:
@@ -260,17 +264,30 @@ class Article:
         return result
 
     def fig_token(self, fig_id: str) -> str | None:
-        token = self._fig_tokens.get(fig_id, False)
-        if token is False:
-            named = self.figure_name_caption(fig_id)
-            token = None
-            if named is not None:
-                name, caption = named
-                short = short_caption(caption)
-                token = (f"[fig_ref] {name}: {short} [/fig_ref]" if short
-                         else f"[fig_ref] {name} [/fig_ref]")
-            self._fig_tokens[fig_id] = token
+        if fig_id in self._fig_tokens:
+            return self._fig_tokens[fig_id]
+        named = self.figure_name_caption(fig_id)
+        token = None
+        if named is not None:
+            name, caption = named
+            short = short_caption(caption)
+            token = (f"[fig_ref] {name}: {short} [/fig_ref]" if short
+                     else f"[fig_ref] {name} [/fig_ref]")
+        self._fig_tokens[fig_id] = token
         return token
+
+
+def _first_inside(starts: list[int], ends: list[int], o_start: int,
+                  o_end: int) -> tuple[int, int] | None:
+    """(start, end) of the first span (of `starts`/`ends`, sorted by start) that lies inside
+    [o_start, o_end)."""
+    i = bisect_left(starts, o_start)
+    n = len(starts)
+    while i < n and starts[i] < o_end:
+        if ends[i] <= o_end:
+            return starts[i], ends[i]
+        i += 1
+    return None
 
 
 def _bib_token_text(text: str, title_span: tuple[int, int] | None,
@@ -290,7 +307,6 @@ def _bib_token_text(text: str, title_span: tuple[int, int] | None,
 
 
 _LEADING_NUMBER = re.compile(r"(\d+)\s*")
-_COLON_PARENS_TO_SPACE = str.maketrans(":()", "   ")
 _FIG_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?|scheme|chart|plate|box)\.?\s*", re.I)
 
 
@@ -299,7 +315,7 @@ def _figure_name(prefix: str, fig_id: str, kind: str | None) -> str:
     default = "Table" if is_table else "Figure"
     # the first non-blank line of the label, with ":", "(" and ")" turned into spaces
     label = next((line for line in prefix.split("\n") if line.strip()), "")
-    label = squash(label.translate(_COLON_PARENS_TO_SPACE))
+    label = squash(label.replace(":", " ").replace("(", " ").replace(")", " "))
     m = _FIG_WORD.match(label)
     if not m:
         return default
@@ -318,15 +334,20 @@ def _extend_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     """'(Smith et al., 2019)' or '[12]' is replaced whole, brackets included: an opening
     bracket at most 3 characters before (only spaces/punctuation between) and a closing one at
     most 3 after are taken into the span. Each side is one anchored regex over its 3-character
-    window: no slices, no per-character Python calls."""
+    window, run only when the window has a bracket at all."""
     if text[start:start + 1] in "([" and text[end - 1:end] in ")]":
         return start, end  # GROBID already put the brackets in the span
-    m = _OPEN_BEFORE(text, start - 3 if start >= 3 else 0, start)
-    if m:
-        start = m.start()
-    m = _CLOSE_AFTER(text, end, end + 3)
-    if m:
-        end = m.end()
+    lo = start - 3 if start >= 3 else 0
+    before = text[lo:start]
+    if "(" in before or "[" in before:  # the regexes only run when a bracket is near
+        m = _OPEN_BEFORE(text, lo, start)
+        if m:
+            start = m.start()
+    after = text[end:end + 3]
+    if ")" in after or "]" in after:
+        m = _CLOSE_AFTER(text, end, end + 3)
+        if m:
+            end = m.end()
     return start, end
 
 
@@ -337,27 +358,23 @@ _OPEN_BEFORE = re.compile(r"[(\[](?:[^\w(\[]|_)*\Z").search
 _CLOSE_AFTER = re.compile(r"(?:[^\w)\]]|_)*[)\]]").match
 
 
-def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
-    """Every inline replacement (start, end, token or None to drop) of the document, sorted,
+def _all_refs(article: Article) -> list[Ref]:
+    """Every inline replacement (start, end, token or None to drop, kind) of the document, sorted,
     overlaps resolved (the earlier, longer span wins). One loop per reference kind (in the
     order bibref, figureref, tableref, formula, which the stable sort below relies on), so the
     per-reference work has no kind tests."""
     text = article.text
-    refs: list[tuple[int, int, str | None]] = []
+    refs: list[Ref] = []
     append = refs.append
-    cache = article._bib_cache
-    bib_token = article.bib_token
     extend = _extend_brackets
-    for start, end, attrs in article.ref_spans("bibref"):
+    bibrefs = article.ref_spans("bibref")
+    tokens = article.bib_tokens() if bibrefs else {}
+    for start, end, attrs in bibrefs:
         ref_id = attrs.get("ref_id")
-        token = None
-        if ref_id and isinstance(ref_id, str):
-            token = cache.get(ref_id, _MISSING)
-            if token is _MISSING:
-                token = bib_token(ref_id)
+        token = tokens.get(ref_id) if ref_id and isinstance(ref_id, str) else None
         if not (text[start:start + 1] in "([" and text[end - 1:end] in ")]"):
             start, end = extend(text, start, end)  # (the test is extend's own first line)
-        append((start, end, token))
+        append((start, end, token, "bib"))
     fig_token = article.fig_token
     for key in ("figureref", "tableref"):
         for start, end, attrs in article.ref_spans(key):
@@ -370,13 +387,13 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
                 s2, e2 = extend(text, start, end)
                 if s2 < start and e2 > end:
                     start, end = s2, e2
-                append((start, end, token))
+                append((start, end, token, "fig"))
             # an unresolved figure/table reference keeps its own words ("Table 1")
     for start, end, _attrs in article.ref_spans("formula"):
         body = squash(text[start:end])
-        append((start, end, f"[formula] {body} [/formula]" if body else None))
+        append((start, end, f"[formula] {body} [/formula]" if body else None, "for"))
     refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
-    merged: list[tuple[int, int, str | None]] = []
+    merged: list[Ref] = []
     last_end = -1
     for ref in refs:
         if ref[0] < last_end:
@@ -386,13 +403,12 @@ def _all_refs(article: Article) -> list[tuple[int, int, str | None]]:
     return merged
 
 
-_MISSING = object()
 
 
 _BLOCK_SEP = "\x00"
 
 
-def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -> list[str]:
+def _render_paragraphs(article: Article, spans: list[Span], refs: list[Ref]) -> list[str]:
     """Render every text block in one pass over the sorted blocks and references: each
     reference becomes its token (or a space when dropped), whitespace runs collapse, and a
     token is followed by a space unless punctuation comes next. Each block is joined from its
@@ -411,7 +427,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
         space_before = True
         k = j
         while k < n:
-            rstart, rend, token = refs[k]
+            rstart, rend, token, kind = refs[k]
             if rstart >= bend:
                 break
             k += 1
@@ -429,8 +445,12 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[tuple]) -
             else:
                 space_after = nxt not in punct  # no space before a punctuation mark
             if token:
-                counts[token[1:4]] += 1  # "bib", "fig" or "for"(mula)
-                append(("" if space_before else " ") + token + (" " if space_after else ""))
+                counts[kind] += 1
+                if not space_before:
+                    append(" ")
+                append(token)
+                if space_after:
+                    append(" ")
                 space_before = space_after
             elif space_after and not space_before:
                 append(" ")  # a dropped span never glues two words

@@ -28,6 +28,9 @@ _NUMBERING = re.compile(r"^\s*(?:(?:\d+(?:\.\d+)*|[ivxlc]+|[a-h])[.)]?\s+)", re.
 
 _ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())
 _KEY_TABLE = {c: " " for c in range(128) if not chr(c).isalpha()}  # ASCII non-letters → space
+# The same table for ASCII titles as bytes: `bytes.translate` is a plain C table lookup, while
+# `str.translate` with a sparse dict raises (and catches) a KeyError per distinct letter.
+_ASCII_KEY_BYTES = bytes(c if c < 128 and chr(c).isalpha() else 32 for c in range(256))
 
 
 def header_key(title: str) -> str:
@@ -36,7 +39,11 @@ def header_key(title: str) -> str:
     if (title[:1].isdigit() or title[1:2] in (".", ")")
             or title.split(" ", 1)[0].rstrip(".)").lower() in _ROMAN):
         title = _NUMBERING.sub("", title)
-    key = title.lower().replace("&", " and ").translate(_KEY_TABLE)
+    key = title.lower().replace("&", " and ")
+    if key.isascii():
+        key = key.encode("ascii").translate(_ASCII_KEY_BYTES).decode("ascii")
+    else:
+        key = key.translate(_KEY_TABLE)
     return " ".join(key.split())
 
 
