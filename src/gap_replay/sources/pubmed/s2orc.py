@@ -21,7 +21,8 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import partial
-from operator import ge, itemgetter
+from itertools import repeat
+from operator import contains, ge, itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -293,17 +294,20 @@ def _first_inside(starts: list[int], ends: list[int], o_start: int,
 def _bib_token_text(text: str, title_span: tuple[int, int] | None,
                     author_span: tuple[int, int] | None) -> str | None:
     """The cited title cut to 12 words (URLs removed) and the first author's surname."""
-    title = text[title_span[0]:title_span[1]] if title_span else ""
-    author = " ".join(text[author_span[0]:author_span[1]].split()) if author_span else ""
+    if not title_span:
+        return None
+    title = text[title_span[0]:title_span[1]]
     if "://" in title or "www." in title:
         title = remove_urls(title)
     words = title.split()
     title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
-    if title and author:
-        return f"[bib_ref] {title}, {author} [/bib_ref]"
-    if title:
-        return f"[bib_ref] {title} [/bib_ref]"
-    return None
+    if not title:
+        return None
+    if author_span:
+        author = " ".join(text[author_span[0]:author_span[1]].split())
+        if author:
+            return f"[bib_ref] {title}, {author} [/bib_ref]"
+    return f"[bib_ref] {title} [/bib_ref]"
 
 
 _LEADING_NUMBER = re.compile(r"(\d+)\s*")
@@ -468,7 +472,7 @@ def _render_paragraphs(article: Article, spans: list[Span], refs: list[Ref]) -> 
         append(text[pos:bend])
         blocks.append("".join(pieces))
         j = k  # blocks never overlap: every reference before k starts before the next block
-    if any(_BLOCK_SEP in block for block in blocks):
+    if any(map(contains, blocks, repeat(_BLOCK_SEP))):
         # blocks were once split on this separator: a text containing it keeps that behaviour
         blocks = (_BLOCK_SEP.join(blocks) + _BLOCK_SEP).split(_BLOCK_SEP)[: len(spans)]
     return [_tidy_block(block) for block in blocks]
