@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import repeat
 from operator import contains, ge, itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -53,13 +52,8 @@ class S2orcFormatError(ValueError):
 Ref = tuple[int, int, "str | None", str]
 
 
-class Span(NamedTuple):
-    start: int
-    end: int
-    attrs: dict
-
-
-_new_span = tuple.__new__  # builds a Span without the Python-level __new__ (hot loop)
+# (start, end, attributes) of an annotation: a plain tuple, which `zip` builds in C
+Span = tuple[int, int, dict]
 
 
 def _spans(raw: Any, text_len: int) -> list[Span]:
@@ -97,13 +91,12 @@ def _spans(raw: Any, text_len: int) -> list[Span]:
         if end <= start:
             continue
         attrs = item.get("attributes")
-        append(_new_span(Span, (start, end, attrs if type(attrs) is dict else _NO_ATTRS)))
+        append((start, end, attrs if type(attrs) is dict else _NO_ATTRS))
     out.sort(key=_start)  # stable; usually already sorted, which timsort checks in O(n)
     return out
 
 
 _NO_ATTRS: dict = {}
-_make_span = partial(tuple.__new__, Span)
 
 
 def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
@@ -114,7 +107,7 @@ def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
     try:
         starts = list(map(_get_start, items))
         ends = list(map(_get_end, items))
-        attrs = [d.get("attributes") for d in items]
+        attrs = [d.get("attributes", _NO_ATTRS) for d in items]
     except (TypeError, KeyError, AttributeError):
         return None
     if not starts or not set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY:
@@ -123,8 +116,9 @@ def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
         return None
     if not set(map(type, attrs)) <= _DICT_ONLY:
         attrs = [a if type(a) is dict else _NO_ATTRS for a in attrs]
-    out = list(map(_make_span, zip(starts, ends, attrs)))
-    out.sort(key=_start)
+    out = list(zip(starts, ends, attrs))
+    if starts != sorted(starts):
+        out.sort(key=_start)
     return out
 
 
@@ -237,7 +231,7 @@ class Article:
         if self._figures is None:
             self._figures = {}
             for s in self.spans("figure") + self.spans("table"):
-                fid = s.attrs.get("id")
+                fid = s[2].get("id")
                 if isinstance(fid, str) and fid not in self._figures:
                     self._figures[fid] = s
         return self._figures
@@ -250,10 +244,11 @@ class Article:
         fig = self.figures().get(fig_id)
         if fig is not None:
             cap = self.inside("figurecaption", fig)
-            cap_start = cap[0] if cap else fig.start
-            caption = self.text[cap[0]:cap[1]] if cap else self.text[fig.start:fig.end]
-            prefix = self.text[fig.start:cap_start] if cap else ""
-            name = _figure_name(prefix, fig_id, fig.attrs.get("type"))
+            fig_start, fig_end, fig_attrs = fig
+            cap_start = cap[0] if cap else fig_start
+            caption = self.text[cap[0]:cap[1]] if cap else self.text[fig_start:fig_end]
+            prefix = self.text[fig_start:cap_start] if cap else ""
+            name = _figure_name(prefix, fig_id, fig_attrs.get("type"))
             caption = squash(remove_urls(caption))
             # GROBID repeats the label number right before the caption ("\nFigure 2 :\n2[Left]...").
             m = _LEADING_NUMBER.match(caption)
@@ -514,15 +509,15 @@ _CLOSERS = frozenset(")]")
 def _body_start(article: Article) -> int:
     """Where the body begins: the abstract or the first header, whichever comes first (an
     abstract at offset 0 counts)."""
-    candidates = [s.start for key in ("abstract", "sectionheader") for s in article.spans(key)[:1]]
+    candidates = [s[0] for key in ("abstract", "sectionheader") for s in article.spans(key)[:1]]
     if not candidates:
-        candidates = [s.start for s in article.spans("paragraph")[:1]]
+        candidates = [s[0] for s in article.spans("paragraph")[:1]]
     return min(candidates) if candidates else 0
 
 
 def _title(article: Article) -> str:
     for s in article.spans("title"):  # a title may be annotated twice: the first one wins
-        title = squash(article.text[s.start:s.end])
+        title = squash(article.text[s[0]:s[1]])
         if title:
             return title
     return ""
@@ -531,36 +526,36 @@ def _title(article: Article) -> str:
 def _blocks(article: Article) -> list[tuple[str, Span]]:
     """Ordered, non-overlapping (kind, span) blocks of the body."""
     body_start = _body_start(article)
-    stop = min((s.start for s in article.spans("bibentry")), default=len(article.text))
+    stop = min((s[0] for s in article.spans("bibentry")), default=len(article.text))
     # GROBID writes figure and table blocks after the body: the body stops at the first one
     # that follows a paragraph.
-    first_par = next((s.start for s in article.spans("paragraph") if s.start >= body_start), None)
+    first_par = next((s[0] for s in article.spans("paragraph") if s[0] >= body_start), None)
     if first_par is not None:
-        stop = min([stop] + [s.start for key in ("figure", "table") for s in article.spans(key)
-                             if s.start > first_par])
+        stop = min([stop] + [s[0] for key in ("figure", "table") for s in article.spans(key)
+                             if s[0] > first_par])
     # (start, -end, arrival, kind, span): a plain tuple sort orders by start, longer first, then
     # arrival order (what a stable sort on (start, -end) gives) without a key call per block
     raw: list[tuple[int, int, int, str, Span]] = []
     for kind in ("abstract", "sectionheader", "paragraph", "formula"):
         for s in article.spans(kind):
-            if s.start >= body_start and s.start < stop:
-                raw.append((s.start, -s.end, len(raw), kind, s))
+            if body_start <= s[0] < stop:
+                raw.append((s[0], -s[1], len(raw), kind, s))
     if not any(block[3] == "paragraph" for block in raw):
         # No paragraph annotations: take the text between the body start and the first
         # figure or bibliography entry, minus the annotated headers.
-        end = min([stop] + [s.start for s in article.spans("figure") if s.start > body_start])
-        raw.append((body_start, -end, len(raw), "paragraph", Span(body_start, end, {})))
+        end = min([stop] + [s[0] for s in article.spans("figure") if s[0] > body_start])
+        raw.append((body_start, -end, len(raw), "paragraph", (body_start, end, {})))
     raw.sort()
     blocks: list[tuple[str, Span]] = []
     for _start, _neg_end, _arrival, kind, span in raw:
-        if blocks and span.start < blocks[-1][1].end:
-            prev_kind, prev = blocks[-1]
-            if prev_kind == "paragraph" and kind == "sectionheader" and span.start > prev.start:
+        if blocks and span[0] < blocks[-1][1][1]:
+            prev_kind, (prev_start, prev_end, prev_attrs) = blocks[-1]
+            if prev_kind == "paragraph" and kind == "sectionheader" and span[0] > prev_start:
                 # a header inside a (fallback) paragraph splits it
-                blocks[-1] = (prev_kind, Span(prev.start, span.start, prev.attrs))
+                blocks[-1] = (prev_kind, (prev_start, span[0], prev_attrs))
                 blocks.append((kind, span))
-                if span.end < prev.end:
-                    blocks.append(("paragraph", Span(span.end, prev.end, {})))
+                if span[1] < prev_end:
+                    blocks.append(("paragraph", (span[1], prev_end, {})))
             # anything else overlapping is nested in the previous block and rendered inline
             continue
         blocks.append((kind, span))
@@ -592,7 +587,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         article, [span for kind, span in blocks if kind in ("abstract", "paragraph")], refs))
     for kind, span in blocks:
         if kind == "sectionheader":
-            header = squash(remove_urls(text[span.start:span.end]))
+            header = squash(remove_urls(text[span[0]:span[1]]))
             if header and not _FIGURE_HEADER.match(header):
                 # `header_line` without its own squash: the header is squashed already
                 head = header.rstrip(":").strip()
@@ -600,7 +595,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
                 items.append((level, f"{'#' * level} {head}"))
             continue
         if kind == "formula":
-            body = squash(text[span.start:span.end])
+            body = squash(text[span[0]:span[1]])
             if body:
                 items.append((0, f"[formula] {body} [/formula]"))
             continue
@@ -650,7 +645,7 @@ def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> st
 def _captions(article: Article) -> list[str]:
     out = []
     seen: set[str] = set()
-    for fig_id, span in sorted(article.figures().items(), key=lambda kv: kv[1].start):
+    for fig_id, span in sorted(article.figures().items(), key=lambda kv: kv[1][0]):
         named = article.figure_name_caption(fig_id)
         if named is None:
             continue
@@ -660,6 +655,6 @@ def _captions(article: Article) -> list[str]:
         if not caption or "continued" in caption.lower() or name + caption in seen:
             continue
         seen.add(name + caption)
-        tag = "table" if fig_id.startswith("tab") or span.attrs.get("type") == "table" else "fig"
+        tag = "table" if fig_id.startswith("tab") or span[2].get("type") == "table" else "fig"
         out.append(f"[{tag}] {name}: {caption} [/{tag}]")
     return out
