@@ -140,7 +140,6 @@ class Article:
     _bib_tokens: dict[str, str | None] | None = None
     _fig_cache: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     _figures: dict[str, Span] | None = None
-    _starts: dict[str, list[int]] = field(default_factory=dict)
     _fig_tokens: dict[str, str | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"bib": 0, "fig": 0, "for": 0})
 
@@ -157,28 +156,6 @@ class Article:
     def inside(self, key: str, outer: Span) -> tuple[int, int] | None:
         """(start, end) of the first `key` span contained in `outer`."""
         return _first_inside(*self._lookup_arrays(key), outer[0], outer[1])
-
-    def ref_spans(self, key: str):
-        """(start, end, attrs) of a reference type, read straight from the decoded JSON when
-        every item is well formed (the common case: no Span objects, no sort); otherwise the
-        careful `spans` path. Order does not matter here: the caller sorts."""
-        raw = self.raw.get(key)
-        if key not in self.ann and isinstance(raw, (str, bytes)) and raw not in ("", "null"):
-            try:
-                items = orjson.loads(raw)
-                if isinstance(items, list):
-                    starts = list(map(_get_start, items))
-                    ends = list(map(_get_end, items))
-                    attrs = [d.get("attributes") or _NO_ATTRS for d in items]
-                    if not items or (
-                            set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY
-                            and min(starts) >= 0 and max(ends) <= len(self.text)
-                            and not any(map(ge, starts, ends))
-                            and set(map(type, attrs)) <= _DICT_ONLY):  # C-level checks
-                        return list(zip(starts, ends, attrs))
-            except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-                pass  # malformed: the careful path below skips or reports it
-        return self.spans(key)
 
     def _lookup_arrays(self, key: str) -> tuple[list[int], list[int]]:
         found = self._lookup.get(key)
@@ -366,7 +343,7 @@ def _all_refs(article: Article) -> list[Ref]:
     refs: list[Ref] = []
     append = refs.append
     extend = _extend_brackets
-    bibrefs = article.ref_spans("bibref")
+    bibrefs = article.spans("bibref")
     tokens = article.bib_tokens() if bibrefs else {}
     for start, end, attrs in bibrefs:
         ref_id = attrs.get("ref_id")
@@ -376,7 +353,7 @@ def _all_refs(article: Article) -> list[Ref]:
         append((start, end, token, "bib"))
     fig_token = article.fig_token
     for key in ("figureref", "tableref"):
-        for start, end, attrs in article.ref_spans(key):
+        for start, end, attrs in article.spans(key):
             ref_id = attrs.get("ref_id")
             if not ref_id or not isinstance(ref_id, str):
                 continue
@@ -388,7 +365,7 @@ def _all_refs(article: Article) -> list[Ref]:
                     start, end = s2, e2
                 append((start, end, token, "fig"))
             # an unresolved figure/table reference keeps its own words ("Table 1")
-    for start, end, _attrs in article.ref_spans("formula"):
+    for start, end, _attrs in article.spans("formula"):
         body = squash(text[start:end])
         append((start, end, f"[formula] {body} [/formula]" if body else None, "for"))
     refs.sort(key=_start)  # stable: at equal starts the earlier type (bibref) wins
