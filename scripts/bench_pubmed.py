@@ -35,7 +35,7 @@ FIX = ROOT / "tests" / "fixtures" / "pubmed"
 sys.path.insert(0, str(ROOT / "src"))
 
 from gap_replay.sources.pubmed import jats  # noqa: E402
-from gap_replay.sources.pubmed.s2orc import format_s2orc  # noqa: E402
+from gap_replay.sources.pubmed.s2orc import IMPLEMENTATION, format_s2orc  # noqa: E402
 
 
 # -- the original algorithm, re-implemented from its description (baseline only) ---------------
@@ -137,6 +137,7 @@ def bench_s2orc(rows: int, rounds: int = 9) -> dict:
             "speedup_vs_original_style_range": [round(min(ratios), 2), round(max(ratios), 2)],
             "speedup_vs_reported_57": round(ours_rate / 57, 2),
             "rounds": rounds,
+            "implementation": IMPLEMENTATION,  # "compiled" when the install built it
             "chars_per_doc": len(orjson.loads(line)["content"]["text"])}
 
 
