@@ -13,6 +13,8 @@ by labelling every character, which is what made the original slow and fragile:
 * URLs removed; a dropped span leaves a space, so words never glue.
 
 Offsets are code-point indices; Python `str` slicing is by code point, so they are used as is.
+An install compiles this file with mypyc (`hatch_build.py`); see the end of the module for how
+the compiled copy is picked up.
 """
 
 from __future__ import annotations
@@ -150,7 +152,6 @@ class Article:
         if spans is None:
             spans = self.ann[key] = _spans(self.raw.pop(key, None), len(self.text))
         return spans
-
 
     def inside(self, key: str, outer: Span) -> tuple[int, int] | None:
         """(start, end) of the first `key` span contained in `outer`."""
