@@ -29,6 +29,19 @@ def _bar(desc: str):
     return lambda it: tqdm(it, desc=desc, unit="file")
 
 
+def _run_ncbi_fetch(fetch, unit: str, **kwargs) -> None:
+    """Run one NCBI fetch: a fetch error or any failed item is a clear CLI error (exit 1)."""
+    from gap_replay.http import FetchError
+
+    try:
+        summary = fetch(**kwargs)
+    except FetchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_summary(summary)
+    if summary.get("failed"):
+        raise click.ClickException(f"{summary['failed']} {unit}(s) failed; rerun to retry them")
+
+
 @click.group()
 def pubmed() -> None:
     """PubMed abstracts and full-text papers.
@@ -102,17 +115,10 @@ def fetch_oa_cmd(output: str, base_url: str | None, subset: str, limit: int | No
     Example:
         gap-replay pubmed fetch-oa --output out/ --subset oa_comm --limit 2
     """
-    from gap_replay.http import FetchError
     from gap_replay.sources.pubmed.acquire import fetch_oa
 
-    try:
-        summary = fetch_oa(output, base_url=base_url, subset=subset, limit=limit,
-                           recipe=_recipe(recipe), progress=_bar("pmc oa"))
-    except FetchError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _echo_summary(summary)
-    if summary.get("failed"):
-        raise click.ClickException(f"{summary['failed']} package(s) failed; rerun to retry them")
+    _run_ncbi_fetch(fetch_oa, "package", output=output, base_url=base_url, subset=subset,
+                    limit=limit, recipe=_recipe(recipe), progress=_bar("pmc oa"))
 
 
 @pubmed.command("fetch-baseline")
@@ -129,14 +135,7 @@ def fetch_baseline_cmd(output: str, base_url: str | None, updates: bool, limit: 
     Example:
         gap-replay pubmed fetch-baseline --output out/ --limit 2
     """
-    from gap_replay.http import FetchError
     from gap_replay.sources.pubmed.acquire import fetch_baseline
 
-    try:
-        summary = fetch_baseline(output, base_url=base_url, updates=updates, limit=limit,
-                                 recipe=_recipe(recipe), progress=_bar("pubmed baseline"))
-    except FetchError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _echo_summary(summary)
-    if summary.get("failed"):
-        raise click.ClickException(f"{summary['failed']} file(s) failed; rerun to retry them")
+    _run_ncbi_fetch(fetch_baseline, "file", output=output, base_url=base_url, updates=updates,
+                    limit=limit, recipe=_recipe(recipe), progress=_bar("pubmed baseline"))
