@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import sqlite3
+import threading
+import time
 
 import pytest
 
@@ -143,6 +146,46 @@ def test_client_revalidates_with_etag(site, tmp_path):
     assert resp.from_cache
     last = site.requests_to("/s/p/page.html")[-1]
     assert last.status == 304 and "If-None-Match" in last.headers
+
+
+def test_a_cache_locked_longer_than_sqlite_waits_by_default_still_gives_the_page(site, tmp_path):
+    """Guideline sources scraped side by side share the cache file; a writer holding it past
+    sqlite's default 5 s once made a page fetch raise and the page drop out of the run."""
+    client = _client(site, tmp_path)
+    held = threading.Event()
+
+    def hold_the_write_lock():
+        db = sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        held.set()
+        time.sleep(5.5)
+        db.execute("COMMIT")
+        db.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(5)
+    try:
+        assert "hello" in client.get_text("https://example.org/p/page.html")
+    finally:
+        holder.join()
+    assert client.get("https://example.org/p/page.html").from_cache  # and it was cached
+
+
+def test_a_damaged_cache_file_is_bypassed_not_fatal(site, tmp_path, caplog):
+    client = _client(site, tmp_path)
+    client.get_text("https://example.org/p/page.html")
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:  # damaged mid-run
+        db.execute("DROP TABLE responses")
+    assert "hello" in client.get_text("https://example.org/p/page.html")
+    assert "HTTP cache unusable (OperationalError: no such table: responses)" in caplog.text
+    (tmp_path / "cache.sqlite").unlink()
+    for stale in tmp_path.glob("cache.sqlite-*"):  # the WAL and its index
+        stale.unlink()
+    (tmp_path / "cache.sqlite").write_bytes(b"not a database " * 500)
+    again = _client(site, tmp_path)  # damaged before the run
+    assert "hello" in again.get_text("https://example.org/p/page.html")
+    assert "is unreadable" in caplog.text and "delete the file" in caplog.text
 
 
 def test_download_resumes_after_truncated_body(site, tmp_path):

@@ -19,6 +19,38 @@ def _shas(out):
     return [(s["path"], s["sha256"]) for s in manifest["shards"]]
 
 
+def _run_differences(a, b) -> str:
+    """What differs between two runs' outputs, for the failure message: the stage counts, then
+    the shard rows (id, tokens), then the raw documents by text."""
+    import gzip
+    import hashlib
+
+    def rows(out):
+        found = {}
+        for path in sorted(out.glob("shards/*/*.jsonl.gz")):
+            for line in gzip.decompress(path.read_bytes()).splitlines():
+                key = (f"{path.parent.name}/{path.name}", json.loads(line)["id"])
+                found.setdefault(key, []).append(hashlib.sha1(line).hexdigest()[:8])
+        return found
+
+    def raw(out):
+        found = {}
+        for path in sorted(out.glob("raw/**/*.jsonl.gz")):
+            for line in gzip.decompress(path.read_bytes()).splitlines():
+                doc = json.loads(line)
+                found[doc["id"]] = hashlib.sha1(doc["text"].encode()).hexdigest()[:8]
+        return found
+
+    notes = []
+    stats = [json.loads((out / "stats.json").read_text())["stages"] for out in (a, b)]
+    notes += [f"stats {k}: {stats[0].get(k)} != {stats[1].get(k)}"
+              for k in stats[0] if stats[0].get(k) != stats[1].get(k)]
+    for name, (x, y) in {"shard rows": (rows(a), rows(b)), "raw documents": (raw(a), raw(b))}.items():
+        differ = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+        notes += [f"{name} {k}: {x.get(k)} != {y.get(k)}" for k in differ[:20]]
+    return "\n".join(notes) or "the shards differ in bytes only"
+
+
 def test_sample_run_prints_the_per_source_table_and_writes_the_layout(sample_run):
     for path in ("manifest.json", "stats.json", "recipe.json", "state.sqlite",
                  "shards/train/shard-00000.jsonl.gz", "shards/validation/shard-00000.jsonl.gz",
@@ -44,8 +76,9 @@ def test_rerun_and_two_workers_give_identical_shards(sample_run, tmp_path):
     rerun = run_cli("-v", "download", "--sample", "--output", str(sample_run))
     assert "already complete, skipped" in rerun.stderr
     assert _shas(sample_run) == first
-    run_cli("download", "--sample", "--output", str(tmp_path / "w2"), "--workers", "2")
-    assert _shas(tmp_path / "w2") == first
+    proc = run_cli("-v", "download", "--sample", "--output", str(tmp_path / "w2"), "--workers", "2")
+    assert _shas(tmp_path / "w2") == first, (_run_differences(sample_run, tmp_path / "w2")
+                                             + "\n" + proc.stderr[-4000:])
 
 
 def test_process_and_mix_halves_reproduce_the_download(sample_run, tmp_path):
@@ -78,7 +111,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_shards(sample_run, tmp_path, 
     assert not (out / "manifest.json").exists()  # really killed mid-way
     rerun = run_cli("-v", "download", "--sample", "--output", str(out))
     assert "already complete, skipped" in rerun.stderr
-    assert _shas(out) == _shas(sample_run)
+    assert _shas(out) == _shas(sample_run), _run_differences(sample_run, out)
     assert not list(out.rglob("*.tmp-*"))
 
 

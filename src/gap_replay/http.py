@@ -7,9 +7,11 @@ cache, `--base-url` rewriting, and resumable file downloads.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import os
+import sqlite3
 import threading
 import time
 import urllib.robotparser
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTACT = os.environ.get("GAP_REPLAY_CONTACT", "https://github.com/gap-replay/gap-replay")
 USER_AGENT = f"gap-replay/{__version__} (+{DEFAULT_CONTACT}; corpus research crawler)"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+CACHE_BUSY_TIMEOUT_MS = 60_000  # as long as gap_replay.state waits for its SQLite file
 
 
 class FetchError(RuntimeError):
@@ -86,6 +89,22 @@ class _HostLimiter:
             time.sleep(delay)
 
 
+def _cached_session(path: Path) -> requests.Session:
+    """A session that revalidates through the SQLite cache at `path`; a plain one (with a
+    warning) when that file is damaged, since the cache only saves requests."""
+    try:
+        # Several clients (guideline sources scraped side by side) share one file: WAL keeps
+        # readers from waiting on a writer, and a lock is waited for as long as the state's.
+        return requests_cache.CachedSession(
+            str(path), backend="sqlite", expire_after=requests_cache.EXPIRE_IMMEDIATELY,
+            always_revalidate=True, allowable_codes=(200,), stale_if_error=False,
+            wal=True, busy_timeout=CACHE_BUSY_TIMEOUT_MS)
+    except sqlite3.Error as exc:
+        log.warning("HTTP cache %s is unreadable (%s: %s); running without it (delete the file "
+                    "to start a new cache)", path, type(exc).__name__, exc)
+        return requests.Session()
+
+
 class PoliteClient:
     """HTTP GETs for one crawl: polite, cached, retried, rewritten to `base_url` when given.
 
@@ -104,9 +123,7 @@ class PoliteClient:
         self.sleep = sleep
         if cache_path is not None:
             Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-            self.session: requests.Session = requests_cache.CachedSession(
-                str(cache_path), backend="sqlite", expire_after=requests_cache.EXPIRE_IMMEDIATELY,
-                always_revalidate=True, allowable_codes=(200,), stale_if_error=False)
+            self.session = _cached_session(Path(cache_path))
         else:
             self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
@@ -227,15 +244,7 @@ class PoliteClient:
                 log.info("retrying %s (attempt %d): %s", url, attempt + 1, last_reason)
             self.limiter.wait(host)
             try:
-                if cache and isinstance(self.session, requests_cache.CachedSession):
-                    resp = self.session.get(target, params=params, headers=headers,
-                                            timeout=self.retry.timeout, stream=stream)
-                else:
-                    ctx = (self.session.cache_disabled()
-                           if isinstance(self.session, requests_cache.CachedSession) else _null())
-                    with ctx:
-                        resp = self.session.get(target, params=params, headers=headers,
-                                                timeout=self.retry.timeout, stream=stream)
+                resp = self._send(target, params, headers, stream, cache)
                 if not getattr(resp, "from_cache", False) or getattr(resp, "revalidated", False):
                     self.network_requests += 1
             except (requests.ConnectionError, requests.Timeout,
@@ -259,10 +268,17 @@ class PoliteClient:
         raise FetchError(url, f"gave up after {self.retry.max_retries + 1} attempts: {last_reason}",
                          last_status)
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    def _send(self, target: str, params, headers, stream: bool, cache: bool) -> requests.Response:
+        """One GET, through the cache when asked. The cache only saves requests: if its file is
+        locked past the timeout or damaged, the page is fetched without it, never lost."""
+        cached = isinstance(self.session, requests_cache.CachedSession)
+        if cache and cached:
+            try:
+                return self.session.get(target, params=params, headers=headers,
+                                        timeout=self.retry.timeout, stream=stream)
+            except sqlite3.Error as exc:
+                log.warning("HTTP cache unusable (%s: %s); fetching %s without it",
+                            type(exc).__name__, exc, target)
+        with self.session.cache_disabled() if cached else contextlib.nullcontext():
+            return self.session.get(target, params=params, headers=headers,
+                                    timeout=self.retry.timeout, stream=stream)
