@@ -21,25 +21,25 @@ def _shas(out):
 
 def _run_differences(a, b) -> str:
     """What differs between two runs' outputs, for the failure message: the stage counts, then
-    the shard rows (id, tokens), then the raw documents by text."""
+    the shard rows by (shard, id), then the raw documents by text."""
     import gzip
     import hashlib
 
+    def lines(out, pattern):
+        for path in sorted(out.glob(pattern)):
+            for line in gzip.decompress(path.read_bytes()).splitlines():
+                yield path, line, json.loads(line)
+
     def rows(out):
         found = {}
-        for path in sorted(out.glob("shards/*/*.jsonl.gz")):
-            for line in gzip.decompress(path.read_bytes()).splitlines():
-                key = (f"{path.parent.name}/{path.name}", json.loads(line)["id"])
-                found.setdefault(key, []).append(hashlib.sha1(line).hexdigest()[:8])
+        for path, line, row in lines(out, "shards/*/*.jsonl.gz"):
+            key = (f"{path.parent.name}/{path.name}", row["id"])
+            found.setdefault(key, []).append(hashlib.sha1(line).hexdigest()[:8])
         return found
 
     def raw(out):
-        found = {}
-        for path in sorted(out.glob("raw/**/*.jsonl.gz")):
-            for line in gzip.decompress(path.read_bytes()).splitlines():
-                doc = json.loads(line)
-                found[doc["id"]] = hashlib.sha1(doc["text"].encode()).hexdigest()[:8]
-        return found
+        return {doc["id"]: hashlib.sha1(doc["text"].encode()).hexdigest()[:8]
+                for _, _, doc in lines(out, "raw/**/*.jsonl.gz")}
 
     notes = []
     stats = [json.loads((out / "stats.json").read_text())["stages"] for out in (a, b)]

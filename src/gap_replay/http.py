@@ -92,6 +92,7 @@ class _HostLimiter:
 def _cached_session(path: Path) -> requests.Session:
     """A session that revalidates through the SQLite cache at `path`; a plain one (with a
     warning) when that file is damaged, since the cache only saves requests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # Several clients (guideline sources scraped side by side) share one file: WAL keeps
         # readers from waiting on a writer, and a lock is waited for as long as the state's.
@@ -121,11 +122,7 @@ class PoliteClient:
         self.respect_robots = respect_robots
         self.limiter = _HostLimiter(rate)
         self.sleep = sleep
-        if cache_path is not None:
-            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-            self.session = _cached_session(Path(cache_path))
-        else:
-            self.session = requests.Session()
+        self.session = _cached_session(Path(cache_path)) if cache_path is not None else requests.Session()
         self.session.headers["User-Agent"] = user_agent
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_lock = threading.Lock()
