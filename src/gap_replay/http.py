@@ -18,10 +18,11 @@ import urllib.robotparser
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests_cache
+import urllib3
 
 from gap_replay import __version__
 from gap_replay.urls import rewrite_base_url
@@ -48,12 +49,56 @@ class RobotsDisallowed(FetchError):
     pass
 
 
+class HostUnreachable(FetchError):
+    """The host cannot be reached at all (name not resolved, connection refused, no route):
+    retrying every URL of it would only delay the failure, so the whole source stops."""
+
+    def __init__(self, url: str, host: str, cause: str) -> None:
+        super().__init__(url, f"cannot reach {host} ({cause}; no network?)")
+        self.host = host
+
+
+_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "session")
+
+
+def is_secret_header(name: str) -> bool:
+    """Authorization, Cookie, x-api-key, X-Auth-Token, ...: never sent to another host."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def unreachable_cause(exc: BaseException) -> str | None:
+    """Why a connection could not even be opened, or None for errors worth retrying (a reset,
+    a read timeout, a cut body). requests wraps urllib3's error in MaxRetryError.reason."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return "name not resolved"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
+        cause = reason.__cause__ or reason.__context__
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        return "connection failed"
+    if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return "connection timed out"
+    return None
+
+
 @dataclass
 class RetryPolicy:
     max_retries: int = 4
     backoff: float = 0.5
     max_wait: float = 60.0
     timeout: float = 30.0
+    # Opening a connection: a host that does not answer within this is tried once more, then
+    # the source stops (see HostUnreachable) instead of waiting out every retry of every URL.
+    connect_timeout: float = 10.0
+    unreachable_retry_wait: float = 1.0
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -67,6 +112,31 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class _UnreachableHosts:
+    """Hosts found unreachable in the last `ttl` seconds, shared by every client of the
+    process: without network, each host costs one failed retry, not one per source or URL."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self.hosts: dict[str, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, host: str, cause: str) -> None:
+        with self.lock:
+            self.hosts[host] = (cause, time.monotonic())
+
+    def recent(self, host: str) -> str | None:
+        with self.lock:
+            cause, when = self.hosts.get(host, ("", -1e18))
+            if time.monotonic() - when > self.ttl:
+                self.hosts.pop(host, None)
+                return None
+            return cause
+
+
+_UNREACHABLE = _UnreachableHosts()
 
 
 class _HostLimiter:
@@ -116,15 +186,19 @@ class PoliteClient:
     def __init__(self, *, base_url: str | None = None, rate: float = 1.0,
                  cache_path: str | os.PathLike | None = None, retry: RetryPolicy | None = None,
                  respect_robots: bool = True, user_agent: str = USER_AGENT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 follow_redirect: Callable[[str, str], bool] | None = None,
+                 max_redirects: int = 10) -> None:
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
         self.respect_robots = respect_robots
         self.limiter = _HostLimiter(rate)
         self.sleep = sleep
+        self.follow_redirect = follow_redirect  # (first URL, other-host URL) -> follow it?
+        self.max_redirects = max_redirects
         self.session = _cached_session(Path(cache_path)) if cache_path is not None else requests.Session()
         self.session.headers["User-Agent"] = user_agent
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | str | None] = {}
         self._robots_lock = threading.Lock()
         self.network_requests = 0
 
@@ -136,8 +210,9 @@ class PoliteClient:
             cache: bool = True, stream: bool = False, ok_statuses: tuple[int, ...] = (200,)
             ) -> requests.Response:
         """GET with robots, rate limit and bounded retries; raises FetchError when it gives up."""
-        if self.respect_robots and not self.allowed(url):
-            raise RobotsDisallowed(url, "disallowed by robots.txt")
+        reason = self._robots_reason(url, rewrite=True) if self.respect_robots else None
+        if reason:
+            raise RobotsDisallowed(url, reason)
         target = self.resolve(url)
         return self._get_with_retries(url, target, params=params, headers=headers, cache=cache,
                                       stream=stream, ok_statuses=ok_statuses)
@@ -205,25 +280,41 @@ class PoliteClient:
                 self.sleep(self._backoff(attempts))
 
     def allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        return self._robots_reason(url, rewrite=True) is None
+
+    def _robots_reason(self, url: str, rewrite: bool) -> str | None:
+        """Why robots.txt forbids `url`, or None. `rewrite`: `url` is an original URL (sent to
+        the mirror); else an actual address reached by a redirect, asked as it is."""
+        origin = "{0}://{1}".format(*urlsplit(url)[:2])
+        key = origin if rewrite else "=" + origin
         with self._robots_lock:
-            if origin not in self._robots:
-                self._robots[origin] = self._load_robots(origin)
-            parser = self._robots[origin]
-        return True if parser is None else parser.can_fetch(self.session.headers["User-Agent"], url)
+            if key not in self._robots:
+                self._robots[key] = self._load_robots(origin, rewrite)
+            rules = self._robots[key]
+        if isinstance(rules, str):
+            return rules
+        if rules is not None and not rules.can_fetch(self.session.headers["User-Agent"], url):
+            return "disallowed by robots.txt"
+        return None
 
     # -- internals ------------------------------------------------------------------------------
-    def _load_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+    def _load_robots(self, origin: str, rewrite: bool = True
+                     ) -> urllib.robotparser.RobotFileParser | str | None:
+        """The host's rules; None (allow all) when robots.txt is absent (any 4xx); a reason to
+        disallow everything when it cannot be read (5xx, cut connections), as RFC 9309 says:
+        the URLs are recorded as failed and retried next run."""
         robots_url = f"{origin}/robots.txt"
         try:
-            resp = self._get_with_retries(robots_url, self.resolve(robots_url), cache=True,
-                                          ok_statuses=(200, 401, 403, 404, 410))
+            resp = self._get_with_retries(robots_url, self.resolve(robots_url) if rewrite else robots_url,
+                                          cache=True)
+        except HostUnreachable:
+            raise
         except FetchError as exc:
-            log.warning("robots.txt unavailable for %s (%s); proceeding politely", origin, exc.reason)
-            return None
-        if resp.status_code != 200:
-            return None
+            if exc.status is not None and 400 <= exc.status < 500:
+                return None
+            log.warning("robots.txt of %s unreadable (%s): nothing is fetched from it this run "
+                        "(RFC 9309)", origin, exc.reason)
+            return f"robots.txt of {origin} unreadable ({exc.reason}); retried next run"
         parser = urllib.robotparser.RobotFileParser()
         parser.parse(resp.text.splitlines())
         return parser
@@ -234,8 +325,12 @@ class PoliteClient:
     def _get_with_retries(self, url: str, target: str, *, params=None, headers=None, cache=True,
                           stream=False, ok_statuses=(200,)) -> requests.Response:
         host = urlsplit(target).netloc
+        known = _UNREACHABLE.recent(host)
+        if known is not None:
+            raise HostUnreachable(url, host, known)
         last_reason = ""
         last_status = None
+        unreachable_tries = 0
         for attempt in range(self.retry.max_retries + 1):
             if attempt:
                 log.info("retrying %s (attempt %d): %s", url, attempt + 1, last_reason)
@@ -246,6 +341,15 @@ class PoliteClient:
                     self.network_requests += 1
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
+                cause = unreachable_cause(exc)
+                if cause is not None:
+                    unreachable_tries += 1
+                    if unreachable_tries > 1:  # one second chance for a blip, then stop
+                        _UNREACHABLE.add(host, cause)
+                        raise HostUnreachable(url, host, cause) from exc
+                    last_reason = f"cannot connect ({cause})"
+                    self.sleep(self.retry.unreachable_retry_wait)
+                    continue
                 last_reason, last_status = f"{type(exc).__name__}: {exc}", None
                 self.sleep(self._backoff(attempt + 1))
                 continue
@@ -266,16 +370,50 @@ class PoliteClient:
                          last_status)
 
     def _send(self, target: str, params, headers, stream: bool, cache: bool) -> requests.Response:
-        """One GET, through the cache when asked. The cache only saves requests: if its file is
-        locked past the timeout or damaged, the page is fetched without it, never lost."""
+        """One GET with its redirects followed here, not by requests, so that every hop is
+        checked: secrets are dropped when the host changes, another host is followed only when
+        `follow_redirect` allows it (and its robots.txt does), and loops fail naming the URLs."""
+        chain = [target]
+        hop_headers = dict(headers or {})
+        while True:
+            resp = self._send_one(chain[-1], params if len(chain) == 1 else None, hop_headers,
+                                  stream, cache)
+            location = resp.headers.get("Location") if resp.is_redirect else None
+            if not location:
+                return resp
+            resp.close()
+            nxt = urljoin(chain[-1], location)
+            if nxt in chain:
+                raise FetchError(chain[0], "redirect loop: " + " -> ".join(chain + [nxt]), resp.status_code)
+            if len(chain) > self.max_redirects:
+                raise FetchError(chain[0], f"more than {self.max_redirects} redirects: "
+                                 + " -> ".join(chain + [nxt]), resp.status_code)
+            if _host(nxt) != _host(chain[-1]):
+                hop_headers = {k: v for k, v in hop_headers.items() if not is_secret_header(k)}
+                hop_headers.update({k: None for k in self.session.headers if is_secret_header(k)})
+                if self.follow_redirect is not None and not self.follow_redirect(chain[0], nxt):
+                    raise FetchError(chain[0], f"redirected to another host: {chain[-1]} -> {nxt} "
+                                     "(not followed: that host is not allowed)", resp.status_code)
+                reason = self._robots_reason(nxt, rewrite=False) if self.respect_robots else None
+                if reason:
+                    raise RobotsDisallowed(chain[0], f"redirect target {nxt}: {reason}")
+            chain.append(nxt)
+
+    def _send_one(self, target: str, params, headers, stream: bool, cache: bool) -> requests.Response:
+        """One request, through the cache when asked. The cache only saves requests: if its file
+        is locked past the timeout or damaged, the page is fetched without it, never lost."""
         cached = isinstance(self.session, requests_cache.CachedSession)
+        kwargs = dict(params=params, headers=headers, timeout=self._timeouts(), stream=stream,
+                      allow_redirects=False)
         if cache and cached:
             try:
-                return self.session.get(target, params=params, headers=headers,
-                                        timeout=self.retry.timeout, stream=stream)
+                return self.session.get(target, **kwargs)
             except sqlite3.Error as exc:
                 log.warning("HTTP cache unusable (%s: %s); fetching %s without it",
                             type(exc).__name__, exc, target)
         with self.session.cache_disabled() if cached else contextlib.nullcontext():
-            return self.session.get(target, params=params, headers=headers,
-                                    timeout=self.retry.timeout, stream=stream)
+            return self.session.get(target, **kwargs)
+
+    def _timeouts(self) -> tuple[float, float]:
+        """(connect, read): a host that cannot be reached is known quickly; a slow body is not."""
+        return (min(self.retry.connect_timeout, self.retry.timeout), self.retry.timeout)

@@ -11,6 +11,7 @@ executor; a global step's reduce runs between its two segments.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,6 +261,10 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
                        if Decontaminate.name in r.get("reports", {})]
     if decontamination:  # per benchmark: documents dropped/trimmed, n-gram hits, examples
         stats["decontamination"] = merge_reports(decontamination)
+    acquired = join(input_dir, "acquire.json")
+    if "://" not in acquired and os.path.exists(acquired):  # what each acquirer reported
+        with open(acquired, "rb") as fh:
+            stats["acquire"] = orjson.loads(fh.read())
     with atomic_write(join(output_dir, "stats.json")) as fh:
         # stages stay in pipeline order; everything inside is already sorted
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")

@@ -166,7 +166,8 @@ def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
     try:
         return run_acquirers(cfg.sources, str(state_dir), recipe.data, seed=recipe.seed,
                              workers=cfg.workers, sample_sites=sample_sites, base_url=cfg.base_url,
-                             options={"refresh": True, **cfg.options}, overrides=cfg.acquirers)
+                             options={"refresh": True, **cfg.options}, overrides=cfg.acquirers,
+                             allow_partial=bool(cfg.options.get("allow_partial", False)))
     except (AcquireError, ImportError, ValueError) as exc:
         raise RefreshError(f"cannot acquire: {exc}") from exc
 

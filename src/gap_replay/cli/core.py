@@ -101,14 +101,22 @@ def executor_from(kind: str, workers: int, address: str | None):
 
 # --- acquisition -------------------------------------------------------------------------
 
-def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool) -> None:
-    from gap_replay.sources import AcquireError, run_acquirers
+def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool,
+            base_url: str | None = None, allow_partial: bool = False) -> None:
+    """Acquire every source; a source that failed or reported problems ends the command (exit 1)
+    with one line each, after all sources were tried, unless `allow_partial`."""
+    from gap_replay.sources import AcquireError, note_lines, problem_lines, run_acquirers
 
     try:
-        run_acquirers(sources, output, recipe.data, seed=recipe.seed, workers=workers,
-                      sample_sites=sample_sites_dir() if sample else None)
+        summaries = run_acquirers(sources, output, recipe.data, seed=recipe.seed, workers=workers,
+                                  sample_sites=sample_sites_dir() if sample else None,
+                                  base_url=base_url, allow_partial=allow_partial)
     except (AcquireError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"acquisition failed:\n{exc}") from None
+    for line in note_lines(summaries):
+        click.echo(f"note: {line}", err=True)
+    for line in problem_lines(summaries):  # only with allow_partial: otherwise raised above
+        click.echo(f"warning: {line}", err=True)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -186,8 +194,13 @@ def _settings(config: dict, workers, executor, address) -> tuple[int, str, str |
 @click.option("--sources", help="Comma-separated sources (default: all in the recipe).")
 @click.option("--output", type=click.Path(file_okay=False), help="Output directory OUT.")
 @click.option("--format", "formats", help="Comma-separated outputs: jsonl[,megatron].")
+@click.option("--base-url", help="Send every source's requests to this mirror (scheme+host, "
+              "optional path prefix) instead of the real sites.")
+@click.option("--allow-partial", is_flag=True,
+              help="A source that fails is a warning: process and mix what was acquired.")
 @common_options
-def download(sample, sources, output, formats, recipe_path, config_path, workers, executor, address, seed):
+def download(sample, sources, output, formats, base_url, allow_partial, recipe_path, config_path,
+             workers, executor, address, seed):
     """Acquire, process and mix every source into OUT; print a per-source table.
 
     \b
@@ -195,6 +208,10 @@ def download(sample, sources, output, formats, recipe_path, config_path, workers
         gap-replay download --sample --output sample-out
         gap-replay download --sample --output sample-out --workers 2
         gap-replay download --config configs/local.yaml --sources guidelines,replay --output out
+
+    A source that cannot be acquired (unreachable, listing failed, nothing found, far fewer
+    documents than last time) ends the run with exit 1 and one line per problem, after every
+    source was tried; rerun to resume, or pass --allow-partial to go on with the rest.
     """
     from gap_replay.mix import run_mix
     from gap_replay.process import run_process
@@ -208,7 +225,7 @@ def download(sample, sources, output, formats, recipe_path, config_path, workers
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
-    acquire(chosen, output, recipe, n_workers, sample)
+    acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
     with executor_from(kind, n_workers, addr) as ex:
         _guard(lambda: run_process(output, output, recipe, ex, chosen))
         _guard(lambda: run_mix(output, output, recipe, ex, fmt))

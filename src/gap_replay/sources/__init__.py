@@ -65,9 +65,16 @@ def acquirer(source: str, overrides: dict[str, str] | None = None) -> Callable[[
 def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, seed: int = 0,
                   workers: int = 1, sample_sites: str | os.PathLike | None = None,
                   base_url: str | None = None, options: dict[str, Any] | None = None,
-                  overrides: dict[str, str] | None = None) -> dict[str, dict]:
+                  overrides: dict[str, str] | None = None,
+                  allow_partial: bool = False) -> dict[str, dict]:
     """Run every source's acquirer into `output`; with `sample_sites`, against a local SiteServer
-    serving that folder (the bundled sample, or a copy a test or a refresh config points at)."""
+    serving that folder (the bundled sample, or a copy a test or a refresh config points at).
+
+    Every source is tried even when an earlier one failed, so one run names everything that is
+    broken. A source fails when its acquirer raises a FetchError (its message names the URL) or
+    returns `problems` (one line each: what broke and what to change). The summaries go to
+    `OUT/acquire.json`; then, unless `allow_partial`, AcquireError lists one line per problem.
+    """
     from gap_replay.http import FetchError
     from gap_replay.sample.server import SiteServer
 
@@ -82,9 +89,45 @@ def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, se
                                  sample_url=sample_url, base_url=base_url, options=dict(options or {}))
             try:
                 summaries[source] = fn(ctx) or {}
-            except FetchError as exc:
-                raise AcquireError(
-                    f"{source}: {exc}. Rerun to resume (completed work is kept); check the network, "
-                    f"or use --base-url for a mirror.") from exc
-            log.info("acquired %s: %s", source, summaries[source])
+            except (FetchError, AcquireError) as exc:
+                summaries[source] = {"problems": [str(exc)]}
+            log.debug("acquired %s: %s", source, summaries[source])
+    write_acquire_report(output, summaries)
+    lines = problem_lines(summaries)
+    if lines and not allow_partial:
+        raise AcquireError("\n".join(lines + [
+            "Rerun to resume (completed work is kept); fix what is named above, or pass "
+            "--allow-partial to keep what was acquired."]))
+    for line in lines:
+        log.warning("%s", line)
     return summaries
+
+
+def problem_lines(summaries: dict[str, dict]) -> list[str]:
+    """One line per problem, each starting with its source's name."""
+    return [line if line.startswith(f"{source}:") else f"{source}: {line}"
+            for source, summary in summaries.items() for line in summary.get("problems") or ()]
+
+
+def note_lines(summaries: dict[str, dict]) -> list[str]:
+    return [f"{source}: {line}" for source, summary in summaries.items()
+            for line in summary.get("notes") or ()]
+
+
+def write_acquire_report(output: str | os.PathLike, summaries: dict[str, dict]) -> None:
+    """OUT/acquire.json: what each acquirer reported this run (merged over earlier runs of
+    other sources), read by `process` into stats.json["acquire"]."""
+    import orjson
+
+    from gap_replay.io.paths import atomic_write
+
+    path = os.path.join(str(output), "acquire.json")
+    merged: dict[str, dict] = {}
+    if os.path.exists(path):
+        with contextlib.suppress(OSError, ValueError):
+            with open(path, "rb") as fh:
+                merged = orjson.loads(fh.read())
+    merged.update(summaries)
+    with atomic_write(path) as fh:
+        fh.write(orjson.dumps(merged, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+                              default=str))

@@ -1,0 +1,161 @@
+"""gap_replay.http: a host that cannot be reached stops its source in seconds, not retries."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import requests
+
+from conftest import run_cli
+from gap_replay.http import FetchError, HostUnreachable, PoliteClient, RetryPolicy, unreachable_cause
+from gap_replay.sample.server import Fault, SiteServer
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_connection_refused_fails_fast_and_is_remembered_for_the_host(tmp_path):
+    port = _closed_port()
+    waits: list[float] = []
+    client = PoliteClient(base_url=f"http://127.0.0.1:{port}", rate=0, respect_robots=False,
+                          retry=RetryPolicy(max_retries=5, backoff=10, timeout=5), sleep=waits.append)
+    with pytest.raises(HostUnreachable) as err:
+        client.get("https://example.org/a")
+    assert f"cannot reach 127.0.0.1:{port} (connection refused; no network?)" in str(err.value)
+    assert waits == [1.0]  # one short second chance, not five exponential backoffs
+    started = time.monotonic()
+    other = PoliteClient(base_url=f"http://127.0.0.1:{port}", rate=0, respect_robots=False,
+                         sleep=waits.append)
+    with pytest.raises(HostUnreachable):
+        other.get("https://example.org/b")  # another client of the process: known, no new wait
+    assert time.monotonic() - started < 0.5 and waits == [1.0]
+
+
+def test_robots_of_an_unreachable_host_stops_the_source_instead_of_proceeding():
+    client = PoliteClient(base_url=f"http://127.0.0.1:{_closed_port()}", rate=0,
+                          sleep=lambda s: None)
+    with pytest.raises(HostUnreachable, match="robots.txt"):
+        client.get("https://example.org/page")
+
+
+def test_errors_after_connecting_are_still_retried(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "page.html").write_text("<p>hello</p>")
+    with SiteServer(tmp_path) as server:
+        server.inject("/s/page.html", Fault("reset"), Fault("status", 503))
+        client = PoliteClient(base_url=server.base_url("s"), rate=0, respect_robots=False,
+                              retry=RetryPolicy(max_retries=3, backoff=0.01, timeout=5),
+                              sleep=lambda s: None)
+        assert "hello" in client.get_text("https://example.org/page.html")
+        with pytest.raises(FetchError) as err:
+            server.inject("/s/page.html", *[Fault("status", 404)])
+            client.get("https://example.org/page.html")
+        assert not isinstance(err.value, HostUnreachable) and err.value.status == 404
+
+
+def test_unreachable_causes_are_told_apart_from_retryable_errors():
+    try:
+        requests.get(f"http://127.0.0.1:{_closed_port()}/", timeout=5)
+    except requests.ConnectionError as exc:
+        assert unreachable_cause(exc) == "connection refused"
+    assert unreachable_cause(requests.ConnectionError("Connection reset by peer")) is None
+    assert unreachable_cause(requests.ReadTimeout("read timed out")) is None
+
+
+def test_download_without_network_ends_in_seconds_with_one_line_per_source(tmp_path):
+    started = time.monotonic()
+    proc = run_cli("download", "--output", str(tmp_path / "out"),
+                   "--base-url", f"http://127.0.0.1:{_closed_port()}", check=False, timeout=120)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert elapsed < 60, f"took {elapsed:.0f} s"
+    assert "Traceback" not in proc.stderr
+    tail = proc.stderr[proc.stderr.index("acquisition failed"):]
+    for source in ("guidelines", "abstracts", "papers", "replay"):
+        assert any(line.startswith(f"{source}:") and "cannot reach 127.0.0.1" in line
+                   for line in tail.splitlines()), (source, tail)
+    assert (tmp_path / "out" / "acquire.json").exists()
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.fixture
+def two_hosts(tmp_path):
+    """Two real servers on 127.0.0.1 (two hosts to the client), each with a page and robots.txt."""
+    for site in ("a", "b"):
+        (tmp_path / site / "s").mkdir(parents=True)
+        (tmp_path / site / "s" / "page.html").write_text(f"<p>page of {site}</p>")
+        (tmp_path / site / "robots.txt").write_text("User-agent: *\nDisallow: /private\n")
+    with SiteServer(tmp_path / "a") as a, SiteServer(tmp_path / "b") as b:
+        yield a, b
+
+
+def _plain(**kw) -> PoliteClient:
+    return PoliteClient(rate=0, retry=RetryPolicy(max_retries=2, backoff=0.01, timeout=5),
+                        sleep=lambda s: None, **kw)
+
+
+def test_secrets_never_follow_a_redirect_to_another_host(two_hosts):
+    a, b = two_hosts
+    a.inject("/api", Fault("status", 302, headers={"Location": f"{b.url}/s/page.html"}))
+    client = _plain(respect_robots=False)
+    client.session.headers["Authorization"] = "Bearer session-secret"
+    resp = client.get(f"{a.url}/api", headers={"x-api-key": "k-123", "X-Auth-Token": "t",
+                                                "Accept": "text/html"}, cache=False)
+    assert "page of b" in resp.text
+    sent_to_a = a.requests_to("/api")[0].headers
+    assert sent_to_a["x-api-key"] == "k-123" and sent_to_a["Authorization"] == "Bearer session-secret"
+    received = {k.lower(): v for k, v in b.requests_to("/s/page.html")[0].headers.items()}
+    assert received["accept"] == "text/html"
+    assert not {"x-api-key", "x-auth-token", "authorization"} & set(received), received
+
+
+def test_same_host_redirect_keeps_the_key(two_hosts):
+    a, _ = two_hosts
+    a.inject("/api", Fault("status", 301, headers={"Location": "/s/page.html"}))
+    resp = _plain(respect_robots=False).get(f"{a.url}/api", headers={"x-api-key": "k"}, cache=False)
+    assert "page of a" in resp.text
+    assert a.requests_to("/s/page.html")[0].headers["x-api-key"] == "k"
+
+
+def test_cross_host_redirect_is_followed_only_when_allowed_and_robots_of_the_new_host_asked(two_hosts):
+    a, b = two_hosts
+    moved = Fault("status", 302, headers={"Location": f"{b.url}/s/page.html"})
+    a.inject("/s/old.html", moved)
+    with pytest.raises(FetchError) as err:
+        _plain(follow_redirect=lambda first, other: False).get(f"{a.url}/s/old.html")
+    assert f"{a.url}/s/old.html -> {b.url}/s/page.html" in err.value.reason
+    assert b.requests_to("/s/page.html") == []
+    a.inject("/s/old.html", moved)
+    assert "page of b" in _plain(follow_redirect=lambda first, other: True).get_text(f"{a.url}/s/old.html")
+    assert b.requests_to("/robots.txt"), "robots.txt of the redirect's host was not asked"
+    a.inject("/s/old2.html", Fault("status", 302, headers={"Location": f"{b.url}/private/x"}))
+    with pytest.raises(FetchError, match="robots"):
+        _plain().get(f"{a.url}/s/old2.html")
+
+
+def test_redirect_loop_is_a_fetch_error_naming_the_urls(two_hosts):
+    a, _ = two_hosts
+    a.inject("/s/x", *[Fault("status", 302, headers={"Location": "/s/y"})] * 3)
+    a.inject("/s/y", *[Fault("status", 302, headers={"Location": "/s/x"})] * 3)
+    with pytest.raises(FetchError) as err:
+        _plain(respect_robots=False).get(f"{a.url}/s/x")
+    assert err.value.reason == f"redirect loop: {a.url}/s/x -> {a.url}/s/y -> {a.url}/s/x"
+
+
+@pytest.mark.parametrize("status,allowed", [(503, False), (500, False), (404, True), (403, True)])
+def test_robots_txt_5xx_disallows_and_4xx_allows(two_hosts, status, allowed):
+    a, _ = two_hosts
+    a.inject("/robots.txt", *[Fault("status", status)] * 5)
+    client = _plain()
+    if allowed:
+        assert "page of a" in client.get_text(f"{a.url}/s/page.html")
+    else:
+        with pytest.raises(FetchError, match=f"robots.txt of {a.url} unreadable"):
+            client.get(f"{a.url}/s/page.html")
+        assert a.requests_to("/s/page.html") == []
