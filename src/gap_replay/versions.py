@@ -4,40 +4,20 @@ symlink, pruning to the newest K, and the ROOT/.lock that keeps two refreshes ap
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-
-class LockHeld(RuntimeError):
-    """Another process holds ROOT/.lock."""
+from gap_replay.lock import LockHeld, output_lock  # noqa: F401  (LockHeld: refresh's callers)
 
 
 @contextlib.contextmanager
 def refresh_lock(root: Path) -> Iterator[None]:
-    """Hold ROOT/.lock for the whole refresh; raise LockHeld at once if another process has it.
-
-    flock is released by the kernel when the holder dies, so a SIGKILLed refresh never blocks
-    the next one.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise LockHeld(f"{root / '.lock'} is held by another refresh") from exc
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    """Hold ROOT/.lock for the whole refresh (see gap_replay.lock); LockHeld if another has it."""
+    with output_lock(root, "refresh"):
         yield
-    finally:
-        os.close(fd)
 
 
 def utc_stamp() -> str:

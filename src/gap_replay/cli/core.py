@@ -99,6 +99,21 @@ def executor_from(kind: str, workers: int, address: str | None):
         ex.close()
 
 
+@contextlib.contextmanager
+def folder_lock(folder: str, command: str):
+    """One run per output folder: a second one exits 75 naming the holder (gap_replay.lock)."""
+    from gap_replay.lock import EXIT_LOCKED, LockHeld, output_lock
+
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(output_lock(folder, command))
+    except LockHeld as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_LOCKED) from None
+    with stack:
+        yield
+
+
 # --- acquisition -------------------------------------------------------------------------
 
 def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sample: bool,
@@ -225,10 +240,11 @@ def download(sample, sources, output, formats, base_url, allow_partial, recipe_p
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
-    acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
-    with executor_from(kind, n_workers, addr) as ex:
-        _guard(lambda: run_process(output, output, recipe, ex, chosen))
-        _guard(lambda: run_mix(output, output, recipe, ex, fmt))
+    with folder_lock(output, "download"):
+        acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
+        with executor_from(kind, n_workers, addr) as ex:
+            _guard(lambda: run_process(output, output, recipe, ex, chosen))
+            _guard(lambda: run_mix(output, output, recipe, ex, fmt))
     click.echo(source_table(output))
 
 
@@ -266,7 +282,7 @@ def process(input_dir, output, sources, recipe_path, config_path, workers, execu
     recipe = resolve_recipe(recipe_path, config, seed, fallback=str(recorded) if recorded.exists() else None)
     n_workers, kind, addr = _settings(config, workers, executor, address)
     input_dir, output = absolute(input_dir), absolute(output or input_dir)
-    with executor_from(kind, n_workers, addr) as ex:
+    with folder_lock(output, "process"), executor_from(kind, n_workers, addr) as ex:
         stats = _guard(lambda: run_process(input_dir, output, recipe, ex, parse_sources(sources, recipe)))
     click.echo(stage_table(stats))
 
@@ -295,7 +311,7 @@ def mix(input_dir, output, formats, recipe_path, config_path, workers, executor,
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
     input_dir, output = absolute(input_dir), absolute(output or input_dir)
-    with executor_from(kind, n_workers, addr) as ex:
+    with folder_lock(output, "mix"), executor_from(kind, n_workers, addr) as ex:
         _guard(lambda: run_mix(input_dir, output, recipe, ex, fmt))
     click.echo(source_table(output))
 

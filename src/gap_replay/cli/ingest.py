@@ -40,11 +40,14 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     Bad records are written to OUTPUT/quarantine/ with file, line and reason; a rerun skips
     files already ingested (OUTPUT/state.sqlite).
     """
+    from gap_replay.cli.core import folder_lock
+
     recipe_data = yaml.safe_load(open(recipe or default_recipe_path(), encoding="utf-8"))
     try:
-        report = run_ingest(fmt, paths, output, all_records=all_records, force=force,
-                            recipe=recipe_data,
-                            progress=lambda it: tqdm(it, desc=f"ingest {fmt}", unit="file"))
+        with folder_lock(output, "ingest"):
+            report = run_ingest(fmt, paths, output, all_records=all_records, force=force,
+                                recipe=recipe_data,
+                                progress=lambda it: tqdm(it, desc=f"ingest {fmt}", unit="file"))
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from exc
     except ImportError as exc:
