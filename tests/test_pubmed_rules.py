@@ -117,8 +117,10 @@ def test_ingest_cli_writes_shards_quarantines_hostile_files_and_skips_on_rerun(t
     shards = list_shards(out / "raw" / "papers")
     assert len(shards) == 3 and all("/raw/papers/pmc/" in s for s in shards)
     first = [p.read_bytes() for p in map(Path, shards)]
-    r = _run_ingest("--format", "jats", str(FIX / "pmc_jats"), "--output", str(out))
-    assert "skipped, already done: 3" in r.stdout
+    r = _run_ingest("--format", "jats", str(FIX / "pmc_jats"), str(hostile), "--output", str(out))
+    assert "skipped, already done: 4" in r.stdout
+    assert list((out / "quarantine").glob("ingest-jats-*.jsonl")) == [qfile]  # the record is kept
+    assert orjson.loads(qfile.read_bytes().splitlines()[0]) == entry
     r = _run_ingest("--format", "jats", str(FIX / "pmc_jats"), "--output", str(out), "--force")
     assert [Path(s).read_bytes() for s in shards] == first  # byte-identical rewrite
     r = _run_ingest("--format", "medline", str(FIX / "medline"), "--output", str(out))

@@ -332,17 +332,28 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     report = IngestReport()
     ctx = Context(output, all_records=all_records)
     ctx.fulltext = FullTextIndex(fulltext_index_path(output))
-    quarantine = Quarantine()
     wrap = progress or (lambda it: it)
+    quarantined = 0
+
+    def keep_quarantine(quarantine: Quarantine, name: str) -> None:
+        """One quarantine file per input (or per joined batch), written before the input is
+        marked done: a rerun that skips the input keeps its record of what was bad."""
+        nonlocal quarantined
+        if len(quarantine):
+            quarantine.flush(output / "quarantine" / f"ingest-{fmt}-{name}.jsonl")
+        quarantined += len(quarantine)
+
     try:
         if fmt in ACROSS_FILES:
             key = "|".join(_file_key(p) for p in sorted(files))
             if not force and state.done(f"ingest:{fmt}", key) is not None:
                 report.skipped_files = len(files)
             else:
+                quarantine = Quarantine()
                 for path, docs in FORMATS[fmt](files, quarantine, ctx):
                     _ingest_stream(docs, _shard_name(path), output, report, ctx)
                 report.files = len(files)
+                keep_quarantine(quarantine, hashlib.sha1(key.encode()).hexdigest()[:8])
                 state.mark_done(f"ingest:{fmt}", key, orjson.dumps(report.to_dict()).decode())
         else:
             for path in wrap(files):
@@ -350,18 +361,17 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
                 if not force and state.done(f"ingest:{fmt}", key) is not None:
                     report.skipped_files += 1
                     continue
-                before = len(quarantine)
+                quarantine = Quarantine()
                 _ingest_stream(FORMATS[fmt](path, quarantine, ctx), _shard_name(path), output,
                                report, ctx)
                 report.files += 1
-                log.info("%s: %d quarantined", path, len(quarantine) - before)
+                log.info("%s: %d quarantined", path, len(quarantine))
+                keep_quarantine(quarantine, _shard_name(path))
                 state.mark_done(f"ingest:{fmt}", key)
     finally:
         ctx.close()
-    report.quarantined = len(quarantine)
+    report.quarantined = quarantined
     report.records_in += report.quarantined
-    qname = f"ingest-{fmt}-{hashlib.sha1('|'.join(files).encode()).hexdigest()[:8]}.jsonl"
-    quarantine.flush(output / "quarantine" / qname)
     # Abstracts already on disk (this run's or earlier runs') that now have a full text.
     report.fulltext_dedup = apply_fulltext_dedup(output)
     return report
