@@ -395,3 +395,34 @@ def test_s2orc_dropped_citations_leave_no_empty_brackets_or_space_before_punctua
                      paragraph=[{"start": p, "end": len(text)}], bibref=spans)
     out, _ = format_s2orc(row)
     assert out == "Title\n\nWe saw it and in search, too."
+
+
+@pytest.mark.parametrize("comment", [b"<!-- " + b"x" * 70_000 + b" -->", b"<!-- see <a href=x> -->"])
+def test_entities_declared_after_a_long_or_tag_like_comment_are_refused(tmp_path, comment):
+    from gap_replay.sources.pubmed.xmlsafe import HostileXML
+
+    decl = b'<!DOCTYPE PubmedArticleSet [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    path = tmp_path / "sneaky.xml"
+    path.write_bytes(b'<?xml version="1.0"?>' + comment + decl +
+                     b"<PubmedArticleSet><PubmedArticle>&x;</PubmedArticle></PubmedArticleSet>")
+    with pytest.raises(HostileXML, match="entities"):
+        list(medline.iter_file(path))
+    nxml = tmp_path / "sneaky.nxml"
+    nxml.write_bytes(b'<?xml version="1.0"?>' + comment + decl.replace(b"PubmedArticleSet", b"article")
+                     + b"<article><front>&x;</front></article>")
+    ((_, err),) = list(jats.iter_file(str(nxml)))
+    assert isinstance(err, jats.JatsError) and "entities" in str(err)
+
+
+def test_a_well_formed_html_page_is_not_a_medline_file(tmp_path):
+    from gap_replay.sources.pubmed.ingest import run_ingest
+
+    page = tmp_path / "in" / "pubmed26n0001.xml"
+    page.parent.mkdir()
+    page.write_bytes(b"<html><body><p>Service unavailable</p></body></html>")
+    with pytest.raises(medline.NotThisFormat, match=r"not a MEDLINE file \(root element <html>"):
+        list(medline.iter_file(page))
+    report = run_ingest("medline", [str(page.parent)], tmp_path / "out")
+    assert report.quarantined == 1 and report.records_in == 1
+    (qfile,) = (tmp_path / "out" / "quarantine").glob("ingest-medline-*.jsonl")
+    assert "not a MEDLINE file" in qfile.read_text()

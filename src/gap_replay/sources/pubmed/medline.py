@@ -20,9 +20,11 @@ from lxml import etree
 from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
 from gap_replay.sources.pubmed.textutil import remove_urls, squash
-from gap_replay.sources.pubmed.xmlsafe import HostileXML, iter_elements, open_xml, release
+from gap_replay.sources.pubmed.xmlsafe import HostileXML, NotThisFormat, iter_elements, open_xml, release
 
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
+# Root elements of baseline/update files and efetch answers (old files: MedlineCitationSet).
+ROOT_TAGS = ("PubmedArticleSet", "PubmedBookArticleSet", "MedlineCitationSet")
 # MEDLINE language codes (ISO 639-2) → the ISO 639-1 codes langdetect and the recipe use.
 LANGUAGES = {
     "eng": "en", "fre": "fr", "ger": "de", "spa": "es", "ita": "it", "por": "pt", "rus": "ru",
@@ -160,11 +162,11 @@ def parse_citation(el, source_name: str = "") -> Citation:
 def iter_file(path: str | os.PathLike) -> Iterator[Citation | Deletion | MedlineError]:
     """Records of one MEDLINE file in file order; a bad record yields a MedlineError in its place.
 
-    Raises HostileXML (prolog declares entities) or etree.XMLSyntaxError (broken file) for the
-    caller to quarantine the file."""
+    Raises HostileXML (prolog declares entities), NotThisFormat (another root element) or
+    etree.XMLSyntaxError (broken file) for the caller to quarantine the file."""
     path = str(path)
     with open_xml(path) as fh:
-        for el in iter_elements(fh, RECORD_TAGS):
+        for el in iter_elements(fh, RECORD_TAGS, roots=ROOT_TAGS, kind="MEDLINE"):
             tag = etree.QName(el).localname
             el.tag = tag
             try:
@@ -251,5 +253,5 @@ class MedlineResolver:
         self.db.close()
 
 
-__all__ = ["Citation", "Deletion", "HostileXML", "MedlineError", "MedlineResolver", "iter_file",
+__all__ = ["Citation", "Deletion", "HostileXML", "MedlineError", "MedlineResolver", "NotThisFormat", "iter_file",
            "parse_citation"]

@@ -24,6 +24,10 @@ class HostileXML(ValueError):
     """The file declares entities or cannot be parsed safely; the message is the reason."""
 
 
+class NotThisFormat(ValueError):
+    """Well-formed XML whose root element is not one the format has (an HTML page, say)."""
+
+
 def check_prolog(head: bytes) -> None:
     """Raise HostileXML when the text before the root element declares entities."""
     m = _FIRST_ELEMENT.search(head)
@@ -67,13 +71,35 @@ def xml_lang(el) -> str | None:
     return el.get("{http://www.w3.org/XML/1998/namespace}lang") or el.get("lang")
 
 
-def iter_elements(stream: IO[bytes], tags: tuple[str, ...]):
-    """Yield (event element) for complete elements whose local name is in `tags`, clearing
-    finished elements so memory stays flat whatever the file size."""
+def iter_elements(stream: IO[bytes], tags: tuple[str, ...], *,
+                  roots: tuple[str, ...] | None = None, kind: str = "XML"):
+    """Yield complete elements whose local name is in `tags`, clearing finished elements so
+    memory stays flat whatever the file size.
+
+    Before the first element is yielded the parsed prolog is checked: entity declarations are
+    refused wherever they sit (after a long comment too), which the byte-level `check_prolog`
+    cannot promise. With `roots`, a document whose root element is not one of them raises
+    NotThisFormat ("not a MEDLINE file") instead of yielding nothing."""
     wanted = tuple(f"{{*}}{t}" for t in tags)  # any namespace, or none
     context = etree.iterparse(stream, events=("end",), tag=wanted, **PARSER_OPTIONS)
+    checked = False
     for _event, el in context:
+        if not checked:
+            _check_document(el.getroottree(), roots, kind)
+            checked = True
         yield el
+    if not checked and context.root is not None:
+        _check_document(context.root.getroottree(), roots, kind)
+
+
+def _check_document(tree, roots: tuple[str, ...] | None, kind: str) -> None:
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise HostileXML("DOCTYPE declares entities (XXE / entity expansion refused)")
+    root = localname(tree.getroot().tag)
+    if roots is not None and root not in roots:
+        raise NotThisFormat(f"not a {kind} file (root element <{root}>, expected "
+                            + " or ".join(f"<{r}>" for r in roots) + ")")
 
 
 def release(el) -> None:
