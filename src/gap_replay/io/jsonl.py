@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import zlib
 from typing import IO, Any, Iterable, Iterator
 
 import fsspec
@@ -12,42 +11,22 @@ import orjson
 import zstandard
 
 from gap_replay.document import Document, InvalidDocument
+from gap_replay.io.lines import DEFAULT_MAX_LINE, LongLine, TruncatedInput, iter_lines
 from gap_replay.io.paths import atomic_write, filesystem
 from gap_replay.io.quarantine import Quarantine
 
 SHARD_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json")
 
 
-def _open_decompressed(raw: IO[bytes], path: str) -> IO[bytes]:
-    if path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if path.endswith(".zst"):
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    return raw
-
-
-def _lines(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[bytes]:
-    """Lines of a (decompressed) byte stream, read in small chunks so that the records before a
-    truncation are still yielded when the decompressor fails."""
-    pending = b""
-    while True:
-        chunk = stream.read(chunk_size)
-        if not chunk:
-            break
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line + b"\n"
-    if pending:
-        yield pending
-
-
-def parse_json_lines(lines: Iterable[tuple[int, bytes]], quarantine: Quarantine, *, file: str,
-                     source: str = "unknown") -> Iterator[tuple[int, Any]]:
+def parse_json_lines(lines: Iterable[tuple[int, bytes | LongLine]], quarantine: Quarantine, *,
+                     file: str, source: str = "unknown") -> Iterator[tuple[int, Any]]:
     """(line number, JSON value) for each well-formed line of `lines`; blank lines are skipped,
-    invalid UTF-8 and malformed JSON are quarantined with `file`:line. Shared by every reader of
-    JSON lines, local shards or HTTP streams."""
+    invalid UTF-8, malformed JSON and lines over the size limit are quarantined with
+    `file`:line. Shared by every reader of JSON lines, local shards or HTTP streams."""
     for lineno, line in lines:
+        if isinstance(line, LongLine):
+            quarantine.add(file=file, line=lineno, reason=line.reason, raw=line.head, source=source)
+            continue
         if not line.strip():
             continue
         try:
@@ -63,33 +42,27 @@ def parse_json_lines(lines: Iterable[tuple[int, bytes]], quarantine: Quarantine,
                            source=source)
 
 
-def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"
-                 ) -> Iterator[tuple[int, dict]]:
+def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown", *,
+                 max_line: int = DEFAULT_MAX_LINE) -> Iterator[tuple[int, dict]]:
     """Yield (line number, JSON object) from a shard; every bad line goes to `quarantine`.
 
-    Invalid UTF-8, malformed JSON, a non-object line, and a truncated or corrupt compressed
-    stream are quarantined with file and line; the records before the damage are kept.
+    Invalid UTF-8, malformed JSON, a non-object line, a line over `max_line` bytes, and a
+    truncated or corrupt compressed stream are quarantined with file and line; every complete
+    record before the damage is kept (gzip members and zstd frames are decoded one by one).
     """
     path = str(path)
-    read = [0]  # lines read so far, bad ones included: where a truncation is reported
-
-    def numbered(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-        for read[0], line in enumerate(_lines(stream), start=1):
-            yield read[0], line
-
     with fsspec.open(path, "rb") as raw:
         try:
-            for lineno, obj in parse_json_lines(numbered(_open_decompressed(raw, path)), quarantine,
+            for lineno, obj in parse_json_lines(iter_lines(raw, path, max_line=max_line), quarantine,
                                                 file=path, source=source):
                 if not isinstance(obj, dict):
                     quarantine.add(file=path, line=lineno, reason="JSON line is not an object",
                                    raw=orjson.dumps(obj), source=source)
                     continue
                 yield lineno, obj
-        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
-            quarantine.add(file=path, line=read[0] + 1,
-                           reason=f"truncated or corrupt compressed stream after line {read[0]}: {exc}",
-                           source=source)
+        except TruncatedInput as exc:
+            quarantine.add(file=path, line=exc.line, reason=f"truncated or corrupt: {exc.reason}",
+                           raw=exc.partial, source=source)
 
 
 def iter_documents(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown"

@@ -5,39 +5,26 @@ S2 dataset files filtered to PubMed on the fly). `HTTPByteStream` reads a respon
 the PoliteClient; when the connection drops or the body ends short of Content-Length it
 re-requests the rest with `Range: bytes=N-` (bounded resumes, with the client's backoff), and a
 pre-signed link that has expired (HTTP 400/403) is replaced through a `relist` callback, so a
-100 GB file never restarts from zero. `iter_lines` decompresses gzip/zstd with
-incremental decoders so a file that *itself* ends early (a truncated upload) is detected: the
-complete lines before the damage are yielded, then `TruncatedInput` says where it broke.
+100 GB file never restarts from zero. Its lines come from `gap_replay.io.lines.iter_lines`
+(re-exported here), which also detects a file that *itself* ends early.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import zlib
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable
 
 import requests
 import urllib3
-import zstandard
 
 from gap_replay.http import FetchError, PoliteClient
+from gap_replay.io.lines import CHUNK, LongLine, TruncatedInput, decoder_for, iter_lines  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 16
 EXPIRED_STATUSES = (400, 403)  # a pre-signed link past its lifetime
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-class TruncatedInput(OSError):
-    """The data ended before its compressed stream or its declared length did."""
-
-    def __init__(self, reason: str, partial: bytes = b"", line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.partial = partial
-        self.line = line  # the first line that could not be read whole
 
 
 class HTTPByteStream:
@@ -133,91 +120,3 @@ class HTTPByteStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class _Plain:
-    eof = True
-
-    def feed(self, data: bytes) -> bytes:
-        return data
-
-
-class _MultiFrame:
-    """Incremental gzip (multi-member) or zstd (multi-frame) decoding that knows when a
-    member is left unfinished, which stream readers silently ignore."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.started = False
-        self._new()
-
-    def _new(self) -> None:
-        self.dec = (zlib.decompressobj(wbits=47) if self.kind == "gz"
-                    else zstandard.ZstdDecompressor().decompressobj())
-
-    @property
-    def eof(self) -> bool:
-        return not self.started or self.dec.eof
-
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            self.started = True
-            out.append(self.dec.decompress(data))
-            if not self.dec.eof:
-                break
-            data = self.dec.unused_data
-            self._new()
-            self.started = False
-        return b"".join(out)
-
-
-def decoder_for(name: str):
-    base = name.split("?", 1)[0].split("#", 1)[0]
-    if base.endswith(".gz"):
-        return _MultiFrame("gz")
-    if base.endswith(".zst") or base.endswith(".zstd"):
-        return _MultiFrame("zst")
-    return _Plain()
-
-
-def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression: str | None = None
-               ) -> Iterator[tuple[int, bytes]]:
-    """(line number from 1, line bytes without the newline) of a possibly compressed stream.
-
-    Raises TruncatedInput after the last complete line when the compressed data is corrupt or
-    ends inside a member/frame; `partial` holds the incomplete tail. `stats`, when given, counts
-    bytes "decoded" (decompressed so far) and "yielded" (lines handed out, with newlines): the
-    size estimate needs both because decoding runs ahead of the lines consumed. `compression`
-    ("gz", "zst") overrides the suffix of `name` for files whose URL does not say it.
-    """
-    stats = stats if stats is not None else {}
-    stats.setdefault("decoded", 0)
-    stats.setdefault("yielded", 0)
-    decoder = _MultiFrame(compression) if compression else decoder_for(name)
-    pending = b""
-    lineno = 0
-    while True:
-        chunk = raw.read(CHUNK)
-        if not chunk:
-            break
-        try:
-            out = decoder.feed(chunk)
-            stats["decoded"] += len(out)
-            pending += out
-        except (zlib.error, zstandard.ZstdError) as exc:
-            for line in pending.split(b"\n")[:-1]:
-                lineno += 1
-                yield lineno, line
-            raise TruncatedInput(f"corrupt compressed data after line {lineno}: {exc}",
-                                 pending.rsplit(b"\n", 1)[-1], lineno + 1) from exc
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            lineno += 1
-            stats["yielded"] += len(line) + 1
-            yield lineno, line
-    if not decoder.eof:
-        raise TruncatedInput(f"compressed stream ends early (truncated file) after line {lineno}",
-                             pending, lineno + 1)
-    if pending:
-        yield lineno + 1, pending

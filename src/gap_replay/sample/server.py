@@ -164,7 +164,10 @@ class SiteServer:
         with self._lock:
             queue = self.faults.get(path_only)
             fault = queue.pop(0) if queue else None
-        status = self._respond(req, head, fault)
+        if not self._respond(req, head, fault):  # hang or reset: no response, logged here
+            self._log(req, 0)
+
+    def _log(self, req: BaseHTTPRequestHandler, status: int) -> None:
         with self._lock:
             self.log.append(LoggedRequest(req.command, req.path, dict(req.headers.items()), status))
 
@@ -206,14 +209,14 @@ class SiteServer:
             return self._send(req, 206, chunk, ctype, head, extra=validators, fault=fault)
         return self._send(req, 200, body, ctype, head, extra=validators, fault=fault)
 
-    @staticmethod
-    def _send(req, status: int, body: bytes, ctype: str, head: bool, extra: dict | None = None,
+    def _send(self, req, status: int, body: bytes, ctype: str, head: bool, extra: dict | None = None,
               fault: Fault | None = None) -> int:
         req.send_response(status)
         req.send_header("Content-Type", ctype)
         req.send_header("Content-Length", str(len(body)))
         for key, value in (extra or {}).items():
             req.send_header(key, value)
+        self._log(req, status)  # before the client can see the answer: tests read the log then
         req.end_headers()
         if not head and status != 304:
             if fault and fault.kind == "truncate":
