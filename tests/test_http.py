@@ -159,3 +159,64 @@ def test_robots_txt_5xx_disallows_and_4xx_allows(two_hosts, status, allowed):
         with pytest.raises(FetchError, match=f"robots.txt of {a.url} unreadable"):
             client.get(f"{a.url}/s/page.html")
         assert a.requests_to("/s/page.html") == []
+
+
+class _Endless:
+    """A server on 127.0.0.1 whose page announces 10 GB (or sends chunks without a length)
+    and streams zeros until the client hangs up."""
+
+    def __init__(self, announce: bool) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.sent = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                if announce:
+                    self.send_header("Content-Length", str(10 << 30))
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                block = b"0" * (1 << 16)
+                try:
+                    while outer.sent < (10 << 30):
+                        self.wfile.write(block if announce else b"%x\r\n%s\r\n" % (len(block), block))
+                        outer.sent += len(block)
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("announce", [True, False])
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_huge_page_is_refused_at_its_limit_not_read_into_memory(tmp_path, announce, cached):
+    from gap_replay.http import BodyLimits
+
+    server = _Endless(announce)
+    try:
+        client = _plain(respect_robots=False, body_limits=BodyLimits(page=4 << 20),
+                        cache_path=(tmp_path / "cache.sqlite") if cached else None)
+        with pytest.raises(FetchError) as err:
+            client.get(f"{server.url}/page")
+        expected = "announces 10,737,418,240 bytes" if announce else "has more than 4,194,304 bytes"
+        assert expected in err.value.reason and "text/html" in err.value.reason
+        assert server.sent < (64 << 20)  # stopped near the limit, not after gigabytes
+    finally:
+        server.close()

@@ -159,7 +159,52 @@ class _HostLimiter:
             time.sleep(delay)
 
 
-def _cached_session(path: Path) -> requests.Session:
+class BodyTooLarge(Exception):
+    """A response body over the client's limit for its content type (never read past it)."""
+
+    def __init__(self, size: int, limit: int, ctype: str, announced: bool) -> None:
+        how = "announces" if announced else "has more than"
+        super().__init__(f"body {how} {size:,} bytes; the limit for {ctype or 'this type'} is "
+                         f"{limit:,} (raise http_limits in the run config)")
+
+
+@dataclass
+class BodyLimits:
+    """Bytes one response may hold in memory, by content type. Data files never come through
+    here: they are streamed to disk (`PoliteClient.download`) or line by line (io.stream)."""
+
+    page: int = 64 << 20        # HTML, JSON, XML, text
+    pdf: int = 256 << 20
+    other: int = 64 << 20
+
+    def for_type(self, ctype: str) -> int:
+        ctype = ctype.lower()
+        return self.pdf if "pdf" in ctype else self.page if any(
+            t in ctype for t in ("html", "json", "xml", "text")) else self.other
+
+
+def load_body(resp: requests.Response, limits: BodyLimits) -> None:
+    """Read a streamed response's body into `resp.content`, at most its type's limit; a body
+    announcing or reaching more raises BodyTooLarge before it fills memory."""
+    if getattr(resp, "from_cache", False) or resp._content_consumed:  # noqa: SLF001
+        return
+    ctype = resp.headers.get("Content-Type", "")
+    limit = limits.for_type(ctype)
+    announced = int(resp.headers.get("Content-Length") or 0)
+    if announced > limit:
+        resp.close()
+        raise BodyTooLarge(announced, limit, ctype, True)
+    parts, size = [], 0
+    for part in resp.iter_content(1 << 20):
+        size += len(part)
+        if size > limit:
+            resp.close()
+            raise BodyTooLarge(limit, limit, ctype, False)
+        parts.append(part)
+    resp._content = b"".join(parts)  # noqa: SLF001 - what requests itself fills on .content
+
+
+def _cached_session(path: Path, limits: BodyLimits, uncached: threading.local) -> requests.Session:
     """A session that revalidates through the SQLite cache at `path`; a plain one (with a
     warning) when that file is damaged, since the cache only saves requests."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,11 +214,27 @@ def _cached_session(path: Path) -> requests.Session:
         return requests_cache.CachedSession(
             str(path), backend="sqlite", expire_after=requests_cache.EXPIRE_IMMEDIATELY,
             always_revalidate=True, allowable_codes=(200,), stale_if_error=False,
-            wal=True, busy_timeout=CACHE_BUSY_TIMEOUT_MS)
+            wal=True, busy_timeout=CACHE_BUSY_TIMEOUT_MS,
+            filter_fn=lambda resp: _bounded_for_cache(resp, limits, uncached))
     except sqlite3.Error as exc:
         log.warning("HTTP cache %s is unreadable (%s: %s); running without it (delete the file "
                     "to start a new cache)", path, type(exc).__name__, exc)
         return requests.Session()
+
+
+def _bounded_for_cache(resp, limits: BodyLimits, uncached: threading.local) -> bool:
+    """requests-cache reads a body whole to store it: read it here first, within the limit.
+    It asks even with the cache disabled; then (streamed downloads, `cache=False`) the body is
+    left unread for the caller, and True is answered: False would make requests-cache delete
+    the URL's cached copy, touching the database the caller meant to bypass."""
+    if getattr(uncached, "on", False):
+        return True
+    try:
+        load_body(resp, limits)
+    except BodyTooLarge as exc:
+        resp.gap_too_large = exc
+        return False
+    return True
 
 
 class PoliteClient:
@@ -188,7 +249,7 @@ class PoliteClient:
                  respect_robots: bool = True, user_agent: str = USER_AGENT,
                  sleep: Callable[[float], None] = time.sleep,
                  follow_redirect: Callable[[str, str], bool] | None = None,
-                 max_redirects: int = 10) -> None:
+                 max_redirects: int = 10, body_limits: BodyLimits | None = None) -> None:
         self.base_url = base_url
         self.retry = retry or RetryPolicy()
         self.respect_robots = respect_robots
@@ -196,7 +257,10 @@ class PoliteClient:
         self.sleep = sleep
         self.follow_redirect = follow_redirect  # (first URL, other-host URL) -> follow it?
         self.max_redirects = max_redirects
-        self.session = _cached_session(Path(cache_path)) if cache_path is not None else requests.Session()
+        self.body_limits = body_limits or BodyLimits()
+        self._uncached = threading.local()  # set while a request bypasses the cache
+        self.session = (_cached_session(Path(cache_path), self.body_limits, self._uncached)
+                        if cache_path is not None else requests.Session())
         self.session.headers["User-Agent"] = user_agent
         self._robots: dict[str, urllib.robotparser.RobotFileParser | str | None] = {}
         self._robots_lock = threading.Lock()
@@ -339,6 +403,8 @@ class PoliteClient:
                 resp = self._send(target, params, headers, stream, cache)
                 if not getattr(resp, "from_cache", False) or getattr(resp, "revalidated", False):
                     self.network_requests += 1
+            except BodyTooLarge as exc:
+                raise FetchError(url, str(exc)) from None
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 cause = unreachable_cause(exc)
@@ -402,8 +468,19 @@ class PoliteClient:
     def _send_one(self, target: str, params, headers, stream: bool, cache: bool) -> requests.Response:
         """One request, through the cache when asked. The cache only saves requests: if its file
         is locked past the timeout or damaged, the page is fetched without it, never lost."""
+        resp = self._request(target, params, headers, cache and not stream)
+        too_large = getattr(resp, "gap_too_large", None)  # found while the cache read it
+        if too_large is not None:
+            resp.close()
+            raise too_large
+        if not stream:
+            load_body(resp, self.body_limits)
+        return resp
+
+    def _request(self, target: str, params, headers, cache: bool) -> requests.Response:
+        """The body is always streamed here, so that `load_body` can bound what is read."""
         cached = isinstance(self.session, requests_cache.CachedSession)
-        kwargs = dict(params=params, headers=headers, timeout=self._timeouts(), stream=stream,
+        kwargs = dict(params=params, headers=headers, timeout=self._timeouts(), stream=True,
                       allow_redirects=False)
         if cache and cached:
             try:
@@ -411,8 +488,12 @@ class PoliteClient:
             except sqlite3.Error as exc:
                 log.warning("HTTP cache unusable (%s: %s); fetching %s without it",
                             type(exc).__name__, exc, target)
-        with self.session.cache_disabled() if cached else contextlib.nullcontext():
-            return self.session.get(target, **kwargs)
+        self._uncached.on = True
+        try:
+            with self.session.cache_disabled() if cached else contextlib.nullcontext():
+                return self.session.get(target, **kwargs)
+        finally:
+            self._uncached.on = False
 
     def _timeouts(self) -> tuple[float, float]:
         """(connect, read): a host that cannot be reached is known quickly; a slow body is not."""
