@@ -127,3 +127,19 @@ def test_stats_reconcile_and_bad_lines_are_quarantined_with_file_and_line(tmp_pa
     assert broken and broken[0]["file"].endswith("raw/abstracts/a.jsonl.gz") and broken[0]["line"] == 3
     assert any("'nowhere' is not in the recipe" in e["reason"] for e in entries)
     assert len(_clean(tmp_path)) == 5
+
+
+def test_a_document_over_max_chars_is_quarantined_before_any_stage(tmp_path):
+    recipe = load_recipe(overrides={"scale": 1e-6, "tokenizer": {"path": "sample:tokenizer.model"},
+                                    "sources": {"papers": {"max_chars": 5_000}}})
+    small = _english(3, 7, "papers")
+    big = Document(id="big", source="papers", text=small[0].text * 20)
+    _write(tmp_path / "raw/papers/a.jsonl.gz", small + [big])
+    stats = run_process(str(tmp_path), str(tmp_path), recipe, make_executor("local", 1))
+    read = stats["stages"]["read"]["papers"]
+    assert (read["in"], read["out"], read["quarantined"]) == (4, 3, 1)
+    assert "big" not in _clean(tmp_path)
+    (qfile,) = [p for p in (tmp_path / "quarantine").rglob("*.jsonl") if p.stat().st_size]
+    entry = orjson.loads(qfile.read_bytes().splitlines()[0])
+    assert entry["reason"].startswith(f"document big too large: {len(big.text):,} characters")
+    assert "sources.papers.max_chars = 5,000" in entry["reason"]

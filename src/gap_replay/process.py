@@ -106,6 +106,12 @@ def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_st
             quarantine.add(file=task.input, line=None, reason=f"source {doc.source!r} is not in the recipe",
                            raw=doc.to_json(), source=doc.source)
             continue
+        limit = recipe.max_chars(doc.source)
+        if len(doc.text) > limit:  # before any stage: per-document work grows with its size
+            quarantine.add(file=task.input, line=None, source=doc.source, raw=doc.text[:8192],
+                           reason=f"document {doc.id} too large: {len(doc.text):,} characters "
+                                  f"(limit sources.{doc.source}.max_chars = {limit:,})")
+            continue
         counts.n_in += 1
         counts.n_out += 1
         yield doc
