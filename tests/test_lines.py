@@ -80,3 +80,47 @@ def test_lines_split_across_chunks_are_joined_exactly():
     text = b"".join(b"%d:" % i + b"y" * (i * 997 % 200_000) + b"\n" for i in range(60)) + b"tail"
     got = [line for _, line in iter_lines(io.BytesIO(text), "plain.jsonl")]
     assert got == text.split(b"\n")
+
+
+def test_a_stream_whose_server_has_fewer_bytes_than_it_declared_ends_instead_of_failing_on_416():
+    """The first answer declares more bytes than the file has and is cut; the resume's Range
+    then gets 416 (nothing there). The stream ends at the real size, for the line reader to judge."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from gap_replay.http import PoliteClient, RetryPolicy
+    from gap_replay.io.stream import HTTPByteStream
+
+    body = _rows(30)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.headers.get("Range"):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) * 2))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = PoliteClient(rate=0, respect_robots=False, sleep=lambda s: None,
+                              retry=RetryPolicy(max_retries=2, backoff=0.01, timeout=5))
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/data.jsonl"
+        with HTTPByteStream(client, url) as raw:
+            lines = [line for _, line in iter_lines(raw, url)]
+        assert b"\n".join(lines) + b"\n" == body
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

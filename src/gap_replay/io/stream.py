@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 EXPIRED_STATUSES = (400, 403)  # a pre-signed link past its lifetime
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\*/(\d+)")
 
 
 class HTTPByteStream:
@@ -58,7 +59,7 @@ class HTTPByteStream:
         while True:
             try:
                 resp = self.client.get(self.url, headers=headers, cache=False, stream=True,
-                                       ok_statuses=(200, 206))
+                                       ok_statuses=(200, 206, 416) if self.position else (200, 206))
                 break
             except FetchError as exc:
                 if exc.status not in EXPIRED_STATUSES or self.relist is None \
@@ -67,6 +68,13 @@ class HTTPByteStream:
                 self.relists += 1
                 log.warning("file link expired (HTTP %s); listing again", exc.status)
                 self.url = self.relist()
+        if resp.status_code == 416:  # nothing after `position`: the file is shorter than declared
+            match = _CONTENT_RANGE_TOTAL.match(resp.headers.get("Content-Range", ""))
+            log.warning("%s: the server has no bytes after %d (file size %s, declared %s)", self.url,
+                        self.position, match.group(1) if match else "unknown", self.length)
+            resp.close()
+            self.length = self.position  # read() now ends; a compressed file reports it is cut
+            return
         resp.raw.decode_content = False  # decompression is chosen by file suffix, not headers
         resp.raw.enforce_content_length = False  # a short body is detected and resumed below
         if resp.status_code == 206:
