@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=60, help="approximate page count")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    base = DOCS["who/bitstream/handle/10665/376001/9789240086593-eng.pdf"]
+    base = DOCS["who/server/api/core/bitstreams/4f0c6a1e-8b7d-4c2a-9e51-3d2b7a6c9f10/content"]
     lines = list(base["lines"])
     body = [line for line in lines if line != "PAGE"]
     doc = dict(base, lines=[*lines, *(["PAGE", *body[1:]] * max(1, args.pages // 3))])

@@ -4,10 +4,11 @@
     python scripts/build_pubmed_sample.py
 
 Writes `src/gap_replay/sample/sites/s2api/` (S2 datasets API answers + gzipped dataset files)
-and `src/gap_replay/sample/sites/ncbi/` (FTP-style index pages, MEDLINE files, a PMC OA
-package). Output is byte-stable (gzip/tar timestamps fixed). Rows marked "derived" are copies
-of real rows given PubMed ids >= 90000000 (not yet assigned by NLM) so the PubMed filters keep
-them; everything else is byte-identical to the real samples.
+and `src/gap_replay/sample/sites/ncbi/` (FTP-style index pages, MEDLINE files; PMC full
+text is the PMC Cloud bucket of scripts/build_pmc_cloud_sample.py). Output is byte-stable
+(gzip timestamps fixed). Rows marked "derived" are copies of real rows given PubMed ids
+>= 90000000 (not yet assigned by NLM) so the PubMed filters keep them; everything else is
+byte-identical to the real samples.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import gzip
 import hashlib
 import io
 import json
-import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures" / "pubmed"
 SITES = ROOT / "src" / "gap_replay" / "sample" / "sites"
-RELEASE = "2023-08-29"
+RELEASE = "2023-08-29"  # an older release: its full text is `s2orc` (the 2023 `content` rows)
 PREVIOUS = "2023-08-01"
+# The latest release (a sample id): its full text is `s2orc_v2` (body/bibliography rows), built
+# from the same sample paper by scripts/make_s2orc_v2_fixture.py.
+LATEST = "2026-11-24"
 S3 = "https://ai2-s2ag.s3.amazonaws.com"
 SIGNATURE = "?AWSAccessKeyId=ASIASAMPLE&Expires=1700000000&Signature=c2FtcGxl"
 
@@ -90,11 +93,8 @@ def build_s2api() -> None:
         "abstracts": jsonl(abstracts + [citesee_abstract]),
         "s2orc": (s2orc_line + "\n").encode() + jsonl([s2orc_pubmed]),
     }
-    write(site / "datasets/v1/release/latest",
-          json.dumps({"release_id": RELEASE, "README": "bundled sample of the S2 datasets API",
-                      "datasets": [{"name": n, "description": f"{n} (sample)"} for n in files]},
-                     indent=1))
-    write(site / "datasets/v1/release/index.html", json.dumps([PREVIOUS, RELEASE]))
+    write(site / f"datasets/v1/release/{RELEASE}/index.html", _release_answer(RELEASE, files))
+    write(site / "datasets/v1/release/index.html", json.dumps([PREVIOUS, RELEASE, LATEST]))
     for name, data in files.items():
         path = f"staging/{RELEASE}/{name}/20230829_000000_{name}-part0.jsonl.gz"
         write(site / path, gz(data))
@@ -115,18 +115,40 @@ def build_s2api() -> None:
                       "diffs": [{"from_release": PREVIOUS, "to_release": RELEASE,
                                  "update_files": [f"{S3}/{upath}{SIGNATURE}"],
                                  "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
+    _build_latest(site, files, upath, dpath)
 
 
-def _tar_gz(members: list[tuple[str, bytes]]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = "ncbi"
-            tar.addfile(info, io.BytesIO(data))
-    return gz(raw.getvalue())
+def _release_answer(release: str, files: dict) -> str:
+    """GET /datasets/v1/release/{id} (and `latest`): the release id and the datasets it lists."""
+    return json.dumps({"release_id": release, "README": "bundled sample of the S2 datasets API",
+                       "datasets": [{"name": n, "description": f"{n} (sample)",
+                                     "README": f"{n} sample files"} for n in files]}, indent=1)
+
+
+def _build_latest(site: Path, old_files: dict, upath: str, dpath: str) -> None:
+    """The latest release: papers and abstracts as before, the full text as `s2orc_v2` rows (the
+    sample paper, and a derived copy with a PubMed id so the filter keeps it)."""
+    v2_line = (FIX / "s2orc/s2orc_v2-sample.line3.jsonl").read_text().splitlines()[0]
+    v2_pubmed = json.loads(v2_line)
+    v2_pubmed["openaccessinfo"]["externalids"]["pubmed"] = "90000001"
+    files = {"papers": old_files["papers"], "abstracts": old_files["abstracts"],
+             "s2orc_v2": (v2_line + "\n").encode() + jsonl([v2_pubmed])}
+    stamp = LATEST.replace("-", "")
+    write(site / "datasets/v1/release/latest", _release_answer(LATEST, files))
+    write(site / f"datasets/v1/release/{LATEST}/index.html", _release_answer(LATEST, files))
+    for name, data in files.items():
+        path = f"staging/{LATEST}/{name}/{stamp}_000000_{name}-part0.jsonl.gz"
+        write(site / path, gz(data))
+        write(site / f"datasets/v1/release/{LATEST}/dataset/{name}",
+              json.dumps({"name": name, "description": f"{name} (sample)",
+                          "README": "Rows marked derived carry PubMed ids >= 90000000.",
+                          "files": [f"{S3}/{path}{SIGNATURE}"]}, indent=1))
+    # the abstracts diff from the previous release reaches the latest one too
+    write(site / f"datasets/v1/diffs/{PREVIOUS}/to/{LATEST}/abstracts",
+          json.dumps({"dataset": "abstracts", "start_release": PREVIOUS, "end_release": LATEST,
+                      "diffs": [{"from_release": PREVIOUS, "to_release": LATEST,
+                                 "update_files": [f"{S3}/{upath}{SIGNATURE}"],
+                                 "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
 
 
 def build_ncbi() -> None:
@@ -151,20 +173,7 @@ def build_ncbi() -> None:
             write(site / folder / (name + ".md5"), md5)
             listing += [(name, len(data)), (name + ".md5", len(md5))]
         write(site / folder / "index.html", index_page("/" + folder, listing))
-    members = []
-    for path in sorted((FIX / "pmc_jats").iterdir()):
-        members.append((f"PMC00xxxxxx/{path.name}", path.read_bytes()))
-    package = "oa_comm_xml.PMC00xxxxxx.baseline.2024-06-18.tar.gz"
-    pkg = _tar_gz(members)
-    folder = "pub/pmc/oa_bulk/oa_comm/xml"
-    write(site / folder / package, pkg)
-    filelist = "Article File\tArticle Citation\tAccessionID\n" + "".join(
-        f"{m}\t-\t-\n" for m, _ in members)
-    write(site / folder / package.replace(".tar.gz", ".filelist.txt"), filelist)
-    write(site / folder / "index.html",
-          index_page("/" + folder, [(package, len(pkg)),
-                                    (package.replace(".tar.gz", ".filelist.txt"), len(filelist))]))
-
+    # PMC full text: scripts/build_pmc_cloud_sample.py (the legacy oa_bulk packages are gone)
 
 if __name__ == "__main__":
     build_s2api()

@@ -135,7 +135,7 @@ def render(doc: dict) -> bytes:
 # ---------------------------------------------------------------------------------------------
 DOCS: dict[str, dict] = {}
 
-DOCS["who/bitstream/handle/10665/376001/9789240086593-eng.pdf"] = dict(
+DOCS["who/server/api/core/bitstreams/4f0c6a1e-8b7d-4c2a-9e51-3d2b7a6c9f10/content"] = dict(
     meta_title="Guideline for the pharmacological treatment of hypertension in adults",
     author="World Health Organization", header="WHO guideline: pharmacological treatment of hypertension",
     lines=[
@@ -191,7 +191,7 @@ DOCS["who/bitstream/handle/10665/376001/9789240086593-eng.pdf"] = dict(
     ],
 )
 
-DOCS["who/bitstream/handle/10665/374120/9789240081000-eng.pdf"] = dict(
+DOCS["who/server/api/core/bitstreams/2c9b8e4f-6a1d-4f7e-b3c5-8d0a1e9f6b72/content"] = dict(
     meta_title="WHO guidelines for malaria",
     author="World Health Organization", header="WHO guidelines for malaria",
     lines=[
@@ -222,7 +222,7 @@ DOCS["who/bitstream/handle/10665/374120/9789240081000-eng.pdf"] = dict(
     ],
 )
 
-DOCS["who/bitstream/handle/10665/373550/9789240077263-eng.pdf"] = dict(
+DOCS["who/server/api/core/bitstreams/a7e2d4c8-1f3b-4e6a-8c9d-5b0f2e7a4d31/content"] = dict(
     meta_title="Consolidated guidelines on tuberculosis: module 4: treatment",
     author="World Health Organization", header="WHO consolidated guidelines on tuberculosis",
     lines=[

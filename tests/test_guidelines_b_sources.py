@@ -72,7 +72,8 @@ def check_common(docs, tag, specs):
 
 def check_pdf_records(docs):
     for doc in docs.values():
-        assert doc.meta["pdf_url"].split("?")[0].endswith(".pdf")
+        # a PDF URL need not end in .pdf (WHO's DSpace 7 bitstreams end in /content)
+        assert doc.meta["pdf_url"].split("?")[0].endswith((".pdf", "/content"))
         assert doc.meta["pdf_pages"] >= 1
         assert not PDF_ARTEFACTS.search(doc.meta["raw_text"]), doc.url
 
@@ -91,8 +92,9 @@ def test_who_json_api_item_pages_and_pdfs(server, specs, tmp_path):
         "tuberculosis treatment"}
     htn = by_title["Guideline for the pharmacological treatment of hypertension in adults"]
     assert htn.url == "https://www.who.int/publications/i/item/9789240086593"
-    assert htn.meta["pdf_url"] == ("https://iris.who.int/bitstream/handle/10665/376001/"
-                                   "9789240086593-eng.pdf?sequence=1")
+    # 2026 shape: an IRIS DSpace 7 bitstream without .pdf, linked from an unclassed <a>
+    assert htn.meta["pdf_url"] == ("https://iris.who.int/server/api/core/bitstreams/"
+                                   "4f0c6a1e-8b7d-4c2a-9e51-3d2b7a6c9f10/content")
     assert htn.meta["pdf_pages"] == 3
     assert htn.meta["overview"].startswith("This guideline provides new recommendations")
     # The front-matter "Acknowledgements" (before the Introduction) neither ends the text (the
@@ -104,7 +106,13 @@ def test_who_json_api_item_pages_and_pdfs(server, specs, tmp_path):
     assert "treatment." in htn.text and "treat-" not in htn.text  # hyphenated break joined
     assert "- serum electrolytes and creatinine" in htn.text
     assert "WHO guideline: pharmacological" not in htn.meta["raw_text"]  # running header gone
+    assert htn.meta["overview"] == ("This guideline provides new recommendations on the threshold for "
+                                    "starting treatment, laboratory testing, combination therapy and "
+                                    "blood pressure targets for adults with hypertension.")
     malaria = by_title["WHO guidelines for malaria"]
+    # served in the pre-2024 shape: found through the later alternatives (a.download-url, body p)
+    assert malaria.meta["pdf_url"].endswith("/2c9b8e4f-6a1d-4f7e-b3c5-8d0a1e9f6b72/content")
+    assert malaria.meta["overview"].startswith("The WHO guidelines for malaria bring together")
     assert "- artemether + lumefantrine;" in malaria.text
     assert "Global Malaria Programme thanks" not in malaria.text  # final acknowledgements cut
 
@@ -344,7 +352,7 @@ def test_refresh_of_unchanged_pdf_site_gets_304s_and_identical_shards(server, sp
     server.clear_log()
     summary, _ = scrape(server, specs, "who", tmp_path, refresh=True)
     assert summary.scraped == 0 and summary.unchanged == 3 and summary.failed == 0
-    pdf_requests = [r for r in server.requests_to("/who/bitstream/")]
+    pdf_requests = [r for r in server.requests_to("/who/server/api/core/bitstreams/")]
     assert len(pdf_requests) == 3 and all(r.status == 304 for r in pdf_requests)
     assert {p: Path(p).read_bytes() for p in list_shards(raw)} == first
 
@@ -359,7 +367,7 @@ def test_who_cli_against_a_server_root_shaped_like_who(tmp_path):
             capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
         assert any(r.path.startswith("/api/hubs/publications?") for r in who.requests_to("/api/"))
-        assert len(who.requests_to("/bitstream/handle/10665/")) == 3
+        assert len(who.requests_to("/server/api/core/bitstreams/")) == 3
     quarantine = Quarantine()
     docs = [d for s in list_shards(out / "raw" / "guidelines" / "who") for d in iter_documents(s, quarantine)]
     assert sorted(d.url for d in docs) == [

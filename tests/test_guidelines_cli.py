@@ -47,10 +47,13 @@ def test_scrape_then_list_documents_and_last_run(server, tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["scrape", "--source", "idsa", "--source", "rch", "--output", str(tmp_path),
                                  "--base-url", server.base_url("idsa"), "--rate", "0"])
-    # --base-url applies to every selected source: rch's pages are not on the idsa site
-    assert result.exit_code == 0, result.output
+    # --base-url applies to every selected source: rch's pages are not on the idsa site, so rch
+    # is broken: one line names the listing, its status and the spec key, and the exit is 1
+    assert result.exit_code == 1, result.output
     assert "idsa: 3 records" in result.output and "rch: 0 records" in result.output
     assert "failed: https://www.rch.org.au/" in result.output      # the failure is reported ...
+    assert re.search(r"^BROKEN: rch: listing https://www\.rch\.org\.au/\S+ returned HTTP 404 — "
+                     r"check discovery(\[\d\])?\.urls in guidelines/rch\.yaml$", result.output, re.M)
     listing = runner.invoke(cli, ["list", "--output", str(tmp_path), "--json"])
     rows = {r["tag"]: r for r in orjson.loads(listing.output)}
     assert rows["idsa"]["documents"] == 3 and rows["idsa"]["last_run"].endswith("Z")

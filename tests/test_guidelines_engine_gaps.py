@@ -200,7 +200,7 @@ CDI_REC, CAP_REC = CDI_URL.rstrip("/"), CAP_URL.rstrip("/")   # record URLs are 
 
 def unlist(root: Path, slug: str) -> str:
     """Remove one guideline's entries from the IDSA listing; returns the original listing."""
-    listing = root / "idsa/practice-guideline/alphabetical-guidelines/index.html"
+    listing = root / "idsa/practice-guideline/all-practice-guidelines/index.html"
     original = listing.read_text(encoding="utf-8")
     edited = re.sub(r"<a [^>]*href=\"[^\"]*" + slug + r"/?[^\"]*\"[^>]*>.*?</a>", "", original,
                     flags=re.S)
@@ -213,7 +213,7 @@ def test_article_no_longer_listed_leaves_the_shards_and_comes_back(tmp_path):
     root = copy_site(tmp_path, "idsa")
     out = tmp_path / "out"
     spec = get_spec("idsa")
-    listing = root / "idsa/practice-guideline/alphabetical-guidelines/index.html"
+    listing = root / "idsa/practice-guideline/all-practice-guidelines/index.html"
     with SiteServer(root) as server:
         first = scrape_source(spec, out, options(server, "idsa"))
         assert first.records == 3 and CDI_REC in shard_docs(out, "idsa")
@@ -223,7 +223,7 @@ def test_article_no_longer_listed_leaves_the_shards_and_comes_back(tmp_path):
         limited = scrape_source(spec, out, options(server, "idsa", limit=5))
         assert limited.removed == 0 and CDI_REC in shard_docs(out, "idsa")
         # a listing page that fails: not a full discovery either
-        server.inject(IDSA + "alphabetical-guidelines/", Fault("status", 500), Fault("status", 500))
+        server.inject(IDSA + "all-practice-guidelines/", Fault("status", 500), Fault("status", 500))
         broken = scrape_source(spec, out, options(server, "idsa"))
         assert broken.removed == 0 and CDI_REC in shard_docs(out, "idsa")
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -22,7 +23,7 @@ from gap_replay.state import State
 
 CAP = "/idsa/practice-guideline/community-acquired-pneumonia-in-adults/"
 CDI = "/idsa/practice-guideline/clostridioides-difficile-infection/"
-LISTING = "/idsa/practice-guideline/alphabetical-guidelines/"
+LISTING = "/idsa/practice-guideline/all-practice-guidelines/"
 FAST = RetryPolicy(max_retries=2, backoff=0.01, max_wait=5, timeout=0.5)
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -306,3 +307,32 @@ def test_limit_stops_discovery_early(server, tmp_path):
     summary = scrape(server, tmp_path, tag="drugs", limit=1)
     assert summary.records == 1
     assert server.requests_to("/drugs/dosage-m.html") == []   # the next index page is never fetched
+
+
+def test_cross_host_redirects_follow_the_spec_and_ask_the_other_hosts_robots(tmp_path):
+    """A listed page moved to another host: recorded as a failure naming both URLs, unless the
+    spec lists the host in redirect_hosts; then it is followed after that host's robots.txt."""
+    import dataclasses
+
+    spec = _acme_site(tmp_path / "sites")
+    other_root = tmp_path / "other"
+    (other_root / "moved").mkdir(parents=True)
+    (other_root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    (other_root / "moved" / "a").write_text((tmp_path / "sites" / "acme" / "g" / "a").read_text())
+    with SiteServer(tmp_path / "sites") as srv, SiteServer(other_root) as other:
+        moved = f"{other.url}/moved/a"
+        opts = ScrapeOptions(base_url=srv.base_url("acme"), rate=0, progress=False, retry=FAST)
+        srv.inject("/acme/g/a", Fault("status", 301, headers={"Location": moved}))
+        summary = scrape_source(spec, tmp_path / "out", opts)
+        assert other.requests_to("/moved/") == [] and summary.failed == 1
+        (failure,) = State(tmp_path / "out" / "state.sqlite").execute(
+            "SELECT url, error FROM failures WHERE url LIKE '%/g/a'")
+        assert failure[0] == "https://acme.org/g/a"
+        assert f"{srv.base_url('acme')}/g/a -> {moved}" in failure[1] and "another host" in failure[1]
+
+        allowed = dataclasses.replace(spec, redirect_hosts=(urlsplit(other.url).netloc,))
+        srv.inject("/acme/g/a", Fault("status", 301, headers={"Location": moved}))
+        scrape_source(allowed, tmp_path / "out2", opts)
+        assert other.requests_to("/robots.txt") and other.requests_to("/moved/a")
+    urls = [r["url"] for r in read_shards(tmp_path / "out2", "acme")]
+    assert "https://acme.org/g/a" in urls  # recorded under the listed URL, from the new host

@@ -32,7 +32,8 @@ EXPECTED = {
         "https://cps.ca/en/documents/position/bronchiolitis":
             ("Bronchiolitis: Recommendations for diagnosis, monitoring and management of children one to 24 months of age",
              ["## Abstract", "- Supplemental oxygen may be started", "(age <3 months, prematurity"],
-             ["Keywords:", "gives permission", "Figure 1", "Acknowledgements", "Committees"]),
+             ["Keywords:", "gives permission", "Figure 1", "Acknowledgements", "Committees",
+              "Related statements", "Share"]),   # div.statement-wrapper chrome (2024+ shape)
         "https://cps.ca/en/documents/position/acute-otitis-media":
             ("Management of acute otitis media in children six months of age and older",
              ["amoxicillin 75 mg/kg/day to 90 mg/kg/day"], ["Selected resources"]),
@@ -69,20 +70,26 @@ EXPECTED = {
         "https://www.idsociety.org/practice-guideline/lyme-disease-in-development": ("Lyme Disease", "rejected"),
     },
     "magic": {
-        "https://app.magicapp.org/api/v2/public/guideline/5818":
+        # api/v1 catalogue → each guideline's jsonPath (the Dutch entry and the unpublished one
+        # without a jsonPath are not discovered)
+        "https://s3.amazonaws.com/files.magicapp.org/guideline/0b6f0e9a-2c55-4d1e-9a7f-3e2d1c0b5818/guideline_5818-1_0.json":
             ("Therapeutics and COVID-19: living guideline",
-             ["### Corticosteroids", "Strong recommendation FOR", "Tocilizumab 8 mg/kg (maximum 800 mg)"],
+             ["### Corticosteroids", "Systemic corticosteroids\n\nStrong recommendation",
+              "Tocilizumab 8 mg/kg (maximum 800 mg)", "do not combine the two IL-6",
+              "Weak recommendation", "Box 1. Risk of hospitalization"],
              ["Write remark here", "Dr A. Example", "RECOVERY Collaborative"]),
-        "https://app.magicapp.org/api/v2/public/guideline/6120":
+        "https://s3.amazonaws.com/files.magicapp.org/guideline/6a1d2e3f-4b5c-4d6e-8f70-81920a0b6120/guideline_6120-1_0.json":
             ("Antithrombotic therapy in atrial fibrillation: BMJ Rapid Recommendation",
              ["age ≥80 years, weight ≤60 kg"], ["not a substitute"]),
-        "https://app.magicapp.org/api/v2/public/guideline/7001": ("Draft guideline (not yet published)", "rejected"),
+        "https://s3.amazonaws.com/files.magicapp.org/guideline/c3b2a190-8f7e-4d6c-a5b4-3c2d1e0f7001/guideline_7001-1_0.json":
+            ("Draft guideline (not yet published)", "rejected"),
     },
     "mayo": {
         "https://www.mayoclinic.org/diseases-conditions/asthma/symptoms-causes/syc-20369653":
             ("Asthma", ["# Asthma\n\n## Symptoms & causes\n\n### Overview", "## Diagnosis & treatment",
                         "- Chest tightness or pain", "albuterol"],
-             ["MayoClinic", "Products & Services", "National Heart, Lung", "Doctors & departments", "Contents"]),
+             ["MayoClinic", "Products & Services", "National Heart, Lung", "Doctors & departments", "Contents",
+              "On this page", "By Mayo Clinic Staff", "to your inbox"]),   # 2024+ AEM template chrome
         "https://www.mayoclinic.org/diseases-conditions/atrial-fibrillation/symptoms-causes/syc-20350624":
             ("Atrial fibrillation", ["apixaban, dabigatran"], []),
         "https://www.mayoclinic.org/diseases-conditions/bronchitis/symptoms-causes/syc-20355566":
@@ -90,8 +97,11 @@ EXPECTED = {
     },
     "rch": {
         "https://www.rch.org.au/clinicalguide/guideline_index/Asthma_acute":
-            ("Asthma acute", ["## Key points", "(max 50 mg)", "  - 6 puffs for children aged 0–5 years"],
-             ["See also", "statewide", "SpO2", "Parent information", "Last updated", "fact sheet"]),
+            # the text spans several div.widgetBody blocks in #rch-primary (Management is in the 3rd)
+            ("Asthma acute", ["## Key points", "(max 50 mg)", "  - 6 puffs for children aged 0–5 years",
+                              "start oral prednisolone"],
+             ["See also", "statewide", "SpO2", "Parent information", "Last updated", "fact sheet",
+              "PIC Endorsed", "Reference one", "Contact us"]),
         "https://www.rch.org.au/clinicalguide/guideline_index/Croup_laryngotracheobronchitis":
             ("Croup (laryngotracheobronchitis)", ["0.15 mg/kg"], ["Bjornson"]),
         "https://www.rch.org.au/clinicalguide/guideline_index/Febrile_child":

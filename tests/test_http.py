@@ -68,9 +68,23 @@ def test_unreachable_causes_are_told_apart_from_retryable_errors():
     assert unreachable_cause(requests.ReadTimeout("read timed out")) is None
 
 
+def _recipe_with_sample_tokenizer(tmp_path) -> str:
+    """The default recipe, with the bundled tokenizer (preflight checks it loads)."""
+    import yaml
+
+    from gap_replay.resources import default_recipe_path
+
+    data = yaml.safe_load(open(default_recipe_path(), encoding="utf-8"))
+    data["tokenizer"]["path"] = "sample:tokenizer.model"
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
 def test_download_without_network_ends_in_seconds_with_one_line_per_source(tmp_path):
     started = time.monotonic()
-    proc = run_cli("download", "--output", str(tmp_path / "out"),
+    proc = run_cli("download", "--output", str(tmp_path / "out"), "--recipe",
+                   _recipe_with_sample_tokenizer(tmp_path),
                    "--base-url", f"http://127.0.0.1:{_closed_port()}", check=False, timeout=120)
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, proc.stderr[-2000:]

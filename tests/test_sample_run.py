@@ -176,6 +176,9 @@ def test_an_unreachable_source_is_a_clear_error(tmp_path):
     proc = run_cli("download", "--config", str(config), "--sources", "replay", "--output",
                    str(tmp_path / "out"), check=False)
     assert proc.returncode == 1
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("Error: replay: http://127.0.0.1:9/redpajama/urls.txt: gave up after")
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-3] == "Error: acquisition failed:"
+    assert lines[-2] == ("replay: http://127.0.0.1:9/robots.txt: cannot reach 127.0.0.1:9 "
+                         "(connection refused; no network?)")
+    assert lines[-1].startswith("Rerun to resume")
     assert "Traceback" not in proc.stderr

@@ -240,12 +240,22 @@ def download(sample, sources, output, formats, base_url, allow_partial, recipe_p
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
+    fail_on_preflight(output, recipe)
     with folder_lock(output, "download"):
         acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
         with executor_from(kind, n_workers, addr) as ex:
             _guard(lambda: run_process(output, output, recipe, ex, chosen))
             _guard(lambda: run_mix(output, output, recipe, ex, fmt))
     click.echo(source_table(output))
+
+
+def fail_on_preflight(output: str, recipe: Recipe) -> None:
+    """Everything that can be checked before the first request; one line per problem."""
+    from gap_replay.preflight import preflight
+
+    problems = preflight(output, recipe)
+    if problems:
+        raise click.ClickException("nothing was fetched; fix first:\n" + "\n".join(problems))
 
 
 def _guard(fn):

@@ -17,7 +17,9 @@ def acquire(ctx: AcquireContext) -> dict:
 
     Options (ctx.options): `guideline_sources` (list of tags, default all), `rate`, `limit`,
     `refresh`. Returns {tag: summary} plus totals; a source that fails entirely is reported,
-    not raised, so one broken site does not stop the download.
+    not raised, so one broken site does not stop the download. A broken source (drift.py: a
+    failed listing, no links, no documents, ...) adds one line to `problems`, which makes
+    `gap-replay download` exit 1 after every source ran.
     """
     specs = load_specs()
     wanted = ctx.options.get("guideline_sources") or list(specs)
@@ -31,16 +33,21 @@ def acquire(ctx: AcquireContext) -> dict:
                             progress=bool(ctx.options.get("progress", True)))
     # Sources run side by side only when each has its own site (never several on one mirror host).
     workers = ctx.workers if ctx.sample_url or not ctx.base_url else 1
-    summary: dict = {"sources": {}, "records": 0, "failed": 0}
+    summary: dict = {"sources": {}, "records": 0, "failed": 0, "problems": [], "notes": []}
     for tag, result in scrape_sources([specs[t] for t in wanted], ctx.output, options, workers):
         if isinstance(result, Exception):
             log.error("guidelines %s failed: %s", tag, result)
             summary["sources"][tag] = {"error": str(result)}
             summary["failed"] += 1
+            summary["problems"].append(f"{tag}: could not run: {result}")
             continue
         summary["sources"][tag] = {"records": result.records, "scraped": result.scraped,
-                                   "failed": result.failed, "given_up": result.given_up,
-                                   "removed": result.removed, "requests": result.requests}
+                                   "failed": result.failed, "listing_failed": result.listing_failed,
+                                   "given_up": result.given_up, "removed": result.removed,
+                                   "requests": result.requests, "drift": result.counts.to_dict(),
+                                   "ok": result.ok}
         summary["records"] += result.records
         summary["failed"] += result.failed
+        summary["problems"].extend(result.problems)
+        summary["notes"].extend(result.notes)
     return summary

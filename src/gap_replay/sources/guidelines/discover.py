@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections import Counter
 import logging
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from lxml import etree
 
 from gap_replay.http import FetchError
 from gap_replay.sources.guidelines.extract import parse_html
+from gap_replay.sources.guidelines.selectors import select_alternatives
 from gap_replay.sources.guidelines.spec import DiscoveryStep, Spec
 from gap_replay.urls import canonical_url
 
@@ -145,6 +147,11 @@ def pdf_link_uris(data: bytes) -> list[str]:
     return uris
 
 
+def _usable_link(a) -> bool:
+    href = (a.get("href") or "").strip()
+    return bool(href) and not href.startswith(("#", "javascript:", "mailto:"))
+
+
 SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -157,6 +164,9 @@ class Discoverer:
         self.fetch = fetch
         self.on_failure = on_failure
         self.pages = 0
+        # (spec key, alternative index) -> listing pages where that alternative matched, e.g.
+        # ("links", 0): the expected selector; ("links", 1): a fallback (selectors.py)
+        self.matched: Counter[tuple[str, int]] = Counter()
 
     def chains(self) -> list[list[DiscoveryStep]]:
         """The spec's steps cut into chains: a step with start URLs begins a new one."""
@@ -269,7 +279,10 @@ class Discoverer:
     def _html(self, step: DiscoveryStep, url: str, body: bytes):
         soup = parse_html(body)
         links = []
-        for a in soup.select(step.links or "a"):
+        found = select_alternatives(soup, step.links or ("a",), _usable_link)
+        if found is not None:
+            self.matched[("links", found.index)] += 1
+        for a in found.elements if found else ():
             href = (a.get("href") or "").strip()
             if not href or href.startswith(("#", "javascript:", "mailto:")):
                 continue
@@ -279,9 +292,10 @@ class Discoverer:
                 links.append(Link(absolute.split("#", 1)[0], title))
         next_url = None
         if step.paginate and step.paginate.next:
-            nxt = soup.select_one(step.paginate.next)
-            if nxt is not None and nxt.get("href"):
-                next_url = urljoin(url, nxt["href"].strip())
+            nxt = select_alternatives(soup, step.paginate.next, _usable_link)
+            if nxt is not None:
+                self.matched[("paginate.next", nxt.index)] += 1
+                next_url = urljoin(url, nxt.first["href"].strip())
         return links, next_url, None
 
     def _json(self, step: DiscoveryStep, url: str, resp):
@@ -290,12 +304,15 @@ class Discoverer:
         except ValueError as exc:
             raise FetchError(url, f"invalid JSON answer: {exc}") from exc
         listing = step.json
-        items = dotted(data, listing.items)
+        items = data if listing.items == "$" else dotted(data, listing.items)
         if not isinstance(items, list):
             raise FetchError(url, f"JSON answer has no list at {listing.items!r}")
         links = []
         for item in items:
             if not isinstance(item, dict):
+                continue
+            if not all(re.search(pattern, str(dotted(item, name) or ""))
+                       for name, pattern in listing.keep.items()):
                 continue
             target = fill_template(listing.url, item)
             if not target:

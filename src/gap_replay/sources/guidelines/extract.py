@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
+from gap_replay.sources.guidelines.selectors import Match, select_alternatives
 from gap_replay.sources.guidelines.spec import Article
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
@@ -41,6 +42,10 @@ class Extracted:
     pdf_link: str = ""
     pages: int = 0                     # PDF page count (0 for HTML)
     links: list[tuple[str, str]] = field(default_factory=list)
+    # which selector alternative matched, by spec key ("content", "title", "pdf_link", ...):
+    # 0 = the first (expected) shape, >0 = a fallback; a key is absent when nothing matched
+    matched: dict[str, int] = field(default_factory=dict)
+    extraction: str = ""               # how the text was got: selector | fallback | pdf (article.py)
 
 
 def parse_html(body: bytes | str) -> BeautifulSoup:
@@ -194,40 +199,63 @@ def render_blocks(blocks: list[tuple[str, str]]) -> str:
 
 
 def select_first(soup: BeautifulSoup | Tag, selectors: tuple[str, ...]) -> Tag | None:
-    for sel in selectors:
-        found = soup.select_one(sel)
-        if found is not None:
-            return found
-    return None
+    match = select_alternatives(soup, selectors)
+    return match.first if match else None
 
 
-def extract_title(soup: BeautifulSoup, rules: Article, hint: str = "") -> str:
-    for sel in rules.title:
+def _has_text(el: Tag) -> bool:
+    return bool(_clean_inline(el.get_text(" ")))
+
+
+def _has_href(el: Tag) -> bool:
+    return bool((el.get("href") or "").strip())
+
+
+def match_title(soup: BeautifulSoup, rules: Article, hint: str = "") -> tuple[str, int | None]:
+    """The title and the index of the `title` alternative that gave it ("hint" counts too)."""
+    for index, sel in enumerate(rules.title):
         if sel == "hint":
             if hint:
-                title = hint
-                break
+                return _strip_title(hint, rules), index
             continue
         found = soup.select_one(sel)
-        if found is not None and _clean_inline(found.get_text(" ")):
-            title = _clean_inline(found.get_text(" "))
-            break
-    else:
-        return ""
+        if found is not None and _has_text(found):
+            return _strip_title(_clean_inline(found.get_text(" ")), rules), index
+    return "", None
+
+
+def _strip_title(title: str, rules: Article) -> str:
     for pattern in rules.title_strip:
         title = re.sub(pattern, "", title).strip()
     return title
 
 
-def extract_content(soup: BeautifulSoup, rules: Article) -> str:
-    """The content root's text; empty when no content selector matches."""
-    root = select_first(soup, rules.content)
-    if root is None:
+def extract_title(soup: BeautifulSoup, rules: Article, hint: str = "") -> str:
+    return match_title(soup, rules, hint)[0]
+
+
+def extract_content(soup: BeautifulSoup, rules: Article,
+                    matched: dict[str, int] | None = None) -> str:
+    """The content root's text; empty when no content selector matches.
+
+    `matched`, when given, receives the index of the `content` (and `start_at`) alternative used.
+    """
+    found = select_alternatives(soup, rules.content)
+    if found is None:
         return ""
+    root = found.first
+    if matched is not None:
+        matched["content"] = found.index
     for sel in rules.drop:
         for el in root.select(sel):
             el.decompose()
-    start = root.select_one(rules.start_at) if rules.start_at else None
+    start = None
+    if rules.start_at:
+        start_match = select_alternatives(root, rules.start_at)
+        if start_match is not None:
+            start = start_match.first
+            if matched is not None:
+                matched["start_at"] = start_match.index
     walker = _Walker(rules, start)
     try:
         walker.walk(root)
@@ -237,7 +265,15 @@ def extract_content(soup: BeautifulSoup, rules: Article) -> str:
     return render_blocks(walker.blocks)
 
 
+def _note(out: Extracted, key: str, match: Match | None) -> Match | None:
+    if match is not None:
+        out.matched[key] = match.index
+    return match
+
+
 def extract_page(body: bytes | str, url: str, rules: Article, hint_title: str = "") -> Extracted:
+    """Title, overview, PDF link, section links and content of one page; `out.matched` says
+    which selector alternative each came from."""
     soup = parse_html(body)
     out = Extracted()
     html_tag = soup.find("html")
@@ -246,17 +282,19 @@ def extract_page(body: bytes | str, url: str, rules: Article, hint_title: str = 
     canon = soup.find("link", rel="canonical")
     if isinstance(canon, Tag) and canon.get("href"):
         out.canonical = urljoin(url, canon["href"].strip())
-    out.title = extract_title(soup, rules, hint_title)
-    if rules.overview:
-        out.overview = " ".join(_clean_inline(e.get_text(" ")) for e in soup.select(rules.overview)
-                                if _clean_inline(e.get_text(" ")))
-    if rules.pdf_link:
-        link = soup.select_one(rules.pdf_link)
-        if isinstance(link, Tag) and link.get("href"):
-            out.pdf_link = urljoin(url, link["href"].strip())
+    out.title, title_index = match_title(soup, rules, hint_title)
+    if title_index is not None:
+        out.matched["title"] = title_index
+    overview = _note(out, "overview", select_alternatives(soup, rules.overview, _has_text))
+    if overview:
+        out.overview = " ".join(_clean_inline(e.get_text(" ")) for e in overview.elements)
+    link = _note(out, "pdf_link", select_alternatives(soup, rules.pdf_link, _has_href))
+    if link:
+        out.pdf_link = urljoin(url, link.first["href"].strip())
     if rules.sections:
-        for a in soup.select(rules.sections.links):
-            if a.get("href"):
-                out.links.append((urljoin(url, a["href"].strip()), _clean_inline(a.get_text(" "))))
-    out.text = extract_content(soup, rules)
+        found = _note(out, "sections.links",
+                      select_alternatives(soup, rules.sections.links, _has_href))
+        for a in found.elements if found else ():
+            out.links.append((urljoin(url, a["href"].strip()), _clean_inline(a.get_text(" "))))
+    out.text = extract_content(soup, rules, out.matched)
     return out

@@ -41,17 +41,39 @@ def get_hook(name: str | None) -> Any:
 class MagicApp:
     """MAGICapp serves guidelines to its single-page app as JSON; render that JSON as HTML.
 
-    The answer is `{"name", "sections": [{"heading", "text" (HTML), "sections": [...],
-    "recommendations": [{"strength", "text" (HTML), "rationale" (HTML)}]}]}`: nested sections
-    become nested headings, and each recommendation keeps its strength (which the original
-    scraper collected and then threw away).
+    The guideline JSON (the catalogue's `jsonPath`, api/v1 era, 2024–2026) is `{"name",
+    "sections": [{"heading", "text" (HTML), "recommendations": [...], "subSections": [...]}]}`;
+    a recommendation object has `heading`, `text`, `remarks`, `rational` (sic: MAGICapp's
+    spelling; the older `rationale` is read too) and `strength` (STRONG, WEAK, ... ; INFO marks
+    an editorial box, not advice). Nested sections become nested headings, and each
+    recommendation keeps its strength (which the original scraper collected and threw away).
     """
+
+    STRENGTHS = {"STRONG": "Strong recommendation", "WEAK": "Weak recommendation",
+                 "CONDITIONAL": "Conditional recommendation"}
+    NO_LABEL = {"", "NOTSET", "NO_STRENGTH", "INFO"}
 
     def to_html(self, body: bytes, url: str) -> str:
         data = json.loads(body)
         parts = [f"<html lang=\"{html.escape(data.get('language', 'en'))}\"><head>"
                  f"<title>{html.escape(data.get('name', ''))}</title></head><body><main>",
                  f"<h1>{html.escape(data.get('name', ''))}</h1>"]
+
+        def recommendation(rec: dict, level: int) -> None:
+            strength = str(rec.get("strength") or "").strip()
+            if rec.get("heading") and strength != "INFO":
+                parts.append(f"<h{level}>{rec['heading']}</h{level}>")
+            label = ("" if strength.upper() in self.NO_LABEL
+                     else self.STRENGTHS.get(strength.upper(), strength))
+            parts.append("<div class=\"recommendation\">"
+                         + (f"<p><strong>{html.escape(label)}</strong></p>" if label else "")
+                         + str(rec.get("text") or ""))
+            if rec.get("remarks"):
+                parts.append(f"<div class=\"remarks\">{rec['remarks']}</div>")
+            rationale = rec.get("rational") or rec.get("rationale")
+            if rationale:
+                parts.append(f"<div class=\"rationale\">{rationale}</div>")
+            parts.append("</div>")
 
         def section(sec: dict, level: int) -> None:
             level = min(level, 6)
@@ -61,11 +83,8 @@ class MagicApp:
             if sec.get("text"):
                 parts.append(f"<div>{sec['text']}</div>")
             for rec in sec.get("recommendations", []) or []:
-                strength = rec.get("strength") or ""
-                label = f"<p><strong>{html.escape(strength)}</strong></p>" if strength else ""
-                parts.append(f"<div class=\"recommendation\">{label}{rec.get('text', '')}"
-                             f"{rec.get('rationale', '')}</div>")
-            for sub in sec.get("sections", []) or []:
+                recommendation(rec, min(level + 1, 6))
+            for sub in (sec.get("subSections") or []) + (sec.get("sections") or []):
                 section(sub, level + 1)
 
         for sec in data.get("sections", []) or []:

@@ -10,6 +10,10 @@ OUT/raw/guidelines/<tag>/part-NNNNN.jsonl.gz are rewritten from the state at the
 * `refresh=True` revalidates every article (ETag → 304); unchanged content keeps its record,
   `fetched_at` included, so the shards come out byte-identical.
 
+Drift (drift.py): every run counts what the spec's selectors hit and ends with a verdict: at
+most one problem line per source (listing failed, no links, no documents, fewer than half of the
+last good run, content selector matching nothing) in `summary.problems`, notes in `summary.notes`.
+
 Language contract: the scraper never drops a page for its language. It records the page's
 declared language (`<html lang>`) in `meta.language` when there is one; the core's language
 filter (`gap-replay process`) decides what to keep.
@@ -21,7 +25,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,9 +36,12 @@ from tqdm import tqdm
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash, sha1_id
 from gap_replay.http import FetchError, PoliteClient, RetryPolicy
+from gap_replay.sources.guidelines.article import ArticleReader, Fetcher, extraction_of
 from gap_replay.sources.guidelines.clean import clean_article
-from gap_replay.sources.guidelines.discover import Discoverer, Link, article_key
-from gap_replay.sources.guidelines.extract import Extracted, extract_content, extract_page, parse_html
+from gap_replay.sources.guidelines.discover import Link, article_key
+from gap_replay.sources.guidelines.drift import (ObservedDiscoverer, RunCounts, RunLog, Verdict,
+                                                 diagnose, page_alternatives)
+from gap_replay.sources.guidelines.extract import Extracted
 from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER, FailureBook, is_permanent
 from gap_replay.sources.guidelines.hooks import get_hook
 from gap_replay.sources.guidelines.spec import Spec
@@ -76,8 +82,16 @@ class ScrapeSummary:
     requests: int = 0         # network requests (cache hits excluded, 304s included)
     listing_pages: int = 0
     seconds: float = 0.0
+    listing_failed: int = 0   # listing pages that could not be read
     failures: list[tuple[str, str]] = field(default_factory=list)
     given_up_urls: list[tuple[str, str]] = field(default_factory=list)
+    counts: RunCounts = field(default_factory=RunCounts)   # selector hits and documents (drift.py)
+    problems: list[str] = field(default_factory=list)      # at most one line: what broke, what to change
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,30 +111,6 @@ def _same_site(a: str, b: str) -> bool:
     return urlsplit(a).netloc.lower().removeprefix("www.") == urlsplit(b).netloc.lower().removeprefix("www.")
 
 
-class Fetcher:
-    """Page-level fetches for one source; decodes HTML and checks PDFs."""
-
-    def __init__(self, client: PoliteClient) -> None:
-        self.client = client
-
-    def get(self, url: str):
-        return self.client.get(url)
-
-    def pdf(self, url: str) -> bytes:
-        resp = self.client.get(url)
-        data = resp.content
-        if not data.lstrip()[:5].startswith(b"%PDF"):
-            raise FetchError(url, f"not a PDF (Content-Type {resp.headers.get('Content-Type', '?')})")
-        return data
-
-
-def is_pdf_response(resp) -> bool:
-    """A PDF answer, whatever the link looked like: Content-Type application/pdf, or a body
-    starting with the %PDF signature (servers often say application/octet-stream)."""
-    ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return ctype in ("application/pdf", "application/x-pdf") or resp.content.lstrip()[:5].startswith(b"%PDF")
-
-
 class SourceScraper:
     def __init__(self, spec: Spec, output: str | os.PathLike, options: ScrapeOptions,
                  client: PoliteClient | None = None) -> None:
@@ -133,13 +123,17 @@ class SourceScraper:
         self.client = client or PoliteClient(base_url=options.site_urls.get(spec.tag, options.base_url),
                                              rate=rate,
                                              cache_path=self.paths["cache"], retry=options.retry,
-                                             respect_robots=options.respect_robots)
+                                             respect_robots=options.respect_robots,
+                                             follow_redirect=spec.follows_redirect)
         self.fetcher = Fetcher(self.client)
         self.state = State(self.paths["state"])
         self.store = RecordStore(self.state, spec.tag)
         self.failures = FailureBook(self.state, spec.tag, options.give_up_after)
         self.hook = get_hook(spec.hook)
+        self.reader = ArticleReader(spec, self.fetcher, self.hook)
         self.summary = ScrapeSummary(spec.tag)
+        self.counts = self.summary.counts
+        self.article_failures: list[tuple[str, str]] = []
         self.listing_failed = 0
 
     # -- failures --------------------------------------------------------------------------------
@@ -149,6 +143,9 @@ class SourceScraper:
         self.summary.failures.append((url, exc.reason))
         if kind == "listing":
             self.listing_failed += 1
+            self.summary.listing_failed += 1
+        else:
+            self.article_failures.append((url, exc.reason))
         limit = self.options.give_up_after
         if is_permanent(exc.status) and limit and kind == "article":
             log.warning("%s: %s failed: %s (permanent, run %d of %d before it is given up)",
@@ -177,7 +174,8 @@ class SourceScraper:
             self._listing_ok(url)
             return resp
 
-        discoverer = Discoverer(self.spec, fetch_listing, lambda u, e: self._fail(u, e, "listing"))
+        discoverer = ObservedDiscoverer(self.spec, fetch_listing,
+                                        lambda u, e: self._fail(u, e, "listing"))
         listed: set[str] = set()   # article keys the site's listing gave in this run
 
         def discovered():
@@ -220,18 +218,44 @@ class SourceScraper:
         finally:
             bar.close()
         self.summary.listing_pages = discoverer.pages
-        self._track_removals(listed, complete and self.listing_failed == 0
-                             and self.options.limit is None)
+        full = complete and self.listing_failed == 0 and self.options.limit is None
+        self._track_removals(listed, full)
         after_records(self.hook, self.store)
         written = self.store.write_shards(self.paths["raw"])
         self.summary.records = self.store.count()
         self.summary.requests = self.client.network_requests
         self.summary.seconds = round(time.monotonic() - started, 3)
+        finished = _now()
+        verdict = self._verdict(discoverer, listed, full, finished)
         self.state.set(f"guidelines/{self.spec.tag}/last_run", json.dumps({
-            "finished_at": _now(), "records": self.summary.records, "scraped": self.summary.scraped,
-            "failed": self.summary.failed, "given_up": self.summary.given_up,
-            "removed": self.summary.removed, "shards": len(written)}))
+            "finished_at": finished, "records": self.summary.records, "scraped": self.summary.scraped,
+            "failed": self.summary.failed, "listing_failed": self.summary.listing_failed,
+            "given_up": self.summary.given_up, "removed": self.summary.removed,
+            "shards": len(written), "ok": verdict.ok, "problems": verdict.problems}))
         return self.summary
+
+    def _verdict(self, discoverer: ObservedDiscoverer, listed: set[str], full: bool,
+                 finished: str) -> Verdict:
+        """Count this run's selector hits, judge them against the last good run, log the row."""
+        c, s = self.counts, self.summary
+        c.listing_pages = discoverer.pages
+        c.listing_failed = s.listing_failed
+        c.listing_links = len(listed)
+        c.articles_failed = len(self.article_failures)
+        c.documents = max(0, s.scraped - s.rejected + s.unchanged + s.skipped)
+        for key, n in discoverer.listing_alternatives().items():
+            c.alternatives_used[key] = c.alternatives_used.get(key, 0) + n
+        c.alternative_fallbacks = sum(c.alternatives_used.values())
+        runs = RunLog(self.state)
+        verdict = diagnose(self.spec, c, discoverer.seen, self.article_failures,
+                           runs.previous_documents(self.spec.tag), full)
+        if self.options.limit == 0:
+            verdict = Verdict(notes=verdict.notes)   # nothing was asked for: nothing to judge
+        runs.add(self.spec.tag, finished, c, full, verdict)
+        s.problems, s.notes = verdict.problems, verdict.notes
+        for line in verdict.problems:
+            log.warning("%s", line)
+        return verdict
 
     def _track_removals(self, listed: set[str], full: bool) -> None:
         """Records whose URL the site no longer lists leave the shards (kept in the state).
@@ -302,82 +326,16 @@ class SourceScraper:
 
     # -- one article -----------------------------------------------------------------------------
     def fetch_article(self, link: Link) -> Extracted:
-        art = self.spec.article
-        fmt = art.format
-        if fmt == "pdf" and not art.pdf_link:
-            target = link.fields.get("pdf_url") or link.url
-            return self._pdf(target, link.title)
-        resp = self.fetcher.get(link.url)
-        body = resp.content
-        if fmt == "auto" and is_pdf_response(resp):
-            # a mixed source (CMA's linked PDFs beside canada.ca pages): the answer decides
-            return self._pdf(link.url, link.title, data=body)
-        if fmt == "json":
-            body = self.hook.to_html(body, link.url).encode("utf-8")
-        page = extract_page(body, link.url, art, link.title)
-        if art.require_title and not page.title:
-            raise FetchError(link.url, "no title found (selector "
-                             + ", ".join(art.title) + ")")
-        if art.pdf_link and (page.pdf_link or fmt != "auto"):   # auto: no PDF link → the page
-            if not page.pdf_link:
-                raise FetchError(link.url, f"no PDF link ({art.pdf_link})")
-            pdf = self._pdf(page.pdf_link, page.title)
-            pdf.title = page.title or pdf.title
-            pdf.canonical, pdf.language = page.canonical, page.language or pdf.language
-            pdf.overview = page.overview
-            return pdf
-        if art.sections:
-            page.text = self._sections(link, page, body)
-        if not page.text.strip():
-            raise FetchError(link.url, "no content found (selectors " + ", ".join(art.content) + ")")
+        self.counts.articles_fetched += 1
+        page = self.reader.read(link)
+        extraction = extraction_of(page)
+        if extraction == "selector" and "content" in page.matched:
+            self.counts.content_hits += 1
+        elif extraction == "fallback":
+            self.counts.fallback_extractions += 1
+        for key, n in page_alternatives(page).items():
+            self.counts.alternatives_used[key] = self.counts.alternatives_used.get(key, 0) + n
         return page
-
-    def _pdf(self, url: str, hint_title: str, data: bytes | None = None) -> Extracted:
-        from gap_replay.sources.guidelines import pdf as pdf_module  # lazy: pypdf only when needed
-
-        if data is None:
-            data = self.fetcher.pdf(url)
-        result = pdf_module.extract_pdf(data, url)
-        out = Extracted(title=hint_title or result.title, text=result.text, pdf_link=url,
-                        pages=result.pages)
-        if not out.text.strip():
-            raise FetchError(url, "PDF has no extractable text")
-        return out
-
-    def _sections(self, link: Link, page: Extracted, body: bytes) -> str:
-        """Articles spread over tabs/chapters: each wanted section's content under `# Name`."""
-        rules = self.spec.article.sections
-        assert rules is not None
-        chosen: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for i, (url, name) in enumerate(page.links):
-            if rules.skip_first and i == 0:
-                continue
-            name = re.sub(r"&(?=\S)", "& ", name)  # "Symptoms &causes" (Mayo's markup)
-            if rules.strip_numbering:
-                name = re.sub(r"^\s*\d+(\.\d+)*\.?\s+", "", name).strip()
-            if rules.include_text and not any(re.search(p, name, re.I) for p in rules.include_text):
-                continue
-            if any(re.search(p, name, re.I) for p in rules.exclude_text) and not any(
-                    re.search(p, name, re.I) for p in rules.keep_text):
-                continue
-            key = article_key(url)
-            if key in seen:
-                continue
-            seen.add(key)
-            chosen.append((url, name))
-        if not chosen:
-            return page.text
-        parts = []
-        own = article_key(link.url)
-        for url, name in chosen:
-            if article_key(url) == own:
-                text = extract_content(parse_html(body), self.spec.article)
-            else:
-                text = extract_content(parse_html(self.fetcher.get(url).content), self.spec.article)
-            if text.strip():
-                parts.append(f"# {name}\n\n{text}")
-        return "\n\n".join(parts)
 
     # -- the record ------------------------------------------------------------------------------
     def build_record(self, link: Link, canonical: str, page: Extracted) -> Document:
@@ -392,6 +350,7 @@ class SourceScraper:
             "license": spec.license,
             "redistributable": spec.redistributable,
             "page_hash": content_hash(f"{title}\x1f{page.overview}\x1f{raw_text}"),
+            "extraction": extraction_of(page),
         }
         if page.language:
             meta["language"] = page.language

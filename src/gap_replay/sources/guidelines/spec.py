@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from gap_replay.resources import spec_dir
+from gap_replay.sources.guidelines.selectors import Alternatives
 
 AUDIENCES = ("doctor", "patient", "both")
 ARTICLE_FORMATS = ("html", "pdf", "json", "auto")
@@ -37,7 +38,7 @@ class SpecError(ValueError):
 class Pagination:
     """How a listing continues: a next-link selector, or an offset/page query parameter."""
 
-    next: str | None = None          # css selector of the "next page" link (html listings)
+    next: Alternatives = ()          # css selector(s) of the "next page" link (html listings)
     param: str | None = None         # query parameter advanced on each page (offset or page number)
     start: int = 0                   # first value of `param`
     step: int = 1                    # increment of `param` per page
@@ -52,6 +53,9 @@ class JsonListing:
     url: str                          # template over item fields: "https://x.org/item{ItemDefaultUrl}"
     fields: dict = field(default_factory=dict)   # hint name -> item path
     total: "str | tuple[str, ...] | None" = None   # path to the total count (stops offset paging)
+    keep: dict = field(default_factory=dict)   # item path -> regex: keep items whose values match
+                                               # all of them (MAGICapp: {language: "^en"})
+    # `items: "$"` is the answer itself (a catalogue that is a bare JSON list).
     # A path is "a.b.0" (a key containing dots, such as "@odata.count", is found as it is) or a
     # list of literal keys (["@odata.count"]).
 
@@ -66,7 +70,7 @@ class DiscoveryStep:
                                      # without urls follow the previous step's links
     expand: dict[str, tuple[str, ...]] = field(default_factory=dict)   # {name: values} for {name} in urls
     format: str = "html"             # html | json | sitemap | pdf_links
-    links: str | None = None         # css selector of the links (html)
+    links: Alternatives = ()         # css selector(s) of the links (html); alternatives in order
     include: tuple[str, ...] = ()    # regexes; a link is kept if it matches any (all kept when empty)
     exclude: tuple[str, ...] = ()    # regexes; a link is dropped if it matches any
     title: str | None = None         # "text": the link text becomes the article's title hint
@@ -79,7 +83,7 @@ class DiscoveryStep:
 class Sections:
     """Articles split over several pages (tabs, chapters): which links, in which order."""
 
-    links: str                              # css selector of the section links on the article page
+    links: Alternatives                     # css selector(s) of the section links on the article page
     include_text: tuple[str, ...] = ()      # regexes on the link text; keep matching (all if empty)
     exclude_text: tuple[str, ...] = ()      # regexes on the link text; drop matching
     keep_text: tuple[str, ...] = ()         # regexes that override exclude_text ("Committee discussion")
@@ -99,13 +103,13 @@ class Article:
     title_strip: tuple[str, ...] = ()         # regexes removed from the title
     drop: tuple[str, ...] = ()                # css selectors removed before extraction
     tables: str = "skip"                      # skip | flatten
-    start_at: str | None = None               # css selector: ignore content before this element
+    start_at: Alternatives = ()               # css selector(s): ignore content before this element
     stop_at_heading: tuple[str, ...] = ()     # regexes on heading text: stop extraction there
     stop_at_text: tuple[str, ...] = ()        # regexes on any block's text: stop extraction there
     strip_numbering: bool = False             # "1.2.3 Text" -> "Text" in headings and paragraphs
-    overview: str | None = None               # css selector of the overview/lead paragraph(s)
+    overview: Alternatives = ()               # css selector(s) of the overview/lead paragraph(s)
     sections: Sections | None = None
-    pdf_link: str | None = None               # css selector on an html page linking to the PDF
+    pdf_link: Alternatives = ()               # css selector(s) on an html page linking to the PDF
     require_title: bool = False               # no title found -> failure (GuidelineCentral)
     canonical: bool = True                    # honour <link rel=canonical> for the record URL
     drop_query: bool = False                  # drop the query string from article URLs
@@ -149,11 +153,25 @@ class Spec:
     notes: str = ""
     rate: float | None = None
     path: str = ""
+    redirect_hosts: tuple[str, ...] = ()  # other hosts a redirect may lead to (see follows_redirect)
 
     @property
     def host(self) -> str:
         from urllib.parse import urlsplit
         return urlsplit(self.base_url).netloc
+
+    def follows_redirect(self, first: str, other: str) -> bool:
+        """May a redirect from `first` lead to `other` (another host)? Yes within one site
+        (www. aside, a host and its subdomains: www.who.int -> iris.who.int) and to the hosts
+        listed in `redirect_hosts:`; anything else is recorded as a failure naming both URLs."""
+        from urllib.parse import urlsplit
+
+        def bare(url: str) -> str:  # host[:port], as the redirect names it
+            return urlsplit(url).netloc.lower().rsplit("@", 1)[-1].removeprefix("www.")
+
+        a, b = bare(first), bare(other)
+        return (a == b or a.endswith("." + b) or b.endswith("." + a)
+                or b in {h.lower().removeprefix("www.") for h in self.redirect_hosts})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,11 +265,18 @@ class _Reader:
         raise self.error(name, f"must be a dotted path string or a list of keys, got {value!r}")
 
     def selector(self, name: str, default: Any = None) -> Any:
+        """One CSS selector, or a list of alternatives tried in order (selectors.py): a tuple."""
         value = self.raw(name, None)
         if value is None:
             return default
+        if isinstance(value, list):
+            if not value:
+                raise self.error(name, "a list of selector alternatives must not be empty")
+            for i, item in enumerate(value):
+                _check_selector(self, f"{name}[{i}]", item)
+            return tuple(value)
         _check_selector(self, name, value)
-        return value
+        return (value,)
 
     def selectors(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         values = self.strings(name, default=default)
@@ -301,7 +326,7 @@ def _expand_values(reader: _Reader, name: str, values: Any) -> tuple[str, ...]:
 
 
 def _load_pagination(r: _Reader) -> Pagination:
-    p = Pagination(next=r.selector("next"), param=r.str("param", None), start=r.int("start", 0),
+    p = Pagination(next=r.selector("next", ()), param=r.str("param", None), start=r.int("start", 0),
                    step=r.int("step", 1), max_pages=r.int("max_pages", 1000))
     r.finish()
     if bool(p.next) == bool(p.param):
@@ -330,11 +355,19 @@ def _load_step(r: _Reader, index: int) -> DiscoveryStep:
         if not isinstance(fields, dict):
             raise jr.error("fields", "must map hint names to item paths")
         fields = {k: jr.path(f"fields.{k}", value=v) for k, v in fields.items()}
+        keep = jr.raw("keep", None) or {}
+        if not isinstance(keep, dict) or not all(isinstance(v, str) for v in keep.values()):
+            raise jr.error("keep", "must map item paths to regular expressions")
+        for name, pattern in keep.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise jr.error(f"keep.{name}", f"invalid regular expression {pattern!r}: {exc}")
         listing = JsonListing(items=jr.path("items"), url=jr.str("url"), fields=fields,
-                              total=jr.path("total", None))
+                              total=jr.path("total", None), keep=dict(keep))
         jr.finish()
     step = DiscoveryStep(
-        urls=urls, expand=expand, format=fmt, links=r.selector("links"),
+        urls=urls, expand=expand, format=fmt, links=r.selector("links", ()),
         include=r.strings("include", regex=True), exclude=r.strings("exclude", regex=True),
         title=r.str("title", None, ("text",)), title_cut=r.strings("title_cut"),
         paginate=_load_pagination(pag) if pag else None, json=listing)
@@ -353,7 +386,7 @@ def _load_article(r: _Reader) -> Article:
     sec = r.child("sections")
     sections = None
     if sec is not None:
-        sections = Sections(links=sec.selector("links") or "", include_text=sec.strings("include_text", True),
+        sections = Sections(links=sec.selector("links", ()), include_text=sec.strings("include_text", True),
                             exclude_text=sec.strings("exclude_text", True),
                             keep_text=sec.strings("keep_text", True),
                             skip_first=sec.bool("skip_first", False),
@@ -368,13 +401,13 @@ def _load_article(r: _Reader) -> Article:
         title_strip=r.strings("title_strip", regex=True),
         drop=r.selectors("drop"),
         tables=r.str("tables", "skip", ("skip", "flatten")),
-        start_at=r.selector("start_at"),
+        start_at=r.selector("start_at", ()),
         stop_at_heading=r.strings("stop_at_heading", regex=True),
         stop_at_text=r.strings("stop_at_text", regex=True),
         strip_numbering=r.bool("strip_numbering", False),
-        overview=r.selector("overview"),
+        overview=r.selector("overview", ()),
         sections=sections,
-        pdf_link=r.selector("pdf_link"),
+        pdf_link=r.selector("pdf_link", ()),
         require_title=r.bool("require_title", False),
         canonical=r.bool("canonical", True),
         drop_query=r.bool("drop_query", False),
@@ -412,6 +445,13 @@ def _load_clean(r: _Reader) -> CleanRules:
     return rules
 
 
+def _hosts(r: _Reader) -> tuple[str, ...]:
+    hosts = r.raw("redirect_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h and "/" not in h for h in hosts):
+        raise r.error("redirect_hosts", "must be a list of host names, e.g. [iris.who.int]")
+    return tuple(hosts)
+
+
 def parse_spec(data: Any, file: str | Path) -> Spec:
     """Validate one spec mapping; `file` is only used in error messages."""
     file = str(file)
@@ -437,7 +477,8 @@ def parse_spec(data: Any, file: str | Path) -> Spec:
     spec = Spec(tag=tag, name=r.str("name"), audience=r.str("audience", choices=AUDIENCES),
                 license=r.str("license"), redistributable=r.bool("redistributable"),
                 base_url=base_url, discovery=steps, article=article, clean=rules, hook=hook,
-                notes=r.str("notes", ""), rate=r.number("rate"), path=file)
+                notes=r.str("notes", ""), rate=r.number("rate"), path=file,
+                redirect_hosts=_hosts(r))
     r.finish()
     if hook is not None:
         from gap_replay.sources.guidelines.hooks import HOOKS

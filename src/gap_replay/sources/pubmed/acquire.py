@@ -2,9 +2,10 @@
 
 Route (documented in docs/pubmed.md): with a Semantic Scholar API key (`S2_API_KEY`, or
 `options["api_key"]`/`options["api_key_file"]`) the S2 datasets are used (papers metadata index
-→ s2orc full text, abstracts); without one, the keyless NCBI path (PMC OA JATS packages,
-PubMed baseline MEDLINE). `options["pubmed_route"]` = `s2` | `ncbi` | `both` overrides it; the
-bundled sample runs `both` so each format is exercised through the real clients.
+→ s2orc full text, abstracts); without one, the keyless path (PMC full text from the PMC
+Cloud Service bucket `pmc-oa-opendata`, PubMed baseline MEDLINE from the NCBI file server).
+`options["pubmed_route"]` = `s2` | `ncbi` | `both` overrides it; the bundled sample runs
+`both` so each format is exercised through the real clients.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from gap_replay.http import PoliteClient, RetryPolicy
-from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.io import Quarantine
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.pubmed import ncbi
 from gap_replay.sources.pubmed.ingest import papers_index_path, run_ingest
@@ -29,12 +30,17 @@ from gap_replay.sources.pubmed.s2api import (
     stream_filtered,
 )
 from gap_replay.sources.pubmed.s2records import external_ids, is_pubmed_row
+from gap_replay.sources.pubmed.supersede import drop_superseded
 from gap_replay.state import State
 
 log = logging.getLogger(__name__)
 
 SAMPLE_KEY = "sample-key-not-secret"
-FORMAT_OF = {"papers": "s2-papers", "s2orc": "s2orc", "abstracts": "s2-abstracts"}
+FORMAT_OF = {"papers": "s2-papers", "s2orc": "s2orc", "s2orc_v2": "s2orc",
+             "abstracts": "s2-abstracts"}
+# Keyed S2 API requests per second: clients report 429s at ~1.3 s spacing and success at ~3 s
+# (docs/pubmed.md), so one request every 3 s; `options["s2_rate"]` / `--rate` change it.
+S2_KEYED_RATE = 1 / 3
 
 
 def _client(base_url: str | None, rate: float, retry: RetryPolicy | None = None,
@@ -48,8 +54,10 @@ def _client(base_url: str | None, rate: float, retry: RetryPolicy | None = None,
 def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | None,
                      base_url: str | None = None, release: str = "latest",
                      recipe: dict | None = None, client: PoliteClient | None = None,
-                     progress: Callable | None = None, rate: float = 1.0) -> dict:
-    """List, stream-filter (PubMed only) and ingest one S2 dataset of one release."""
+                     progress: Callable | None = None, rate: float = S2_KEYED_RATE) -> dict:
+    """List, stream-filter (PubMed only) and ingest one S2 dataset of one release. The name is
+    checked against the release's dataset list; `s2orc`/`s2orc_v2` mean the full text under
+    whichever name the release uses."""
     output = Path(output)
     if not api_key:
         raise S2Error("the Semantic Scholar datasets API needs a key: set S2_API_KEY or pass "
@@ -58,6 +66,7 @@ def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | 
     api = S2Datasets(client, api_key)
     if release == "latest":
         release = api.latest_release()
+    dataset = api.resolve_dataset(dataset, release)
     if dataset == "abstracts" and not papers_index_path(output).exists():
         log.info("abstracts are matched to PubMed through the papers index; fetching papers first")
         download_dataset(output, "papers", api_key=api_key, release=release, recipe=recipe,
@@ -93,7 +102,7 @@ def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | 
 
 
 def _keep_rule(output: Path, dataset: str) -> Callable[[dict], bool]:
-    if dataset in ("papers", "s2orc"):
+    if dataset != "abstracts":  # papers, s2orc, s2orc_v2
         return is_pubmed_row
     index = PaperIndex(papers_index_path(output))
 
@@ -106,12 +115,14 @@ def _keep_rule(output: Path, dataset: str) -> Callable[[dict], bool]:
 
 def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_key: str,
                     base_url: str | None = None, release: str = "latest",
-                    recipe: dict | None = None, client: PoliteClient | None = None) -> dict:
+                    recipe: dict | None = None, client: PoliteClient | None = None,
+                    rate: float = S2_KEYED_RATE) -> dict:
     """Apply the release diffs `since` → `release`: rows of `delete_files` and the older copies
     of `update_files` rows are removed from the raw shards, then the updates are ingested."""
     output = Path(output)
-    client = client or _client(base_url, rate=1.0)
+    client = client or _client(base_url, rate=rate)
     api = S2Datasets(client, api_key)
+    dataset = api.resolve_dataset(dataset, release)
     quarantine = Quarantine()
     (output / "work" / "pubmed").mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(output / "work" / "pubmed" / "superseded.sqlite"))
@@ -135,7 +146,12 @@ def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_
                 if kind == "update_files":
                     updates.append(str(dest))
     source = "abstracts" if dataset == "abstracts" else "papers"
-    removed = _drop_superseded(output, source, db)
+    def gone(doc) -> bool:
+        cid = doc.meta.get("corpusid")
+        return bool(cid) and db.execute("SELECT 1 FROM gone WHERE corpusid=?",
+                                        (int(cid),)).fetchone() is not None
+
+    removed = drop_superseded(output, source, gone)
     db.close()
     report = run_ingest(FORMAT_OF[dataset], updates, output, recipe=recipe, all_records=True)
     quarantine.flush(output / "quarantine" / f"s2-diff-{dataset}-{since}-{release}.jsonl")
@@ -149,39 +165,17 @@ def iter_documents_raw(path: Path, quarantine: Quarantine):
         yield row
 
 
-def _drop_superseded(output: Path, source: str, db: sqlite3.Connection) -> int:
-    removed = 0
-    for shard in list_shards(output / "raw" / source):
-        quarantine = Quarantine()
-        tmp = shard + ".refresh.jsonl.gz"
-        n_drop = 0
-        with ShardWriter(tmp) as writer:
-            for doc in iter_documents(shard, quarantine, source):
-                cid = doc.meta.get("corpusid")
-                if cid and db.execute("SELECT 1 FROM gone WHERE corpusid=?", (int(cid),)).fetchone():
-                    n_drop += 1
-                    continue
-                writer.write(doc)
-        if n_drop:
-            os.replace(tmp, shard)
-            removed += n_drop
-        else:
-            os.unlink(tmp)
-    return removed
+def fetch_oa(output: str | os.PathLike, *, endpoint_url: str | None = None,
+             base_url: str | None = None, since: str | None = None, limit: int | None = None,
+             licenses: tuple[str, ...] | None = None, recipe: dict | None = None,
+             progress: Callable | None = None, rate: float = 10.0) -> dict:
+    """PMC full text from the PMC Cloud Service bucket → `raw/papers/pmc/` (abstract-only
+    articles to `raw/abstracts/pmc/`); see `pmc_cloud.fetch_pmc_cloud`. `recipe` is unused
+    (the stages read it later) and kept for a uniform call."""
+    from gap_replay.sources.pubmed.pmc_cloud import fetch_pmc_cloud
 
-
-def fetch_oa(output: str | os.PathLike, *, base_url: str | None = None, subset: str = "oa_comm",
-             limit: int | None = None, recipe: dict | None = None,
-             progress: Callable | None = None, rate: float = 3.0) -> dict:
-    """PMC OA JATS packages → `raw/papers/pmc/` (and abstract-only articles to `raw/abstracts/`)."""
-    output = Path(output)
-    client = _client(base_url, rate=rate, robots=True)
-    urls = ncbi.oa_package_urls(client, subset, limit=limit)
-    state = State(output / "state.sqlite")
-    files, failed = ncbi.download_listed(client, urls, output / "downloads" / "ncbi" / "pmc_oa" / subset, state,
-                                         progress=progress)
-    report = run_ingest("jats", [str(f) for f in files], output, recipe=recipe)
-    return {"listed": len(urls), "downloaded": len(files), "failed": len(failed), **report.to_dict()}
+    return fetch_pmc_cloud(output, endpoint_url=endpoint_url, base_url=base_url, since=since,
+                           limit=limit, licenses=licenses, progress=progress, rate=rate)
 
 
 def fetch_baseline(output: str | os.PathLike, *, base_url: str | None = None,
@@ -209,8 +203,11 @@ def _route(ctx: AcquireContext) -> tuple[str, str | None]:
 
 
 def _rates(ctx: AcquireContext) -> tuple[float, float]:
-    """(S2, NCBI) requests per second: the services' limits, none for the local sample."""
-    return (0.0, 0.0) if ctx.sample_url else (1.0, 3.0)
+    """(S2, NCBI) requests per second: the services' limits (S2: `options["s2_rate"]`, default
+    one keyed request every 3 s), none for the local sample."""
+    if ctx.sample_url:
+        return 0.0, 0.0
+    return float(ctx.options.get("s2_rate") or S2_KEYED_RATE), 3.0
 
 
 def acquire_papers(ctx: AcquireContext) -> dict:
@@ -221,11 +218,21 @@ def acquire_papers(ctx: AcquireContext) -> dict:
         base = ctx.site_url("s2api")
         out["s2_papers"] = download_dataset(ctx.output, "papers", api_key=key, base_url=base,
                                             recipe=ctx.recipe, rate=s2_rate)
-        out["s2orc"] = download_dataset(ctx.output, "s2orc", api_key=key, base_url=base,
+        # the full text under the release's name for it (s2orc_v2, or s2orc on old releases)
+        out["s2orc"] = download_dataset(ctx.output, "s2orc_v2", api_key=key, base_url=base,
                                         recipe=ctx.recipe, rate=s2_rate)
     if route in ("ncbi", "both"):
-        out["pmc_oa"] = fetch_oa(ctx.output, base_url=ctx.site_url("ncbi"), recipe=ctx.recipe,
-                                 limit=ctx.options.get("oa_limit"), rate=ncbi_rate)
+        # the PMC Cloud bucket: path-style under the sample root, else the public bucket
+        # (or `options["pmc_endpoint_url"]`, an S3 endpoint such as a MinIO mirror; or the
+        # run's --base-url, which rewrites every URL)
+        endpoint = ctx.sample_url or ctx.options.get("pmc_endpoint_url")
+        pmc = fetch_oa(ctx.output, endpoint_url=endpoint,
+                       base_url=None if ctx.sample_url else ctx.base_url,
+                       limit=ctx.options.get("oa_limit"), since=ctx.options.get("pmc_since"),
+                       rate=0.0 if ctx.sample_url else 10.0)
+        if pmc.get("problems"):
+            out["problems"] = out.get("problems", []) + pmc.pop("problems")
+        out["pmc_cloud"] = pmc
     return out
 
 

@@ -201,6 +201,8 @@ def iter_medline_files(paths: list[str], quarantine: Quarantine, ctx: Context
             except HostileXML as exc:
                 quarantine.add(file=path, line=None, reason=f"MEDLINE file refused: {exc}",
                                source="abstracts")
+            except medline.NotThisFormat as exc:
+                quarantine.add(file=path, line=None, reason=str(exc), source="abstracts")
             except (etree.XMLSyntaxError, OSError, EOFError) as exc:
                 # the records before the damage count (pass 2 stops at the same point)
                 quarantine.add(file=path, line=None, reason=f"MEDLINE file damaged: {exc}",
@@ -373,6 +375,29 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     report.quarantined = quarantined
     report.records_in += report.quarantined
     # Abstracts already on disk (this run's or earlier runs') that now have a full text.
+    report.fulltext_dedup = apply_fulltext_dedup(output)
+    return report
+
+
+def ingest_documents(batches: Iterable[tuple[str, Iterator[Document]]], output: str | os.PathLike,
+                     *, on_written: Callable[[str], None] | None = None) -> IngestReport:
+    """Documents an acquirer parsed itself (e.g. one JATS object per HTTP GET), one shard per
+    named batch, through the same retraction rules, writers and full-text dedup as run_ingest.
+    `on_written(name)` runs once a batch's shard is safely on disk (for resume markers)."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output / "raw")
+    report = IngestReport()
+    ctx = Context(output)
+    ctx.fulltext = FullTextIndex(fulltext_index_path(output))
+    try:
+        for name, docs in batches:
+            _ingest_stream(docs, name, output, report, ctx)
+            report.files += 1
+            if on_written is not None:
+                on_written(name)
+    finally:
+        ctx.close()
     report.fulltext_dedup = apply_fulltext_dedup(output)
     return report
 

@@ -440,6 +440,13 @@ def iter_file(path: str) -> Iterator[tuple[str, Document | JatsError]]:
         yield from ((path, d) for d in _guarded(fh, path))
 
 
+def iter_bytes(data: bytes, name: str) -> Iterator[Document | JatsError]:
+    """Documents (or errors) of one JATS object already in memory (e.g. one HTTP answer)."""
+    import io
+
+    return _guarded(io.BytesIO(data), name)
+
+
 def _guarded(fh, name: str) -> Iterator[Document | JatsError]:
     head = fh.read(1 << 16)
     try:
@@ -450,6 +457,8 @@ def _guarded(fh, name: str) -> Iterator[Document | JatsError]:
     stream = _Prepend(head, fh)
     try:
         yield from iter_stream(stream, name)
+    except HostileXML as exc:  # entities declared past the first 64 KB of the prolog
+        yield JatsError(str(exc))
     except etree.XMLSyntaxError as exc:
         yield JatsError(f"XML syntax error: {exc}")
 

@@ -1,9 +1,10 @@
-"""The keyless NCBI path: list the FTP-over-HTTPS directory pages, download with resume.
+"""The keyless NCBI file server: list the FTP-over-HTTPS directory pages, download with resume.
 
-`https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/` (and `updatefiles/`) hold the MEDLINE XML;
-`https://ftp.ncbi.nlm.nih.gov/pub/pmc/oa_bulk/<subset>/xml/` the PMC Open Access JATS
-packages (`*.tar.gz`). Both are plain HTML index pages of links. Where NCBI publishes a
-`<file>.md5` next to a file, the download is verified against it.
+`https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/` (and `updatefiles/`) hold the MEDLINE XML, as
+plain HTML index pages of links. Where NCBI publishes a `<file>.md5` next to a file, the
+download is verified against it. (PMC full text no longer comes from here: the legacy
+`/pub/pmc/oa_bulk/` packages moved to `deprecated/` on 2026-04-13 and were removed in August
+2026; see `pmc_cloud.py`.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 NCBI_ROOT = "https://ftp.ncbi.nlm.nih.gov"
 BASELINE_DIRS = ("/pubmed/baseline/",)
 UPDATE_DIRS = ("/pubmed/updatefiles/",)
-OA_SUBSETS = ("oa_comm", "oa_noncomm", "oa_other")
 _MD5 = re.compile(r"\b([0-9a-f]{32})\b", re.I)
 
 
@@ -93,14 +93,3 @@ def baseline_urls(client: PoliteClient, *, updates: bool = False, limit: int | N
         md5s |= {u for u in listing if u.endswith(".md5")}
     urls = sorted(urls, key=lambda u: u.rsplit("/", 1)[-1])
     return (urls[:limit] if limit else urls), md5s
-
-
-def oa_package_urls(client: PoliteClient, subset: str = "oa_comm", *, limit: int | None = None
-                    ) -> list[str]:
-    if subset not in OA_SUBSETS:
-        raise ValueError(f"unknown PMC OA subset {subset!r}; choose one of {', '.join(OA_SUBSETS)}")
-    url = f"{NCBI_ROOT}/pub/pmc/oa_bulk/{subset}/xml/"
-    urls = list_directory(client, url, (".tar.gz",))
-    # baseline packages first, then the incremental ones in date order
-    urls.sort(key=lambda u: (".incr." in u, u.rsplit("/", 1)[-1]))
-    return urls[:limit] if limit else urls

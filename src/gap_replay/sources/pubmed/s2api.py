@@ -1,5 +1,9 @@
 """Semantic Scholar Datasets API client: release listings, diffs, filtered streaming downloads.
 
+* `GET /datasets/v1/release/{release}` answers `{"release_id", "README", "datasets": [{"name",
+  "description", "README"}]}`: the names a release has (the full text is `s2orc_v2` on recent
+  releases, `s2orc` on old ones, both on some 2025 ones; see docs/pubmed.md). A requested name
+  is checked against that list.
 * `GET /datasets/v1/release/{release}/dataset/{name}` answers `{"files": [pre-signed URLs]}`;
   `GET /datasets/v1/diffs/{start}/to/{end}/{name}` answers `{"diffs": [{"update_files": [...],
   "delete_files": [...]}]}`. The key goes in the `x-api-key` header and is never logged.
@@ -23,12 +27,14 @@ import orjson
 
 from gap_replay.http import FetchError, PoliteClient
 from gap_replay.io import Quarantine, ShardWriter
-from gap_replay.io.stream import HTTPByteStream, TruncatedInput, iter_lines
+from gap_replay.io.lines import LongLine, TruncatedInput, iter_lines
+from gap_replay.io.stream import HTTPByteStream
 
 log = logging.getLogger(__name__)
 
 API_ROOT = "https://api.semanticscholar.org"
-DATASETS = ("papers", "abstracts", "s2orc")
+# The full-text dataset's names, newest first: a release lists one of them.
+FULLTEXT_NAMES = ("s2orc_v2", "s2orc")
 
 
 class S2Error(RuntimeError):
@@ -79,9 +85,28 @@ class S2Datasets:
             raise S2Error("release/latest answered without release_id")
         return str(release)
 
+    def release_datasets(self, release: str = "latest") -> list[str]:
+        """The dataset names `release` lists (`latest` answers like a release)."""
+        answer = self._get_json(f"/datasets/v1/release/{release}")
+        datasets = answer.get("datasets") if isinstance(answer, dict) else None
+        if not isinstance(datasets, list):
+            raise S2Error(f"release {release} answered without a 'datasets' list")
+        return [str(d.get("name") if isinstance(d, dict) else d) for d in datasets]
+
+    def resolve_dataset(self, requested: str, release: str = "latest") -> str:
+        """The name to download for `requested` in `release`: itself when listed; for the full
+        text, the other name of it (`s2orc` ↔ `s2orc_v2`) when only that one is listed; else an
+        S2Error naming what the release has."""
+        available = self.release_datasets(release)
+        name = pick_dataset(requested, available)
+        if name is None:
+            raise S2Error(f"release {release} has no dataset {requested!r}; it lists: "
+                          f"{', '.join(sorted(available)) or '(none)'}")
+        if name != requested:
+            log.info("release %s lists %r, not %r: downloading %r", release, name, requested, name)
+        return name
+
     def list_files(self, dataset: str, release: str = "latest") -> list[str]:
-        if dataset not in DATASETS:
-            raise S2Error(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         answer = self._get_json(f"/datasets/v1/release/{release}/dataset/{dataset}")
         files = answer.get("files") if isinstance(answer, dict) else None
         if not isinstance(files, list):
@@ -94,6 +119,16 @@ class S2Datasets:
         if not isinstance(diffs, list):
             raise S2Error(f"diffs answer for {dataset} {start}→{end} has no 'diffs' list")
         return diffs
+
+
+def pick_dataset(requested: str, available: list[str]) -> str | None:
+    """`requested` if listed; the full text under the name the release uses (`fulltext`,
+    `s2orc` or `s2orc_v2` → whichever of `s2orc_v2`, `s2orc` is listed, newest first)."""
+    if requested in available:
+        return requested
+    if requested in FULLTEXT_NAMES + ("fulltext",):
+        return next((n for n in FULLTEXT_NAMES if n in available), None)
+    return None
 
 
 def file_key(url: str) -> str:
@@ -118,6 +153,11 @@ def stream_filtered(client: PoliteClient, url: str, dest: str | os.PathLike,
                         max_relists=max_relists) as raw, ShardWriter(dest) as writer:
         try:
             for _lineno, line in iter_lines(raw, name, compression="gz"):
+                if isinstance(line, LongLine):
+                    counts["rows"] += 1
+                    quarantine.add(file=name, line=counts["rows"], reason=line.reason, raw=line.head,
+                                   source=source)
+                    continue
                 if not line.strip():
                     continue
                 counts["rows"] += 1
@@ -125,7 +165,7 @@ def stream_filtered(client: PoliteClient, url: str, dest: str | os.PathLike,
                     row = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     quarantine.add(file=name, line=counts["rows"], reason=f"malformed JSON: {exc}",
-                                   raw=line[:4096], source=source)
+                                   raw=line, source=source)
                     continue
                 if isinstance(row, dict) and keep(row):
                     writer.write(line.rstrip(b"\r"))

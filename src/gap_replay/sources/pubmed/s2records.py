@@ -21,6 +21,7 @@ from gap_replay.sources.pubmed.ids import (
 )
 from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
 from gap_replay.sources.pubmed.s2orc_legacy import format_legacy, is_legacy
+from gap_replay.sources.pubmed.s2orc_v2 import is_v2_row, row_title, to_content_row
 from gap_replay.sources.pubmed.textutil import remove_urls, squash
 
 
@@ -90,7 +91,8 @@ def _merge(ids: dict, paper: dict | None) -> dict:
 
 
 def s2orc_document(row: dict, paper: dict | None = None) -> Document:
-    """One S2ORC row (v2, or the legacy 2020 JSON) → a `papers` Document in the paper's format."""
+    """One S2ORC row (2023 `content`, s2orc_v2 `body`/`bibliography`, or the legacy 2020 JSON)
+    → a `papers` Document in the paper's format."""
     try:
         if is_legacy(row):
             text, legacy_meta = format_legacy(row)
@@ -104,7 +106,12 @@ def s2orc_document(row: dict, paper: dict | None = None) -> Document:
         else:
             ids = external_ids(row)
             meta = _merge(ids, paper)
-            text, info = format_s2orc(row, title=(paper or {}).get("title"))
+            join_title = (paper or {}).get("title")
+            if is_v2_row(row):  # s2orc_v2: mapped onto the 2023 shape (s2orc_v2.py)
+                join_title = join_title or row_title(row)
+                row = to_content_row(row)
+                meta["s2orc_format"] = "s2orc_v2"
+            text, info = format_s2orc(row, title=join_title)
             title = info["title"]
             oainfo = ((row.get("content") or {}).get("source") or {}).get("oainfo")
             if isinstance(oainfo, dict) and oainfo.get("license"):
