@@ -374,3 +374,22 @@ def test_who_cli_against_a_server_root_shaped_like_who(tmp_path):
         "https://www.who.int/publications/i/item/9789240077263",
         "https://www.who.int/publications/i/item/9789240086593",
         "https://www.who.int/publications/i/item/guidelines-for-malaria"]
+
+
+def test_who_item_page_without_a_download_link_uses_the_listings_download_url(specs, tmp_path):
+    import re as _re
+    import shutil
+
+    root = tmp_path / "sites"
+    shutil.copytree(sample_sites_dir() / "who", root / "who")
+    item = root / "who" / "publications" / "i" / "item" / "9789240086593"
+    page = item.read_text()
+    stripped = _re.sub(r"<a[^>]*bitstreams[^>]*>.*?</a>", "", page, flags=_re.S)
+    assert stripped != page
+    item.write_text(stripped)
+    with SiteServer(root) as srv:
+        summary, docs = scrape(srv, specs, "who", tmp_path / "out")
+    htn = kept(docs)["Guideline for the pharmacological treatment of hypertension in adults"]
+    assert summary.failed == 0 and htn.meta["pdf_pages"] == 3
+    assert htn.meta["pdf_url"] == ("https://iris.who.int/server/api/core/bitstreams/"
+                                   "4f0c6a1e-8b7d-4c2a-9e51-3d2b7a6c9f10/content")

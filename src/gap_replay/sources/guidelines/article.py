@@ -10,6 +10,7 @@ pypdf.
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 from gap_replay.http import FetchError, PoliteClient
 from gap_replay.sources.guidelines.discover import Link, article_key
@@ -74,6 +75,10 @@ class ArticleReader:
         if art.require_title and not page.title:
             raise FetchError(link.url, "no title found (selector "
                              + ", ".join(art.title) + ")")
+        if art.pdf_link and not page.pdf_link and link.fields.get("pdf_url"):
+            # the listing named the file (WHO's DownloadUrl): use it when the page shows none
+            page.pdf_link = urljoin(link.url, link.fields["pdf_url"])
+            page.matched["pdf_link"] = len(art.pdf_link)   # counted as a later alternative
         if art.pdf_link and (page.pdf_link or fmt != "auto"):   # auto: no PDF link → the page
             if not page.pdf_link:
                 raise FetchError(link.url, f"no PDF link ({' | '.join(_alts(art.pdf_link))})")

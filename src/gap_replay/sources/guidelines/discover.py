@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections import Counter
+import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -299,11 +300,8 @@ class Discoverer:
         return links, next_url, None
 
     def _json(self, step: DiscoveryStep, url: str, resp):
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise FetchError(url, f"invalid JSON answer: {exc}") from exc
         listing = step.json
+        data = self._json_data(listing, url, resp)
         items = data if listing.items == "$" else dotted(data, listing.items)
         if not isinstance(items, list):
             raise FetchError(url, f"JSON answer has no list at {listing.items!r}")
@@ -328,6 +326,19 @@ class Discoverer:
             links.append(Link(target, fields.get("title", ""), fields))
         total = dotted(data, listing.total) if listing.total else None
         return links, None, int(total) if isinstance(total, (int, float, str)) and str(total).isdigit() else None
+
+    def _json_data(self, listing, url: str, resp):
+        """The JSON answer, or the JSON an HTML page carries in `json.script` (Next.js pages)."""
+        try:
+            if not listing.script:
+                return resp.json()
+            found = select_alternatives(parse_html(resp.content), listing.script)
+            if found is None:
+                raise FetchError(url, "no element matches json.script " + " | ".join(listing.script))
+            self.matched[("json.script", found.index)] += 1
+            return json.loads(found.first.string or found.first.get_text())
+        except ValueError as exc:
+            raise FetchError(url, f"invalid JSON answer: {exc}") from exc
 
     def _sitemap(self, step: DiscoveryStep, url: str, body: bytes):
         root = etree.fromstring(body, SAFE_XML)

@@ -55,6 +55,8 @@ class JsonListing:
     total: "str | tuple[str, ...] | None" = None   # path to the total count (stops offset paging)
     keep: dict = field(default_factory=dict)   # item path -> regex: keep items whose values match
                                                # all of them (MAGICapp: {language: "^en"})
+    script: tuple[str, ...] = ()      # the JSON is the text of this element of an HTML page
+                                      # (Next.js sites: "script#__NEXT_DATA__")
     # `items: "$"` is the answer itself (a catalogue that is a bare JSON list).
     # A path is "a.b.0" (a key containing dots, such as "@odata.count", is found as it is) or a
     # list of literal keys (["@odata.count"]).
@@ -364,7 +366,8 @@ def _load_step(r: _Reader, index: int) -> DiscoveryStep:
             except re.error as exc:
                 raise jr.error(f"keep.{name}", f"invalid regular expression {pattern!r}: {exc}")
         listing = JsonListing(items=jr.path("items"), url=jr.str("url"), fields=fields,
-                              total=jr.path("total", None), keep=dict(keep))
+                              total=jr.path("total", None), keep=dict(keep),
+                              script=jr.selectors("script"))
         jr.finish()
     step = DiscoveryStep(
         urls=urls, expand=expand, format=fmt, links=r.selector("links", ()),
