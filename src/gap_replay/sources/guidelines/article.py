@@ -91,6 +91,9 @@ class ArticleReader:
         if art.sections:
             page.text = self._sections(link, page, body)
         page.extraction = BY_SELECTOR
+        if not page.text.strip() and "content" not in page.matched and not art.fallback:
+            page.extraction = "none"  # a listed page without the content (AAFP topic pages
+            return page               # with no recommendations): the clean rules reject it
         if not page.text.strip() and "content" not in page.matched and fmt in ("html", "auto"):
             from gap_replay.sources.guidelines.fallback import main_text   # lazy: trafilatura
 

@@ -113,6 +113,8 @@ class Article:
     sections: Sections | None = None
     pdf_link: Alternatives = ()               # css selector(s) on an html page linking to the PDF
     require_title: bool = False               # no title found -> failure (GuidelineCentral)
+    fallback: bool = True                     # content selector matched nothing -> trafilatura;
+                                              # False: the page has no guideline (text "", rejected)
     canonical: bool = True                    # honour <link rel=canonical> for the record URL
     drop_query: bool = False                  # drop the query string from article URLs
 
@@ -411,7 +413,7 @@ def _load_article(r: _Reader) -> Article:
         overview=r.selector("overview", ()),
         sections=sections,
         pdf_link=r.selector("pdf_link", ()),
-        require_title=r.bool("require_title", False),
+        require_title=r.bool("require_title", False), fallback=r.bool("fallback", True),
         canonical=r.bool("canonical", True),
         drop_query=r.bool("drop_query", False),
     )
