@@ -426,3 +426,35 @@ def test_a_well_formed_html_page_is_not_a_medline_file(tmp_path):
     assert report.quarantined == 1 and report.records_in == 1
     (qfile,) = (tmp_path / "out" / "quarantine").glob("ingest-medline-*.jsonl")
     assert "not a MEDLINE file" in qfile.read_text()
+
+
+def _articles(n: int, container: str) -> bytes:
+    body = "".join(f'<article article-type="research-article"><front><article-meta>'
+                   f'<article-id pub-id-type="pmcid">PMC{9000 + i}</article-id>'
+                   f'<title-group><article-title>Trial {i}</article-title></title-group>'
+                   f'<abstract><p>Patients in arm {i} received 5 mg daily for twelve weeks and '
+                   f'improved.</p></abstract></article-meta></front>'
+                   f'<body><sec><title>Methods</title><p>We enrolled {i + 10} adults.</p></sec></body>'
+                   f'</article>' for i in range(n))
+    return f'<?xml version="1.0"?>{container.format(body=body)}'.encode()
+
+
+@pytest.mark.parametrize("container", [
+    "<articles>{body}</articles>",                                       # Europe PMC
+    "<pmc-articleset>{body}</pmc-articleset>",                           # efetch / OA
+    '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords>'  # PMC OAI-PMH
+    + "".join("<record><metadata>{body}</metadata></record>" for _ in range(1)) + "</ListRecords></OAI-PMH>",
+])
+def test_jats_sets_in_any_container_give_every_article(tmp_path, container):
+    path = tmp_path / "set.xml"
+    path.write_bytes(_articles(10, container))
+    docs = [d for _, d in jats.iter_file(str(path))]
+    assert len(docs) == 10 and not [d for d in docs if isinstance(d, jats.JatsError)]
+    assert sorted(d.title for d in docs) == sorted(f"Trial {i}" for i in range(10))
+
+
+def test_a_well_formed_html_page_is_not_a_jats_file(tmp_path):
+    path = tmp_path / "PMC1.xml"
+    path.write_bytes(b"<html><body><article>not jats</article></body></html>")
+    ((_, err),) = list(jats.iter_file(str(path)))
+    assert isinstance(err, jats.JatsError) and "not a JATS file (root element <html>" in str(err)

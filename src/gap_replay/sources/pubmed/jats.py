@@ -28,8 +28,10 @@ from gap_replay.sources.pubmed.textutil import (
 )
 from gap_replay.sources.pubmed.xmlsafe import (
     HostileXML,
+    NotThisFormat,
     check_prolog,
     iter_elements,
+    localname,
     release,
     strip_namespaces,
     xml_lang,
@@ -407,12 +409,18 @@ def _unbracket(text: str) -> str:
     return _BRACKETED.sub(lambda m: " " + m.group(1).strip(" ,;") + " ", text)
 
 
+# Where an <article> record can sit: the root itself, an efetch/OA `pmc-articleset`, Europe
+# PMC's `articles`, an OAI-PMH record's `metadata`. Any other root is not a JATS file.
+ROOT_TAGS = ("article", "pmc-articleset", "articles", "OAI-PMH")
+CONTAINER_TAGS = frozenset({"pmc-articleset", "articles", "metadata"})
+
+
 def iter_stream(stream: IO[bytes], name: str) -> Iterator[Document | JatsError]:
-    """Documents of one JATS stream (a single article or a pmc-articleset); a bad article
-    yields a JatsError in its place so the caller can quarantine it and go on."""
-    for el in iter_elements(stream, ("article",)):
+    """Documents of one JATS stream (an article, or a set of them in any container above); a
+    bad article yields a JatsError in its place so the caller can quarantine it and go on."""
+    for el in iter_elements(stream, ("article",), roots=ROOT_TAGS, kind="JATS"):
         parent = el.getparent()
-        if parent is not None and not str(parent.tag).endswith("articleset"):
+        if parent is not None and localname(parent.tag) not in CONTAINER_TAGS:
             continue  # an <article> nested elsewhere is not a record
         try:
             yield article_document(el, name)
@@ -457,7 +465,7 @@ def _guarded(fh, name: str) -> Iterator[Document | JatsError]:
     stream = _Prepend(head, fh)
     try:
         yield from iter_stream(stream, name)
-    except HostileXML as exc:  # entities declared past the first 64 KB of the prolog
+    except (HostileXML, NotThisFormat) as exc:  # entities past the first 64 KB; an HTML page
         yield JatsError(str(exc))
     except etree.XMLSyntaxError as exc:
         yield JatsError(f"XML syntax error: {exc}")
