@@ -165,7 +165,7 @@ class BodyTooLarge(Exception):
     def __init__(self, size: int, limit: int, ctype: str, announced: bool) -> None:
         how = "announces" if announced else "has more than"
         super().__init__(f"body {how} {size:,} bytes; the limit for {ctype or 'this type'} is "
-                         f"{limit:,} (raise http_limits in the run config)")
+                         f"{limit:,} (raise limits.http_page_bytes / http_pdf_bytes in the run config)")
 
 
 @dataclass
@@ -176,6 +176,14 @@ class BodyLimits:
     page: int = 64 << 20        # HTML, JSON, XML, text
     pdf: int = 256 << 20
     other: int = 64 << 20
+
+    @classmethod
+    def configured(cls) -> "BodyLimits":
+        """From the run's limits (gap_replay.limits: http_page_bytes, http_pdf_bytes)."""
+        from gap_replay import limits
+
+        cur = limits.current()
+        return cls(page=cur.http_page_bytes, pdf=cur.http_pdf_bytes, other=cur.http_page_bytes)
 
     def for_type(self, ctype: str) -> int:
         ctype = ctype.lower()
@@ -257,7 +265,7 @@ class PoliteClient:
         self.sleep = sleep
         self.follow_redirect = follow_redirect  # (first URL, other-host URL) -> follow it?
         self.max_redirects = max_redirects
-        self.body_limits = body_limits or BodyLimits()
+        self.body_limits = body_limits or BodyLimits.configured()
         self._uncached = threading.local()  # set while a request bypasses the cache
         self.session = (_cached_session(Path(cache_path), self.body_limits, self._uncached)
                         if cache_path is not None else requests.Session())

@@ -36,11 +36,18 @@ def load_run_config(path: str | None, sample: bool) -> dict[str, Any]:
         raise click.BadParameter(f"{path}: not valid YAML: {exc}", param_hint="--config") from None
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path}: must be a mapping", param_hint="--config")
-    allowed = {"recipe", "recipe_overrides", "output", "workers", "executor", "address", "format", "seed", "sources"}
+    allowed = {"recipe", "recipe_overrides", "output", "workers", "executor", "address", "format", "seed",
+               "sources", "limits"}
     unknown = set(data) - allowed
     if unknown:
         raise click.BadParameter(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
                                  f"allowed: {', '.join(sorted(allowed))}", param_hint="--config")
+    from gap_replay import limits
+
+    try:
+        limits.configure(data.get("limits"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
     data["_path"] = path
     return data
 

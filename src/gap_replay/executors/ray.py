@@ -71,9 +71,10 @@ class RayExecutor:
 
     @staticmethod
     def _runtime_env() -> dict:
-        """Make a source checkout importable on workers (PYTHONPATH=src); installs need nothing."""
-        pythonpath = os.environ.get("PYTHONPATH")
-        return {"env_vars": {"PYTHONPATH": pythonpath}} if pythonpath else {}
+        """Make a source checkout importable on workers (PYTHONPATH=src; installs need nothing),
+        and give them the run's limits (gap_replay.limits)."""
+        env = {name: os.environ[name] for name in ("PYTHONPATH", "GAP_REPLAY_LIMITS") if os.environ.get(name)}
+        return {"env_vars": env} if env else {}
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T], desc: str = "") -> list[R]:
         ray = self._ray

@@ -11,7 +11,7 @@ import orjson
 import zstandard
 
 from gap_replay.document import Document, InvalidDocument
-from gap_replay.io.lines import DEFAULT_MAX_LINE, LongLine, TruncatedInput, iter_lines
+from gap_replay.io.lines import LongLine, TruncatedInput, iter_lines
 from gap_replay.io.paths import atomic_write, filesystem
 from gap_replay.io.quarantine import Quarantine
 
@@ -43,7 +43,7 @@ def parse_json_lines(lines: Iterable[tuple[int, bytes | LongLine]], quarantine: 
 
 
 def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown", *,
-                 max_line: int = DEFAULT_MAX_LINE) -> Iterator[tuple[int, dict]]:
+                 max_line: int | None = None) -> Iterator[tuple[int, dict]]:
     """Yield (line number, JSON object) from a shard; every bad line goes to `quarantine`.
 
     Invalid UTF-8, malformed JSON, a non-object line, a line over `max_line` bytes, and a

@@ -21,12 +21,13 @@ from typing import BinaryIO, Iterator
 
 import zstandard
 
+from gap_replay import limits
+
 CHUNK = 1 << 16
 DECODE_STEP = 4 << 20          # at most this much decompressed output per step (gzip)
 ZSTD_FEED = 1 << 10            # zstd input fed per step (its output cannot be capped directly)
-DEFAULT_MAX_LINE = 64 << 20    # one JSON line (one document) at most; larger is quarantined
-DEFAULT_MAX_BYTES = 1 << 40    # decompressed bytes per file (1 TiB: no real file comes near)
-LONG_LINE_HEAD = 8 << 10
+LONG_LINE_HEAD = 8 << 10       # kept of a line over the limit
+# The line and file limits come from gap_replay.limits (a run config's `limits:`).
 
 
 class TruncatedInput(OSError):
@@ -49,7 +50,7 @@ class LongLine:
 
     @property
     def reason(self) -> str:
-        return f"line too long: {self.size:,} bytes (limit {self.limit:,}; raise max_line_bytes)"
+        return f"line too long: {self.size:,} bytes (limit {self.limit:,}; raise limits.max_line_bytes)"
 
 
 class _Plain:
@@ -149,7 +150,7 @@ class _Splitter:
 
 
 def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression: str | None = None,
-               *, max_line: int = DEFAULT_MAX_LINE, max_bytes: int = DEFAULT_MAX_BYTES
+               *, max_line: int | None = None, max_bytes: int | None = None
                ) -> Iterator[tuple[int, bytes | LongLine]]:
     """(line number from 1, line bytes without the newline, or a LongLine) of a stream.
 
@@ -160,6 +161,8 @@ def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression:
     decoding runs ahead of the lines consumed. `compression` ("gz", "zst") overrides the suffix
     of `name` for files whose URL does not say it.
     """
+    max_line = max_line or limits.current().max_line_bytes
+    max_bytes = max_bytes or limits.current().max_file_bytes
     stats = stats if stats is not None else {}
     stats.setdefault("decoded", 0)
     stats.setdefault("yielded", 0)
@@ -175,7 +178,7 @@ def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression:
                 stats["decoded"] += len(out)
                 if stats["decoded"] > max_bytes:
                     raise TruncatedInput(f"decompressed size exceeds {max_bytes:,} bytes (raise "
-                                         f"max_file_bytes) after line {lineno}",
+                                         f"limits.max_file_bytes) after line {lineno}",
                                          split.partial(), lineno + 1)
                 for line in split.push(out):
                     lineno += 1

@@ -16,9 +16,9 @@ from collections import Counter
 
 import orjson
 
+from gap_replay import limits
 from gap_replay.io.paths import atomic_write
 
-DEFAULT_RAW_LIMIT = 8 << 10
 SPOOL_IN_MEMORY = 1 << 20
 
 
@@ -29,8 +29,8 @@ class Quarantine:
     keeps the start of the raw record (decoded with backslash escapes where it is not UTF-8).
     """
 
-    def __init__(self, raw_limit: int = DEFAULT_RAW_LIMIT) -> None:
-        self.raw_limit = raw_limit
+    def __init__(self, raw_limit: int | None = None) -> None:
+        self.raw_limit = raw_limit or limits.current().quarantine_raw_bytes
         self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
         self._count = 0
         self.by_source: Counter[str] = Counter()
