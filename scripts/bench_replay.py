@@ -38,7 +38,8 @@ def main() -> None:
     try:
         build_site(tmp / "site", SiteSpec(files_per_subset=args.files, docs_per_file=args.docs))
         site_mb = sum(p.stat().st_size for p in (tmp / "site").rglob("*") if p.is_file()) / 1e6
-        print(f"site: 4 subsets x {args.files} files x {args.docs} docs, {site_mb:.1f} MB on disk")
+        print(f"site: {len(SiteSpec().subsets)} subsets x {args.files} files x {args.docs} docs, "
+              f"{site_mb:.1f} MB on disk")
         for workers in [int(w) for w in args.workers.split(",")]:
             settings = ReplaySettings(seed=1, target_tokens=parse_size(args.target), rate=0.0,
                                       read_multiplier=4)

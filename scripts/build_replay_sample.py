@@ -5,9 +5,11 @@ Run from the checkout root: `python scripts/build_replay_sample.py`. Output is d
   redpajama-data-1T/v1.0.0/urls.txt             master list (every data file)
   redpajama-data-1T/v1.0.0/urls/<subset>.txt    per-subset lists
   redpajama-data-1T/v1.0.0/<subset>/<file>      data files (.jsonl, .jsonl.gz, .jsonl.zst)
-Record shapes follow the raw release: `meta` as a dict (wikipedia, book), as a JSON string
-(arxiv, as in some exports), or absent with metadata keys beside `text` (stackexchange here,
-common_crawl in the release). The texts were written (encyclopedic passages paraphrased from common knowledge) for this
+There is no `book` subset, as on the real site since 2024 (taken down for copyright: its files
+404 and urls.txt no longer lists them; docs/replay.md). Record shapes follow the raw release:
+`meta` as a dict (wikipedia), as a JSON string (arxiv, as in some exports), absent with
+metadata keys beside `text` (stackexchange here, common_crawl in the release), or absent with
+nothing beside `text` (one arxiv record). The texts were written (encyclopedic passages paraphrased from common knowledge) for this
 sample; there are several languages in wikipedia as in the release (20 languages).
 """
 
@@ -38,10 +40,17 @@ ARXIV = [
     ("1503.05555", "1503", "\\section{Introduction}\nThin films of layered materials show a thickness-dependent band gap. We report measurements of photoluminescence from exfoliated flakes of one to five layers and compare them with first-principles calculations.\n\n\\section{Results}\nThe monolayer shows a direct gap of $1.88\\,\\mathrm{eV}$, while thicker samples show an indirect transition whose energy decreases with the number of layers $N$ approximately as $E(N) = E_\\infty + \\Delta / N^2$. The fitted bulk limit $E_\\infty = 1.29\\,\\mathrm{eV}$ agrees with optical absorption data."),
 ]
 
-BOOKS = [
-    ("The Keeper of Harrow Point", 1897, "CHAPTER I.\n\nTHE LIGHT ON THE HEADLAND.\n\nThe wind had been rising since noon, and by the time old Matthew Pell climbed the hundred and twelve steps of the tower the whole bay was white with broken water. He trimmed the wicks with the same slow care he had used for thirty years, wiped the great lens with a chamois cloth, and only then allowed himself to look out at the sea.\n\nThere was a sail to the south, low and dark, beating hard against the weather. He watched it for a long while, his pipe cold in his hand, and when at last it came about and ran for the shelter of the point he let out a breath he had not known he was holding."),
-    ("Letters from a Country Parish", 1871, "LETTER THE FOURTH.\n\nMy dear brother, you ask how the winter has used us, and I can answer that it has been kinder than we feared. The river rose in January but stopped a foot short of the mill, and the school, which we opened with eleven children, now has twenty-three, some of whom walk four miles each morning through the snow.\n\nThe greatest want of the village is still a doctor. Mrs. Ashby, who has nursed half the parish through fevers, says she is too old to do it much longer, and I confess I do not know who will take her place when she lays down her basket."),
-    ("A Short Treatise on Garden Bees", 1902, "ON THE CHOICE OF A HIVE.\n\nThe beginner is often tempted to buy the most elaborate hive that the catalogues offer, but experience teaches that a plain box, well made and easily opened, serves the bees and the keeper better than any contrivance of glass and brass. The frames should hang freely, with a space of a quarter of an inch on every side, for the bees will fill a smaller gap with wax and a larger one with comb.\n\nPlace the hive where it receives the morning sun, is sheltered from the north wind, and stands a little above the ground on bricks or a stand, so that damp and toads are kept away from the entrance."),
+# A third arxiv file and a second stackexchange file give each subset more text than its share
+# of the sample budget (configs/sample.yaml: 2,000 replay tokens), so the sample run reaches it.
+ARXIV_MORE = [
+    ("2303.11111", "2303", "\\section{Introduction}\nSparse linear systems arising from the discretisation of elliptic equations are usually solved with preconditioned Krylov methods. We study a two-level additive Schwarz preconditioner whose coarse space is built from the low-frequency eigenvectors of local Neumann problems.\n\n\\section{Analysis}\nFor a decomposition into $N$ overlapping subdomains with overlap $\\delta$ and subdomain size $H$, we prove that the condition number of the preconditioned operator is bounded by $C (1 + H / \\delta)$, with $C$ independent of the coefficient jumps, provided that every eigenvector with eigenvalue below a threshold $\\tau$ enters the coarse space. Numerical experiments on a heterogeneous diffusion problem with contrasts up to $10^6$ confirm the bound: the iteration count of conjugate gradients stays below forty for every tested contrast."),
+    ("1911.02222", "1911", "\\section{Introduction}\nThe spin of a black hole can be measured from the shape of the relativistically broadened iron line in its X-ray spectrum. We revisit the measurement for a sample of twelve active galactic nuclei observed with long exposures.\n\n\\section{Method}\nThe line profile is modelled as emission from a thin disc that extends down to the innermost stable circular orbit, whose radius $r_{\\mathrm{isco}}(a)$ decreases with the dimensionless spin $a$. Including a distant reflection component and a warm absorber, we find spins $a > 0.9$ for seven sources and only weak constraints for the others. The inferred spin distribution favours growth by prolonged, coherent accretion rather than by many randomly oriented episodes."),
+    ("2008.03333", "2008", "\\section{Introduction}\nLarge language models are often evaluated on benchmarks whose test sets may have leaked into the pre-training data. We propose a simple contamination test based on the perplexity gap between a benchmark item and paraphrases of it generated by a separate model.\n\n\\section{Results}\nOn six reading-comprehension benchmarks, items with a gap above a threshold $\\gamma$ are far more likely to appear verbatim in a web crawl than items below it; removing them lowers reported accuracy by up to $4.2$ points. The test needs only black-box access to token probabilities and costs about as much as one evaluation pass."),
+]
+
+STACKEXCHANGE_MORE = [
+    ("https://gardening.stackexchange.com/questions/3310", "gardening", "Q: Why are the lower leaves of my tomato plants turning yellow?\n\nThe plants are about a metre tall and still flowering, but the leaves near the ground are yellowing and some have brown spots with rings in them.\n\nA: Yellow lower leaves with brown, ringed spots are the classic sign of early blight, a fungal disease that starts on old foliage close to the soil. Remove the affected leaves and bin them rather than composting them, water at the base instead of over the leaves, and mulch so that rain does not splash soil onto the plant. Spacing the plants for airflow helps, and next year grow tomatoes in a different bed, because the spores survive in plant debris over winter."),
+    ("https://physics.stackexchange.com/questions/8842", "physics", "Q: Why does a spinning top not fall over?\n\nA top that is not spinning falls immediately, but a spinning one stays up for a long time. Where does the extra stability come from?\n\nA: Gravity exerts a torque on the tilted top, and a torque changes angular momentum in the direction of the torque. For a top at rest that change is a fall. For a fast spinning top the angular momentum is large and points along its axis, and the torque, which is horizontal, only turns that axis sideways: the top precesses around the vertical instead of falling. Friction at the tip slowly removes spin, the precession speeds up and wobbles grow, and eventually the top does fall."),
 ]
 
 STACKEXCHANGE = [
@@ -66,17 +75,14 @@ def arxiv_records(items):
         yield {"text": text, "meta": json.dumps(meta)}
 
 
-def book_records():
-    for i, (title, year, text) in enumerate(BOOKS):
-        record = {"text": text}
-        if i != 1:  # one book record without meta at all, as some exports have
-            record["meta"] = {"short_book_title": title, "publication_date": year,
-                              "url": f"https://www.gutenberg.org/ebooks/{60000 + i}"}
-        yield record
+def arxiv_records_without_meta(items):
+    """The first record without any metadata (meta_format "none"), as some exports have."""
+    for i, record in enumerate(arxiv_records(items)):
+        yield {"text": record["text"]} if i == 0 else record
 
 
-def stackexchange_records():
-    for url, site, text in STACKEXCHANGE:
+def stackexchange_records(items):
+    for url, site, text in items:
         yield {"text": text, "url": url, "timestamp": "2023-03-29", "source": "stackexchange",
                "language": "en", "question_score": "12", "site": site}
 
@@ -100,9 +106,12 @@ def write(rel: str, records) -> str:
 def main() -> None:
     files = {
         "arxiv": [write("arxiv/arxiv_0a3f2c1e-5b7d-4e8a-9c21-7d1e6b3a9f40.jsonl", arxiv_records(ARXIV[:2])),
-                  write("arxiv/arxiv_7c9e4b2d-1f3a-4d6c-8e5b-2a4f9c7d1e63.jsonl.gz", arxiv_records(ARXIV[2:]))],
-        "book": [write("book/book.jsonl.zst", book_records())],
-        "stackexchange": [write("stackexchange/stackexchange.jsonl.gz", stackexchange_records())],
+                  write("arxiv/arxiv_7c9e4b2d-1f3a-4d6c-8e5b-2a4f9c7d1e63.jsonl.gz", arxiv_records(ARXIV[2:])),
+                  write("arxiv/arxiv_e41b7a90-3c2d-4f58-a6e1-0b9d8c7f5a24.jsonl.zst",
+                        arxiv_records_without_meta(ARXIV_MORE))],
+        "stackexchange": [write("stackexchange/stackexchange.jsonl.gz", stackexchange_records(STACKEXCHANGE)),
+                          write("stackexchange/stackexchange_0001.jsonl.gz",
+                                stackexchange_records(STACKEXCHANGE_MORE))],
         "wikipedia": [write("wikipedia/wiki.jsonl", wiki_records())],
     }
     lists = ROOT / "redpajama-data-1T/v1.0.0/urls"

@@ -81,6 +81,10 @@ def test_meta_normalisation_for_every_raw_shape():
     assert normalise_meta({"text": "t", "meta": {"a": 1}}) == ({"a": 1}, "dict")
     assert normalise_meta({"text": "t", "meta": '{"a": 1}'}) == ({"a": 1}, "json")
     assert normalise_meta({"text": "t", "meta": "not json"}) == ({"unparsed": "not json"}, "unparsed")
+    # a dict stored as a Python repr (hub exports with a string `meta` column): parsed, never run
+    assert normalise_meta({"text": "t", "meta": "{'title': 'X', 'n': (1, 2), 'ok': True}"}) == (
+        {"title": "X", "n": [1, 2], "ok": True}, "python")
+    assert normalise_meta({"text": "t", "meta": "{'a': __import__('os')}"})[1] == "unparsed"
     assert normalise_meta({"text": "t"}) == ({}, "none")
     assert normalise_meta({"text": "t", "pred_label": "wiki", "red_pajama_subset": "cc"}) == (
         {"pred_label": "wiki"}, "flattened")
@@ -109,9 +113,12 @@ def test_bundled_sample_through_acquire(tmp_path):
     with SiteServer(sample_sites_dir()) as server:
         summary = acquire(AcquireContext(output=str(tmp_path), recipe=recipe, seed=42,
                                          sample_url=server.url))
-    assert set(summary["subsets"]) == {"wikipedia", "arxiv", "book", "stackexchange"}
+    assert set(summary["subsets"]) == {"wikipedia", "arxiv", "stackexchange"}  # book: gone
     docs = _raw_docs(tmp_path)
-    assert summary["documents"] == len(docs) == 17 and summary["quarantined"] == 0
+    assert summary["documents"] == len(docs) == 19 and summary["quarantined"] == 0
+    # 420M tokens from a 19-document site: every subset is short, and says so loudly
+    assert len(summary["problems"]) == 3 and all("short" in p for p in summary["problems"])
+    assert summary["notes"] == [] and not summary["plan"]["respread"]
     assert {d.meta["meta_format"] for d in docs} == {"dict", "json", "flattened", "none"}
     assert {d.meta.get("language") for d in docs if d.subset == "wikipedia"} >= {"en", "de", "fr", "es"}
     suffixes = {d.meta["redpajama_file"].rsplit(".", 1)[-1] for d in docs}
@@ -201,12 +208,14 @@ def test_same_seed_same_bytes_whatever_the_worker_count(site, tmp_path):
 
 
 def test_budget_met_and_files_beyond_it_never_requested(site, tmp_path):
-    settings = _settings(target_tokens=100_000, read_multiplier=2.0)
+    # 75k over three subsets (book is gone): per-subset budgets where the 1/read_multiplier
+    # floor of the document rate binds
+    settings = _settings(target_tokens=75_000, read_multiplier=2.0)
     with SiteServer(site) as server:
         summary = run_sample(settings, tmp_path / "out", http=_http(server), workers=2)
         requested = _data_gets(server)
         order = _paths_in_order(settings, server)
-    assert abs(summary["estimated_tokens"] - 100_000) / 100_000 < 0.02
+    assert abs(summary["estimated_tokens"] - 75_000) / 75_000 < 0.02
     for subset, s in summary["subsets"].items():
         assert not s["short"] and abs(s["estimated_tokens"] - s["budget_tokens"]) / s["budget_tokens"] < 0.02
         assert s["document_rate"] == 0.5 and s["files_read"] < s["files_listed"]
@@ -283,8 +292,8 @@ def test_ingest_local_files_with_quarantine(tmp_path):
     sample = sample_sites_dir() / "redpajama" / "redpajama-data-1T" / "v1.0.0"
     q = Quarantine()
     docs = [d for p in sorted(sample.glob("*/*.jsonl*")) for d in iter_redpajama_file(p, q)]
-    assert len(docs) == 17 and len(q) == 0
-    assert {d.subset for d in docs} == {"wikipedia", "arxiv", "book", "stackexchange"}
+    assert len(docs) == 19 and len(q) == 0
+    assert {d.subset for d in docs} == {"wikipedia", "arxiv", "stackexchange"}
     bad = tmp_path / "arxiv_x.jsonl.gz"
     good = b'{"text": "fine", "meta": {"a": 1}}\n'
     varied = b"".join(b'{"text": "line %d %x"}\n' % (i, stable_hash(1, str(i)))
@@ -294,7 +303,7 @@ def test_ingest_local_files_with_quarantine(tmp_path):
     q = Quarantine()
     got = list(iter_redpajama_file(bad, q))
     reasons = [orjson.loads(e)["reason"] for e in q.entries]
-    assert got[0].subset == "arxiv" and got[0].id == "redpajama:arxiv:arxiv_x.jsonl.gz:1"
+    assert got[0].subset == "arxiv" and got[0].id.endswith("/arxiv_x.jsonl.gz:1")
     assert reasons[0].startswith("malformed JSON") and "invalid record" in reasons[1]
     assert reasons[-1].startswith("truncated") and 150 < len(got) < 202
 

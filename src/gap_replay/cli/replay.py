@@ -61,7 +61,11 @@ def replay() -> None:
 @click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Recipe YAML. [default: the bundled gap_replay/recipe.yaml]")
 @click.option("--url-lists", default=None,
-              help="Master urls.txt, or a template with {subset} for per-subset lists.")
+              help="Master urls.txt, a template with {subset} for per-subset lists, or a folder "
+                   "(local or fsspec URL) of <subset>_*.jsonl files (the -Sample layout).")
+@click.option("--missing-subsets", type=click.Choice(["respread", "fail"]), default=None,
+              help="A chosen subset with no data files: re-spread its budget over the others "
+                   "by weight, or fail. [default: recipe replay.missing_subsets, respread]")
 @click.option("--tokenizer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="SentencePiece .model or tokenizer.json to measure tokens per character on "
                    "the first sample (else the recipe's chars_per_token).")
@@ -74,7 +78,7 @@ def replay() -> None:
               show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray).")
 def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_lists,
-           tokenizer, parquet, rate, executor, address) -> None:
+           missing_subsets, tokenizer, parquet, rate, executor, address) -> None:
     """Sample RedPajama-1T documents until the estimated tokens reach the budget.
 
     Files are chosen in a seed-fixed hash order and documents by a hash of
@@ -100,7 +104,7 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
     except yaml.YAMLError as exc:
         raise click.ClickException(f"{recipe_path}: invalid YAML: {exc}") from exc
     overrides = {"target_tokens": target_tokens, "seed": seed, "url_lists": url_lists,
-                 "tokenizer": tokenizer, "rate": rate,
+                 "tokenizer": tokenizer, "rate": rate, "missing_subsets": missing_subsets,
                  "subsets": tuple(subsets.split(",")) if subsets else None}
     try:
         settings = ReplaySettings.from_recipe(recipe_data, **overrides)
@@ -112,9 +116,13 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
     try:
         summary = run_sample(settings, output, http=http, workers=workers, executor=executor,
                              address=address)
-    except (ReplayError, FetchError, FileNotFoundError) as exc:
+    except (ReplayError, FetchError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _print_summary(summary)
+    for line in summary.get("problems") or ():
+        click.echo(f"problem: {line}", err=True)
+    if summary.get("problems"):
+        raise SystemExit(1)
 
 
 def _print_summary(summary: dict) -> None:
@@ -126,5 +134,7 @@ def _print_summary(summary: dict) -> None:
                    f"{s['document_rate']:>10.4f}{'  short' if s['short'] else ''}")
     click.echo(f"{'total':<16}{summary['documents']:>12,}{summary['estimated_tokens']:>15,}"
                f"{summary['target_tokens']:>15,}")
+    for line in summary.get("notes") or ():
+        click.echo(f"note: {line}")
     if summary["quarantined"]:
         click.echo(f"quarantined records: {summary['quarantined']} (see OUTPUT/quarantine/replay/)")

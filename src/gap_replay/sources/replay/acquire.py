@@ -12,14 +12,16 @@ from gap_replay.sources.replay.tasks import HTTPSettings
 
 log = logging.getLogger(__name__)
 
-OPTION_KEYS = ("target_tokens", "subsets", "tokenizer", "url_lists", "rate")
+OPTION_KEYS = ("target_tokens", "subsets", "tokenizer", "url_lists", "rate", "missing_subsets")
 
 
 def acquire(ctx: AcquireContext) -> dict[str, Any]:
     """Sample replay documents into OUT/raw/replay/<subset>/ and return the summary.
 
     The base URL is `ctx.site_url("redpajama")` (the bundled sample site under --sample, else
-    --base-url); `ctx.options` may override target_tokens, subsets, tokenizer, url_lists, rate.
+    --base-url); `ctx.options` may override target_tokens, subsets, tokenizer, url_lists, rate,
+    missing_subsets. The summary carries `plan` (budgets, missing subsets), `notes` (a re-spread
+    budget) and `problems` (a subset more than 5% short), which `gap-replay download` reports.
     """
     overrides = {k: ctx.options.get(k) for k in OPTION_KEYS if ctx.options.get(k) is not None}
     settings = ReplaySettings.from_recipe(ctx.recipe, seed=ctx.seed, **overrides)

@@ -4,17 +4,21 @@ Raw records are `{"text": ..., "meta": ...}` where `meta` is a dict, a JSON stri
 when absent (common_crawl) the metadata keys sit beside `text` at the top level. The hub loader
 also added `red_pajama_subset`. Whatever the shape, a Document's `meta` is a dict:
 
-  meta.redpajama_meta   the original metadata as a dict (parsed from a JSON string; the
-                        top-level keys other than `text` when `meta` is absent; a JSON string
-                        that does not parse is kept as {"unparsed": "<the string>"})
-  meta.meta_format      "dict" | "json" | "flattened" | "unparsed" | "none": what the raw line had
+  meta.redpajama_meta   the original metadata as a dict, always (parsed from a JSON string, or
+                        from a Python-repr string such as "{'title': 'X'}" that hub exports
+                        hold; the top-level keys other than `text` when `meta` is absent; a
+                        string that parses as neither is kept as {"unparsed": "<the string>"})
+  meta.meta_format      "dict" | "json" | "python" | "flattened" | "unparsed" | "none": what the
+                        raw line had
   meta.redpajama_file   the data file URL (original host, before --base-url rewriting)
   meta.line             the 1-based line number in that (decompressed) file
   meta.language         copied from the original metadata when it names one
   meta.source_url       the original document URL (e.g. the Wikipedia page) when present
 
-`id` = `redpajama:<subset>:<path below the subset folder>:<line>`, `url` = file URL + `#L<line>`,
-`title` = the original metadata's `title` (Wikipedia, books) when present.
+`id` = `redpajama:<subset>:<path below the subset's root>:<line>` (the file's key, see
+urllists.file_key: unique per file, so ids are unique by construction),
+`url` = file URL + `#L<line>`, `title` = the original metadata's `title` (Wikipedia, books)
+when present.
 """
 
 from __future__ import annotations
@@ -35,6 +39,23 @@ class BadRecord(ValueError):
     pass
 
 
+def _python_literal(text: str) -> dict[str, Any] | None:
+    """A dict written as a Python repr (`{'title': 'X'}`), as hub exports that stored a dict in
+    a string column have it; literal_eval only reads literals, it runs nothing. The result is
+    made JSON-safe (a set or bytes inside would not serialise)."""
+    import ast
+
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
 def normalise_meta(obj: dict[str, Any], text_field: str = "text") -> tuple[dict[str, Any], str]:
     """(original metadata as a dict, the shape it came in)."""
     if "meta" in obj:
@@ -49,6 +70,9 @@ def normalise_meta(obj: dict[str, Any], text_field: str = "text") -> tuple[dict[
             try:
                 parsed = orjson.loads(meta)
             except orjson.JSONDecodeError:
+                parsed = _python_literal(meta)
+                if parsed is not None:
+                    return parsed, "python"
                 return {"unparsed": meta}, "unparsed"
             if isinstance(parsed, dict):
                 return parsed, "json"

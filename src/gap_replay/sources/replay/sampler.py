@@ -1,6 +1,11 @@
 """Sample replay documents to a token budget: file choice, then document choice, then trim.
 
-Per subset (budget = target x weight share):
+Budgets: target x weight share over the chosen subsets that have data files; a chosen subset
+without any (book today: absent from urls.txt, 404) fails the run or, by default, has its share
+re-spread by weight over the others (`replay.missing_subsets`), recorded in the summary's `plan`
+and `notes`. A subset that still ends more than 5% short of its budget is a `problems` line.
+
+Per subset:
 1. Files are ordered by unit_interval(seed, "replay-file", key): a fixed, seed-dependent order,
    so reading "the first n files" is the file-level choice, and a larger budget only extends it.
 2. A probe reads the first documents of the first file: tokens per character (a tokenizer on
@@ -14,6 +19,8 @@ Per subset (budget = target x weight share):
    kept-tokens-per-file (never more than floor(remaining / per file), at least one), in
    parallel; stop when the kept estimate reaches the budget. Inside a file, reading stops
    once the file alone has kept the remaining budget (single-file subsets such as wikipedia).
+   If every file was read at r < 1 and the budget is still not kept (the size estimate was
+   high), the subset is read again at r = 1 (a superset of the same documents).
 5. Merge in file order and cut at the first document where the running estimate reaches the
    budget; write `raw/replay/<subset>/part-NNNNN.jsonl.gz`. The core's mix later trims or tops
    up exactly by repeat counts.
@@ -39,7 +46,7 @@ from gap_replay.sources.replay.tasks import (FileTask, HTTPSettings, client_for,
                                              iter_part, open_documents, sample_file)
 from gap_replay.sources.replay.tokens import (TokenCounter, estimate_tokens,
                                               load_token_counter, tokens_per_char)
-from gap_replay.sources.replay.urllists import DataFile, list_data_files
+from gap_replay.sources.replay.urllists import DataFile, checked_location, list_data_files
 
 log = logging.getLogger(__name__)
 PROBE_CHUNK = 4096
@@ -47,6 +54,8 @@ PROBE_CHUNK = 4096
 # and the size is an estimate, and running short would mean reading every file. The surplus is
 # simply not read (files) or trimmed (documents).
 RATE_MARGIN = 1.25
+# A subset (and so the run) ending further than this below its budget is a problem, not a note.
+SHORT_TOLERANCE = 0.05
 
 
 class ReplayError(RuntimeError):
@@ -160,61 +169,138 @@ def list_files(settings: ReplaySettings, http: HTTPSettings) -> dict[str, list[D
     return files
 
 
+def plan_budgets(settings: ReplaySettings, listed: dict[str, list[DataFile]]
+                 ) -> tuple[dict[str, int], dict[str, Any]]:
+    """Budgets of the subsets that have files, and the plan that explains them.
+
+    A chosen subset without data files (absent from urls.txt, its list answering 404, an empty
+    folder) either fails the run (`missing_subsets: fail`) or has its share re-spread over the
+    others by weight (`respread`, the default), so the total budget is still the target.
+    """
+    missing = {s: _where(settings, s) for s in settings.subsets if not listed.get(s)}
+    available = tuple(s for s in settings.subsets if s not in missing)
+    if not available:
+        raise ReplayError(f"no data files for {', '.join(settings.subsets)} in the URL lists "
+                          f"({settings.url_lists}); check --subsets and --url-lists")
+    if missing and settings.missing_subsets == "fail":
+        raise ReplayError("replay subsets without data files (replay.missing_subsets: fail): "
+                          + "; ".join(f"{s!r} (checked {where})" for s, where in missing.items())
+                          + ". Drop them from replay.subsets, or set replay.missing_subsets: "
+                          "respread to give their budget to the other subsets.")
+    budgets = settings.budgets(available)
+    plan = {"subsets_requested": list(settings.subsets), "subsets_sampled": list(available),
+            "subsets_missing": missing, "missing_subsets": settings.missing_subsets,
+            "respread": bool(missing), "budgets": budgets,
+            "budgets_without_respread": {s: b for s, b in settings.budgets().items()
+                                         if s in budgets}}
+    return budgets, plan
+
+
+def _where(settings: ReplaySettings, subset: str) -> str:
+    if subset in settings.hub:
+        return settings.hub[subset]
+    return checked_location(settings.url_lists, subset)
+
+
 def run_sample(settings: ReplaySettings, output: str | Path, *, http: HTTPSettings,
                workers: int = 1, executor: str = "local", address: str | None = None
                ) -> dict[str, Any]:
-    """Sample to `output/raw/replay/<subset>/`; returns (and writes) the summary."""
+    """Sample to `output/raw/replay/<subset>/`; returns (and writes) the summary, with `notes`
+    (a re-spread budget) and `problems` (a subset more than 5% short of its budget)."""
     out = Path(output)
     work = out / "work" / "replay"
     quarantine_dir = out / "quarantine" / "replay"
     counter = load_token_counter(settings.tokenizer) if settings.tokenizer else None
     listed = list_files(settings, http)
-    budgets = settings.budgets()
-    runs = []
-    for subset in settings.subsets:
-        files = order_files(listed.get(subset, []), settings.seed)
-        if not files:
-            log.warning("replay subset %r: the URL list names no data files", subset)
-        runs.append(SubsetRun(subset, files, budgets[subset], done=not files))
-    if not any(run.files for run in runs):
-        raise ReplayError(f"no data files for {', '.join(settings.subsets)} in the URL lists "
-                          f"({settings.url_lists}); check --subsets and --url-lists")
+    budgets, plan = plan_budgets(settings, listed)
+    notes = []
+    if plan["respread"]:
+        note = (f"subset(s) {', '.join(plan['subsets_missing'])} have no data files (checked "
+                f"{', '.join(sorted(set(plan['subsets_missing'].values())))}); their budget share "
+                f"was re-spread over {', '.join(plan['subsets_sampled'])} by weight "
+                "(replay.missing_subsets: respread)")
+        log.warning("replay: %s", note)
+        notes.append(note)
+    runs = [SubsetRun(s, order_files(listed[s], settings.seed), budgets[s])
+            for s in plan["subsets_sampled"]]
     for run in runs:
-        if run.files:
-            run.probe = _cached_probe(run, settings, http, counter, work)
-            run.rate = choose_rate(run.budget, run.probe.file_tokens * len(run.files),
-                                   settings.read_multiplier)
-            log.info("%s: %d files, budget %d tokens, document rate %.6f", run.subset,
-                     len(run.files), run.budget, run.rate)
+        run.probe = _cached_probe(run, settings, http, counter, work)
+        run.rate = choose_rate(run.budget, run.probe.file_tokens * len(run.files),
+                               settings.read_multiplier)
+        log.info("%s: %d files, budget %d tokens, document rate %.6f", run.subset,
+                 len(run.files), run.budget, run.rate)
     pool = make_executor(executor, workers, address)
     try:
-        while active := [r for r in runs if not r.done]:
-            batch: list[tuple[SubsetRun, FileTask]] = []
-            for run in active:
-                remaining = run.budget - run.kept_tokens
-                for file in run.files[run.next_index:run.next_index + _files_needed(run)]:
-                    batch.append((run, FileTask(file, settings.seed, run.rate, run.probe.ratio,
-                                                str(work), str(quarantine_dir), http,
-                                                settings.text_field, cap_tokens=remaining)))
-            results = pool.map(sample_file, [t for _, t in batch], desc="replay files")
-            failed = [r for r in results if r.get("error")]
-            if failed:
-                raise ReplayError("could not read: " + "; ".join(
-                    f"{r['file']} ({r['error']})" for r in failed))
-            for (run, _), result in zip(batch, results):
-                if run.done:
-                    result["beyond_budget"] = True  # fetched in the last round, not needed
-                run.results.append(result)
-                run.kept_tokens += result["kept_tokens"]
-                if run.kept_tokens >= run.budget or run.next_index >= len(run.files):
-                    run.done = True
+        while True:
+            _sample_rounds(runs, settings, http, pool, work, quarantine_dir)
+            rerun = [r for r in runs if r.kept_tokens < r.budget and r.rate < 1.0]
+            if not rerun:
+                break
+            for run in rerun:  # every file read and still short: the estimate was off
+                log.info("%s: all %d files read at rate %.4f kept ~%d of %d tokens; reading "
+                         "them again keeping every document", run.subset, len(run.files),
+                         run.rate, run.kept_tokens, run.budget)
+                _drop_quarantine(run, quarantine_dir)  # the second pass records them again
+                run.rate, run.results, run.kept_tokens, run.done = 1.0, [], 0.0, False
     finally:
         pool.close()
     summary = _merge(runs, settings, out)
+    summary["plan"] = plan
+    summary["notes"] = notes
+    summary["problems"] = shortfalls(summary)
+    for line in summary["problems"]:
+        log.error("replay: %s", line)
     work.mkdir(parents=True, exist_ok=True)
     with atomic_write(work / "summary.json") as fh:
         fh.write(orjson.dumps(summary, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     return summary
+
+
+def _drop_quarantine(run: SubsetRun, quarantine_dir: Path) -> None:
+    for result in run.results:
+        if result.get("quarantined"):
+            name = Path(result["part"]).name.removesuffix(".jsonl.gz")
+            (quarantine_dir / run.subset / f"{name}.jsonl").unlink(missing_ok=True)
+
+
+def _sample_rounds(runs: list[SubsetRun], settings: ReplaySettings, http: HTTPSettings, pool,
+                   work: Path, quarantine_dir: Path) -> None:
+    """Read next files in parallel rounds until every subset kept its budget or ran out."""
+    while active := [r for r in runs if not r.done]:
+        batch: list[tuple[SubsetRun, FileTask]] = []
+        for run in active:
+            remaining = run.budget - run.kept_tokens
+            for file in run.files[run.next_index:run.next_index + _files_needed(run)]:
+                batch.append((run, FileTask(file, settings.seed, run.rate, run.probe.ratio,
+                                            str(work), str(quarantine_dir), http,
+                                            settings.text_field, cap_tokens=remaining)))
+        results = pool.map(sample_file, [t for _, t in batch], desc="replay files")
+        failed = [r for r in results if r.get("error")]
+        if failed:
+            raise ReplayError("could not read: " + "; ".join(
+                f"{r['file']} ({r['error']})" for r in failed))
+        for (run, _), result in zip(batch, results):
+            if run.done:
+                result["beyond_budget"] = True  # fetched in the last round, not needed
+            run.results.append(result)
+            run.kept_tokens += result["kept_tokens"]
+            if run.kept_tokens >= run.budget or run.next_index >= len(run.files):
+                run.done = True
+
+
+def shortfalls(summary: dict[str, Any], tolerance: float = SHORT_TOLERANCE) -> list[str]:
+    """One problem line per subset that ran out of documents more than `tolerance` short of its
+    budget (a subset that reached it is off by less than half a document: not a problem)."""
+    lines = []
+    for name, s in summary["subsets"].items():
+        budget, got = s["budget_tokens"], s["estimated_tokens"]
+        if s["short"] and budget and (budget - got) / budget > tolerance:
+            lines.append(f"subset {name!r} ended at ~{got:,} of its {budget:,}-token budget "
+                         f"({100 * (budget - got) / budget:.0f}% short) with all "
+                         f"{s['files_listed']} listed files read: the source is smaller than "
+                         "asked; lower sources.replay.target_tokens or change replay.subsets / "
+                         "replay.weights")
+    return lines
 
 
 def _files_needed(run: SubsetRun) -> int:

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_URL_LISTS = "https://data.together.xyz/redpajama-data-1T/v1.0.0/urls.txt"
-DEFAULT_SUBSETS = ("wikipedia", "arxiv", "book", "stackexchange")
+# The original's "Llama-2 subset" without `book`: the book subset (PG-19 + Books3) was taken
+# down for copyright (HF card: "Defunct"; its files 404 and urls.txt no longer lists them
+# since spring 2024, see docs/replay.md), so it is no longer a default.
+DEFAULT_SUBSETS = ("wikipedia", "arxiv", "stackexchange")
+# What a chosen subset with no data files at run time does: "respread" gives its budget to the
+# other chosen subsets by weight (the total is still reached), "fail" stops the run.
+MISSING_SUBSET_POLICIES = ("respread", "fail")
 # Published RedPajama-1T subset sizes in billions of (LLaMA) tokens: sampling in proportion
 # to them is the same as sampling uniformly over the union of the chosen subsets.
 PUBLISHED_BILLION_TOKENS = {"common_crawl": 878, "c4": 175, "github": 59, "arxiv": 28,
@@ -52,11 +58,15 @@ class ReplaySettings:
     max_resumes: int = 5
     hub: dict[str, str] = field(default_factory=dict)
     text_field: str = "text"
+    missing_subsets: str = "respread"
     seed: int = 0
 
-    def budgets(self) -> dict[str, int]:
-        """Token budget per subset: target x weight / sum of the chosen subsets' weights."""
-        weights = {s: float(self.weights.get(s, 1.0)) for s in self.subsets}
+    def budgets(self, available: tuple[str, ...] | None = None) -> dict[str, int]:
+        """Token budget per subset: target x weight / sum of the weights of the chosen subsets
+        (of `available` ones only, when given: a missing subset's share is re-spread)."""
+        chosen = self.subsets if available is None else tuple(
+            s for s in self.subsets if s in available)
+        weights = {s: float(self.weights.get(s, 1.0)) for s in chosen}
         total = sum(weights.values())
         if total <= 0:
             raise ValueError("replay weights of the chosen subsets sum to zero")
@@ -73,7 +83,8 @@ class ReplaySettings:
         if "seed" in recipe:
             kwargs["seed"] = int(recipe["seed"])
         for key in ("url_lists", "chars_per_token", "tokenizer", "probe_documents",
-                    "read_multiplier", "docs_per_shard", "rate", "max_resumes", "text_field"):
+                    "read_multiplier", "docs_per_shard", "rate", "max_resumes", "text_field",
+                    "missing_subsets"):
             if section.get(key) is not None:
                 kwargs[key] = section[key]
         if section.get("subsets"):
@@ -93,4 +104,8 @@ class ReplaySettings:
             raise ValueError("no replay subsets chosen")
         if settings.chars_per_token <= 0 or settings.read_multiplier < 1:
             raise ValueError("chars_per_token must be > 0 and read_multiplier >= 1")
+        if settings.missing_subsets not in MISSING_SUBSET_POLICIES:
+            raise ValueError(f"replay.missing_subsets must be one of "
+                             f"{', '.join(MISSING_SUBSET_POLICIES)}, "
+                             f"not {settings.missing_subsets!r}")
         return settings

@@ -63,7 +63,7 @@ def doc_unit(seed: int, key: str, line: int) -> float:
 def open_documents(file: DataFile, quarantine: Quarantine, http: HTTPSettings,
                    text_field: str = "text", chunk_size: int | None = None,
                    stats: dict | None = None):
-    """Documents of one data file (HTTP RedPajama raw file or parquet); yields (iterator, stream).
+    """Documents of one data file (HTTP or fsspec raw file, or parquet); yields (iterator, stream).
 
     `stream.position` (raw bytes read), `stream.length` and `stats` (see stream.iter_lines)
     serve the size estimate; parquet files give None for the stream.
@@ -73,7 +73,10 @@ def open_documents(file: DataFile, quarantine: Quarantine, http: HTTPSettings,
 
         yield iter_parquet_documents(file, quarantine, text_field), None
         return
-    stream = HTTPByteStream(client_for(http), file.url, max_resumes=http.max_resumes)
+    if file.kind == "fsspec":
+        stream = FileByteStream(file.url)
+    else:
+        stream = HTTPByteStream(client_for(http), file.url, max_resumes=http.max_resumes)
     raw = _Chunked(stream, chunk_size) if chunk_size else stream
     try:
         yield records.iter_documents(raw, subset=file.subset, key=file.key, file_url=file.url,
@@ -81,6 +84,31 @@ def open_documents(file: DataFile, quarantine: Quarantine, http: HTTPSettings,
                                      stats=stats), stream
     finally:
         stream.close()
+
+
+class FileByteStream:
+    """A local or fsspec file with the `position`/`length` the probe's size estimate reads."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self._fh = fsspec.open(url, "rb").open()
+        self.position = 0
+        try:
+            self.length: int | None = self._fh.size
+        except AttributeError:
+            self.length = None
+        if self.length is None:
+            fs, path = fsspec.core.url_to_fs(url)
+            self.length = fs.size(path)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self.position += len(data)
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 class _Chunked:
