@@ -51,7 +51,7 @@ def _refresh(config: Path, *extra, wait=True):
 
 
 def _summary_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if "gap_replay.refresh: refresh " in line]
+    return [line for line in stderr.splitlines() if "gap_replay.refresh.summary: refresh " in line]
 
 
 def _versions(root: Path) -> list[str]:
@@ -101,6 +101,8 @@ def test_unchanged_refresh_revalidates_with_304_and_a_failure_keeps_current(tmp_
     root = tmp_path / "root"
     first = _refresh(config)
     assert first.returncode == 0, first.stderr
+    # stderr is a pipe, as under cron: one line on success, no INFO chatter, no progress bars
+    assert first.stderr.strip().splitlines() == _summary_lines(first.stderr)
     assert len(_summary_lines(first.stderr)) == 1 and "new-version" in first.stderr
     (version,) = _versions(root)
     assert _current(root) == version
@@ -112,8 +114,8 @@ def test_unchanged_refresh_revalidates_with_304_and_a_failure_keeps_current(tmp_
     server.clear_log()
     second = _refresh(config)
     assert second.returncode == 0, second.stderr
-    (line,) = _summary_lines(second.stderr)
-    assert "refresh unchanged" in line and "new=0 changed=0 removed=0" in line
+    (line,) = second.stderr.strip().splitlines()
+    assert "refresh.summary: refresh unchanged" in line and "new=0 changed=0 removed=0" in line
     assert _versions(root) == [version] and _current(root) == version
     log = server.requests_to("/pages")
     assert len(log) == 5 and {r.status for r in log} == {304}  # index + 4 pages, no body re-sent

@@ -213,7 +213,10 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
         raise ValueError(f"clean/ holds source {source!r} that the recipe does not list")
     for source, p in plan.items():
         if p["target_tokens"] and not p["measured_train_tokens"]:
-            log.warning("source %s: target %d tokens but no train tokens were measured", source, p["target_tokens"])
+            # a source with documents but no train tokens is worth a warning; one with no
+            # documents at all was simply not part of this run (--sources, a refresh config)
+            (log.warning if source in measured else log.info)(
+                "source %s: target %d tokens but no train tokens were measured", source, p["target_tokens"])
     with atomic_write(join(workdir, "plan.json")) as fh:
         fh.write(orjson.dumps(plan, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     for t in tasks:

@@ -18,6 +18,7 @@ from gap_replay.resources import sample_sites_dir, spec_dir
 log = logging.getLogger("gap_replay.cli")
 
 FORMATS = ("jsonl", "megatron")
+MAX_NOTES = 3  # notes printed after acquisition; all of them are in OUT/acquire.json
 
 
 # --- run configuration (configs/*.yaml) ----------------------------------------------------
@@ -135,8 +136,11 @@ def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sampl
                                   base_url=base_url, allow_partial=allow_partial)
     except (AcquireError, ValueError) as exc:
         raise click.ClickException(f"acquisition failed:\n{exc}") from None
-    for line in note_lines(summaries):
+    notes = note_lines(summaries)
+    for line in notes[:MAX_NOTES]:
         click.echo(f"note: {line}", err=True)
+    if len(notes) > MAX_NOTES:
+        click.echo(f"note: … and {len(notes) - MAX_NOTES} more in {output}/acquire.json", err=True)
     for line in problem_lines(summaries):  # only with allow_partial: otherwise raised above
         click.echo(f"warning: {line}", err=True)
 

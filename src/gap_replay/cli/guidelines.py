@@ -41,6 +41,9 @@ def cli(ctx: click.Context, verbose: int, specs_dir: str | None) -> None:
         guidelines clean --output out/ --source aafp
         guidelines check --live
     """
+    from gap_replay import progress
+
+    progress.configure()
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")

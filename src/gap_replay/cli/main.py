@@ -23,21 +23,29 @@ COMMANDS = {
 }
 
 
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+def setup_logging(verbose: int, quiet: bool = False, progress: bool | None = None) -> None:
+    """Warnings and errors by default (the commands print their own results); -v adds progress
+    notes, -vv debugging, -q only errors. Bars only on a terminal unless --progress/--no-progress."""
+    from gap_replay import progress as bars
+
+    level = logging.ERROR if quiet else logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    bars.configure(False if quiet and progress is None else progress)
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="gap-replay")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and each command's summary.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars (default: only when stderr is a terminal).")
+def cli(verbose: int, quiet: bool, progress: bool | None) -> None:
     """Rebuild and refresh GAP-Replay, MEDITRON's medical pretraining corpus.
 
     \b
     Quick start (offline, bundled sample):
         gap-replay download --sample --output out/
     """
-    setup_logging(verbose)
+    setup_logging(verbose, quiet, progress)

@@ -8,7 +8,9 @@ import time
 
 import click
 
-log = logging.getLogger("gap_replay.refresh")
+# The one line per run cron keeps: shown at every verbosity (the run's other INFO lines only with -v).
+log = logging.getLogger("gap_replay.refresh.summary")
+log.setLevel(logging.INFO)
 
 
 @click.command()

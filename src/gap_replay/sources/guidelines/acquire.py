@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gap_replay.progress import enabled as bars_enabled
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_sources
 from gap_replay.sources.guidelines.spec import load_specs
@@ -30,7 +31,7 @@ def acquire(ctx: AcquireContext) -> dict:
     site_urls = {tag: url for tag in wanted if (url := ctx.site_url(tag))}
     options = ScrapeOptions(site_urls=site_urls, rate=rate, limit=ctx.options.get("limit"),
                             refresh=bool(ctx.options.get("refresh", False)),
-                            progress=bool(ctx.options.get("progress", True)))
+                            progress=bool(ctx.options.get("progress", bars_enabled())))
     # Sources run side by side only when each has its own site (never several on one mirror host).
     workers = ctx.workers if ctx.sample_url or not ctx.base_url else 1
     summary: dict = {"sources": {}, "records": 0, "failed": 0, "problems": [], "notes": []}
