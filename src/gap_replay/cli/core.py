@@ -191,7 +191,7 @@ _common = [
     click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False),
                  help="Recipe YAML (default: the config's, else gap_replay/recipe.yaml)."),
     click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-                 help="Run config (configs/local.yaml); --sample defaults to configs/sample.yaml."),
+                 help="Run config: how to run (configs/local.yaml)."),
     click.option("--workers", type=int, help="Worker processes (default 1)."),
     click.option("--executor", type=click.Choice(["local", "ray"]), help="Where tasks run (default local)."),
     click.option("--address", help="Ray cluster address (with --executor ray)."),
@@ -216,9 +216,11 @@ def _settings(config: dict, workers, executor, address) -> tuple[int, str, str |
 
 
 @click.command()
-@click.option("--sample", is_flag=True, help="Use the bundled offline sample (no network).")
+@click.option("--sample", is_flag=True, help="Use the bundled offline sample (no network); the "
+              "run config defaults to configs/sample.yaml.")
 @click.option("--sources", help="Comma-separated sources (default: all in the recipe).")
-@click.option("--output", type=click.Path(file_okay=False), help="Output directory OUT.")
+@click.option("--output", type=click.Path(file_okay=False),
+              help="Output directory OUT (required, unless the config sets output:).")
 @click.option("--format", "formats", help="Comma-separated outputs: jsonl[,megatron].")
 @click.option("--base-url", help="Send every source's requests to this mirror (scheme+host, "
               "optional path prefix) instead of the real sites.")

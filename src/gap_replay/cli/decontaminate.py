@@ -21,9 +21,9 @@ def _benchmark_table(report: dict) -> str:
 @click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, exists=True),
               help="Output directory of `process` (holds clean/ and stats.json); rewritten in place.")
 @click.option("--benchmarks", "benchmarks", multiple=True, metavar="PATH",
-              help="Benchmark file or folder; NAME=PATH names it. Further paths may follow. "
-                   "Default: the recipe's decontamination.benchmarks.")
-@click.argument("more_benchmarks", nargs=-1, type=click.Path(), metavar="[PATH]...")
+              help="Benchmark file or folder (repeatable; NAME=PATH names it; paths given "
+                   "after the options count too). Default: the recipe's decontamination.benchmarks.")
+@click.argument("more_benchmarks", nargs=-1, type=click.Path(), metavar="")
 @click.option("--mode", type=click.Choice(["drop", "trim"]), help="Drop contaminated documents or trim the spans (default: recipe, drop).")
 @click.option("--ngram", type=int, help="Word n-gram length (default: recipe, 13).")
 @click.option("--min-hits", type=int, help="Distinct shared n-grams that make a document contaminated (default: recipe, 1).")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from gap_replay import __version__
 from gap_replay.http import RetryPolicy
 from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER
 from gap_replay.sources.guidelines.spec import SpecError, load_specs
@@ -25,6 +26,7 @@ def _specs(folder: str | None):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="guidelines")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder of source specs (default: the bundled guidelines/).")

@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True,
-              help="Input format (see the table in sources/pubmed/ingest.py: FORMATS).")
+              help="jats: PMC/Europe PMC XML, .nxml, OA .tar.gz; medline: PubMed XML(.gz); "
+                   "s2orc / s2-papers / s2-abstracts: Semantic Scholar JSON lines; "
+                   "redpajama: RedPajama JSON lines.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
               help="Output directory; documents go to OUTPUT/raw/<source>/<subset>/.")

@@ -77,7 +77,8 @@ def pubmed() -> None:
               help="Refresh: apply the diffs from this release to --release instead.")
 @click.option("--rate", type=float, default=1 / 3, show_default="1/3",
               help="S2 API requests per second (keyed requests 429 below ~3 s spacing).")
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Recipe whose rules apply at ingest (default: gap_replay/recipe.yaml).")
 def download(dataset: str, output: str, base_url: str | None, api_key_file: str | None,
              release: str, since: str | None, rate: float, recipe: str | None) -> None:
     """Download one S2 dataset, keeping only PubMed/PMC records while streaming.
@@ -127,7 +128,8 @@ def download(dataset: str, output: str, base_url: str | None, api_key_file: str 
                    "'CC BY' --license CC0). [default: every open-access licence]")
 @click.option("--rate", type=float, default=10.0, show_default=True,
               help="Requests per second to the bucket.")
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Recipe whose rules apply at ingest (default: gap_replay/recipe.yaml).")
 def fetch_oa_cmd(output: str, endpoint_url: str | None, since: str | None, limit: int | None,
                  licenses: tuple[str, ...], rate: float, recipe: str | None) -> None:
     """PMC open-access full text from the PMC Cloud Service (no key) → OUTPUT/raw/papers/pmc/.
@@ -156,7 +158,8 @@ def fetch_oa_cmd(output: str, endpoint_url: str | None, since: str | None, limit
 @click.option("--base-url", default=None, help="Replace scheme+host of the NCBI URLs.")
 @click.option("--updates/--no-updates", default=True, help="Also the daily update files.")
 @click.option("--limit", type=int, default=None, help="At most N files (testing).")
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Recipe whose rules apply at ingest (default: gap_replay/recipe.yaml).")
 def fetch_baseline_cmd(output: str, base_url: str | None, updates: bool, limit: int | None,
                        recipe: str | None) -> None:
     """PubMed baseline (+ updates) MEDLINE XML (no key needed) → OUTPUT/raw/abstracts/pubmed/.
