@@ -11,7 +11,15 @@ from gap_replay.formats.megatron import write_megatron
 from gap_replay.formats.shards import ShardError, iter_shard_records
 from opsdata import make_out
 
-indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+# Needs megatron-core (and torch): opt in with `pytest -m megatron` after installing the
+# `megatron` extra; .ci/run does (see README "Development").
+pytestmark = pytest.mark.megatron
+
+
+def _indexed_dataset():
+    from megatron.core.datasets import indexed_dataset
+
+    return indexed_dataset
 
 
 def _shard_sequences(out, manifest, split):
@@ -29,7 +37,7 @@ def test_megatron_readback_equals_jsonl_shards(tmp_path, vocab_size, dtype):
     summary = write_megatron(out, manifest)
     for split in ("train", "validation"):
         expected = _shard_sequences(out, manifest, split)
-        ds = indexed_dataset.IndexedDataset(str(out / "megatron" / split), mmap=True)
+        ds = _indexed_dataset().IndexedDataset(str(out / "megatron" / split), mmap=True)
         assert ds.index.dtype == dtype
         assert len(ds) == len(expected) == summary[split]["sequences"] > 0
         for i, ids in enumerate(expected):
@@ -50,7 +58,7 @@ def test_megatron_bytes_match_megatron_core_builder(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     write_megatron(out, manifest)
     ref = tmp_path / "ref"
-    builder = indexed_dataset.IndexedDatasetBuilder(str(ref) + ".bin", dtype=np.uint16)
+    builder = _indexed_dataset().IndexedDatasetBuilder(str(ref) + ".bin", dtype=np.uint16)
     for ids in _shard_sequences(out, manifest, "train"):
         builder.add_item(torch.tensor(ids))
         builder.end_document()

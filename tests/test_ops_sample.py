@@ -51,8 +51,9 @@ def test_second_sample_refresh_changes_nothing(refresh_root):
     assert len([p for p in (refresh_root / "versions").iterdir()]) == 1
 
 
+@pytest.mark.megatron
 def test_megatron_files_of_the_sample_read_back_with_megatron_core(sample_out):
-    indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    from megatron.core.datasets import indexed_dataset
     manifest = json.loads((sample_out / "manifest.json").read_text())
     assert manifest["tokenizer"]["vocab_size"] < 65500
     for split in ("train", "validation"):
