@@ -472,7 +472,7 @@ DOCS["cco/sites/ccocancercare/files/guidelines/full/pebc1-21f.pdf"] = dict(
     ],
 )
 
-DOCS["cco/sites/ccocancercare/files/guidelines/full/pebc4-1-2f.pdf"] = dict(
+DOCS["cco/en/file/2166/download"] = dict(
     meta_title="Management of Febrile Neutropenia in Adults with Cancer",
     author="Cancer Care Ontario", header="Guideline 12-6",
     lines=[

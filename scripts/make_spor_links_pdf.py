@@ -5,6 +5,11 @@ CPG database) and collected each annotation's /A /URI; CPS, CCO and SPOR filter 
 This writes a small, faithful stand-in for the fixture sites (deterministic bytes):
 
     python scripts/make_spor_links_pdf.py src/gap_replay/sample/sites/cps/epfLLM/meditron/main/gap-replay/guidelines/scrapers/SPOR_links.pdf
+
+The SPOR source itself reads the official April-2018 asset-map report, whose link annotations are
+the same kind of list (publisher pages and direct PDFs); `--asset-map` writes its stand-in:
+
+    python scripts/make_spor_links_pdf.py --asset-map src/gap_replay/sample/sites/spor/wp-content/uploads/2018/04/SPOR-Evidence-Alliance_Asset-Map-of-Canadian-CPGs_Reportv3.pdf
 """
 
 from __future__ import annotations
@@ -30,16 +35,31 @@ ENTRIES = [
      "https://sporevidencealliance.ca/key-activities/cpg-asset-map/cpg-database/"),
 ]
 
+# The asset-map report: direct PDFs (kept by guidelines/spor.yaml) beside publisher pages (dropped).
+ASSET_MAP_ENTRIES = [
+    ("Canadian Task Force on Preventive Health Care", "Breast cancer screening, women aged 40 to 74 (2018)",
+     "https://canadiantaskforce.ca/docs/ctfphc-breast-cancer-screening-2018.pdf"),
+    ("Diabetes Canada", "Pharmacologic glycemic management of type 2 diabetes in adults",
+     "https://guidelines.diabetes.ca/docs/diabetes-canada-pharmacotherapy-t2d.pdf"),
+    ("Cancer Care Ontario", "Systemic therapy for advanced non-small cell lung cancer (guideline page)",
+     "https://www.cancercareontario.ca/en/guidelines-advice/types-of-cancer/2186"),
+    ("Canadian Paediatric Society", "Bronchiolitis: diagnosis, monitoring and management",
+     "https://cps.ca/docs/cps-bronchiolitis.pdf"),
+    ("Public Health Agency of Canada", "Canadian guidelines on sexually transmitted infections (web page)",
+     "https://www.canada.ca/en/public-health/services/infectious-diseases/sexual-health-sexually-transmitted-infections/canadian-guidelines.html"),
+]
 
-def build(path: Path) -> None:
+
+def build(path: Path, entries=ENTRIES,
+          title: str = "SPOR Evidence Alliance CPG database: guideline links") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
-    c.setTitle("SPOR Evidence Alliance CPG database: guideline links")
+    c.setTitle(title)
     y = 740
     c.setFont("Helvetica-Bold", 14)
     c.drawString(72, y, "SPOR Evidence Alliance: Canadian clinical practice guidelines")
     c.setFont("Helvetica", 10)
-    for i, (developer, title, url) in enumerate(ENTRIES):
+    for i, (developer, title, url) in enumerate(entries):
         if i == 4:  # the list spans two pages, like the real export
             c.showPage()
             c.setFont("Helvetica", 10)
@@ -53,5 +73,11 @@ def build(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        build(Path(arg))
+    args = sys.argv[1:]
+    if args[:1] == ["--asset-map"]:
+        for arg in args[1:]:
+            build(Path(arg), ASSET_MAP_ENTRIES,
+                  "Asset Map of Canadian Clinical Practice Guidelines (SPOR Evidence Alliance, April 2018)")
+    else:
+        for arg in args:
+            build(Path(arg))

@@ -72,8 +72,9 @@ def check_common(docs, tag, specs):
 
 def check_pdf_records(docs):
     for doc in docs.values():
-        # a PDF URL need not end in .pdf (WHO's DSpace 7 bitstreams end in /content)
-        assert doc.meta["pdf_url"].split("?")[0].endswith((".pdf", "/content"))
+        # a PDF URL need not end in .pdf (WHO's DSpace 7 bitstreams end in /content, CCO's
+        # Drupal files in /en/file/<id>/download?token=...)
+        assert doc.meta["pdf_url"].split("?")[0].endswith((".pdf", "/content", "/download"))
         assert doc.meta["pdf_pages"] >= 1
         assert not PDF_ARTEFACTS.search(doc.meta["raw_text"]), doc.url
 
@@ -133,8 +134,9 @@ def test_who_cli_subprocess(server, tmp_path):
 
 def test_cdc_stacks_pagination_and_pdf(server, specs, tmp_path):
     summary, docs = scrape(server, specs, "cdc", tmp_path)
-    # Stacks page 2 reached through "Next", plus the 26 Diseases & Conditions A–Z pages
-    assert summary.failed == 0 and summary.listing_pages == 2 + 26
+    # Stacks page 2 reached through "Next" (page 1 in the 2026 `div.object-title` shape, page 2
+    # in the original's, read through the later alternative), plus the one A–Z topic index
+    assert summary.failed == 0 and summary.listing_pages == 2 + 1
     check_common(docs, "cdc", specs)
     stacks = {u: d for u, d in docs.items() if u.startswith("https://stacks.cdc.gov/")}
     check_pdf_records(stacks)
@@ -278,13 +280,26 @@ def test_cma_categories_pagination_and_triage(server, specs, tmp_path):
     assert "expert working group" not in syph.text
 
 
-def test_icrc_listing_of_pdfs(server, specs, tmp_path):
+def test_icrc_sitemap_publication_pages_and_pdfs(server, specs, tmp_path):
+    """Sitemap index → its two url sets → the English clinical publication pages → their PDFs;
+    non-clinical publications, /en/document/ pages and other languages are never fetched."""
+    server.clear_log()
     summary, docs = scrape(server, specs, "icrc", tmp_path)
-    assert summary.failed == 0 and summary.listing_pages == 2 and summary.records == 2
+    assert summary.failed == 0 and summary.listing_pages == 3 and summary.records == 2
     check_common(docs, "icrc", specs)
     check_pdf_records(docs)
-    war = docs["https://www.icrc.org/sites/default/files/document/file_list/icrc-war-surgery-vol1.pdf"]
-    assert war.title.startswith("War Surgery: Working with limited resources")
+    pub = "https://www.icrc.org/en/publication/"
+    assert set(docs) == {
+        pub + "war-surgery-working-limited-resources-armed-conflict-and-other-situations-violence-volume-1",
+        pub + "0870-first-aid-armed-conflicts-and-other-situations-violence"}
+    paths = [r.path for r in server.requests_to("/icrc/")]
+    assert not any(w in p for p in paths for w in ("data-protection", "health-care-danger",
+                                                   "annual-report", "/en/document/", "/fr/"))
+    war = docs[pub + "war-surgery-working-limited-resources-armed-conflict-and-other-situations-violence-volume-1"]
+    assert war.meta["pdf_url"] == ("https://www.icrc.org/sites/default/files/document/file_list/"
+                                   "icrc-war-surgery-vol1.pdf")
+    assert war.title == ("War Surgery: Working with limited resources in armed conflict and other "
+                         "situations of violence, Volume 1")
     assert war.meta["pdf_pages"] == 2
     assert "- Category IV: patients with severe injuries" in war.text
     assert "delayed primary closure after four to five days.\n\nAntibiotics do not replace surgery." in war.text
@@ -292,9 +307,15 @@ def test_icrc_listing_of_pdfs(server, specs, tmp_path):
     assert "ICRC WAR SURGERY" not in war.meta["raw_text"]  # running header
 
 
-def test_spor_cpg_database_pdfs(server, specs, tmp_path):
+def test_spor_asset_map_report_pdfs(server, specs, tmp_path):
+    """The April-2018 asset-map report's link annotations: direct PDFs kept, publisher pages not
+    fetched."""
+    server.clear_log()
     summary, docs = scrape(server, specs, "spor", tmp_path)
-    assert summary.failed == 0 and summary.records == 3
+    assert summary.failed == 0 and summary.records == 3 and summary.listing_pages == 1
+    paths = [r.path for r in server.requests_to("/spor/")]
+    assert "/spor/wp-content/uploads/2018/04/SPOR-Evidence-Alliance_Asset-Map-of-Canadian-CPGs_Reportv3.pdf" in paths
+    assert not any("types-of-cancer" in p or "canadian-guidelines" in p for p in paths)
     check_common(docs, "spor", specs)
     check_pdf_records(docs)
     assert set(docs) == {"https://canadiantaskforce.ca/docs/ctfphc-breast-cancer-screening-2018.pdf",
@@ -308,6 +329,18 @@ def test_spor_cpg_database_pdfs(server, specs, tmp_path):
     assert bronchiolitis.title.startswith("Bronchiolitis: recommendations for diagnosis")
 
 
+def test_spor_include_keeps_pdfs_named_in_the_query(specs):
+    """The report also links PDFs served by a script (`download.php?url=x.pdf`); pages are not."""
+    include = [re.compile(r) for r in specs["spor"].discovery[0].include]
+    def kept(url):
+        return any(r.search(url) for r in include)
+    assert kept("https://publisher.example/download.php?url=guideline.pdf")
+    assert kept("https://publisher.example/get?Filename=Clinical_Guideline.pdf&lang=en")
+    assert kept("http://www.example.ca/docs/CPG.PDF")
+    assert not kept("https://publisher.example/catalogue.html")
+    assert not kept("https://publisher.example/pdf-guidelines/")
+
+
 def test_cco_listing_pages_and_pdf_button(server, specs, tmp_path):
     summary, docs = scrape(server, specs, "cco", tmp_path)
     assert summary.failed == 0 and summary.listing_pages == 2
@@ -319,6 +352,17 @@ def test_cco_listing_pages_and_pdf_button(server, specs, tmp_path):
     assert nsclc.text.startswith("# Systemic Therapy for Advanced Non-Small Cell Lung Cancer\n\n## QUESTIONS")
     assert "copyrighted" not in nsclc.text
     assert "  - Combination chemoimmunotherapy is an acceptable alternative." in nsclc.text
+    # the 2026 page shape: the full report is /en/file/<id>/download?token=..., found through the
+    # first pdf_link alternative (the NSCLC page above keeps the older pdfBTN button)
+    fn = docs["https://www.cancercareontario.ca/en/guidelines-advice/types-of-cancer/2166"]
+    assert fn.title == "Management of Febrile Neutropenia in Adult Patients with Cancer"
+    assert fn.meta["pdf_url"] == ("https://www.cancercareontario.ca/en/file/2166/download"
+                                  "?token=Qm9vb2s1")
+    assert fn.meta["overview"].startswith("To recommend how adults with solid tumours")
+    assert set(docs) == {nsclc.url, fn.url}
+    # the index's category buttons (/types-of-cancer/breast) are not guidelines and are not fetched
+    paths = [r.path for r in server.requests_to("/cco/")]
+    assert not any(p.endswith(("/breast", "/lung")) for p in paths)
 
 
 def test_broken_pdf_is_recorded_and_retried(server, specs, tmp_path):
@@ -342,7 +386,9 @@ def test_encrypted_or_html_instead_of_pdf_is_a_recorded_failure(server, specs, t
     summary, _ = scrape(server, specs, "icrc", tmp_path)
     assert summary.failed == 1
     (url, reason), = summary.failures
-    assert url.endswith("icrc-war-surgery-vol1.pdf") and "not a PDF" in reason
+    # recorded under the publication page that links the PDF
+    assert url.endswith("/en/publication/war-surgery-working-limited-resources-armed-conflict-"
+                        "and-other-situations-violence-volume-1") and "not a PDF" in reason
 
 
 def test_refresh_of_unchanged_pdf_site_gets_304s_and_identical_shards(server, specs, tmp_path):
@@ -393,3 +439,22 @@ def test_who_item_page_without_a_download_link_uses_the_listings_download_url(sp
     assert summary.failed == 0 and htn.meta["pdf_pages"] == 3
     assert htn.meta["pdf_url"] == ("https://iris.who.int/server/api/core/bitstreams/"
                                    "4f0c6a1e-8b7d-4c2a-9e51-3d2b7a6c9f10/content")
+
+
+def test_icrc_sitemap_filter_on_publication_slugs(specs):
+    """The slug filter on real publication URLs (docs/guidelines.md, "Sites as of 2026")."""
+    step = specs["icrc"].discovery[0]
+    include = [re.compile(r) for r in step.include]
+    exclude = [re.compile(r) for r in step.exclude]
+
+    def kept(url):
+        return any(r.search(url) for r in include) and not any(r.search(url) for r in exclude)
+
+    pub = "https://www.icrc.org/en/publication/"
+    assert kept(pub + "basic-emergency-care-approach-acutely-ill-and-injured")
+    assert kept(pub + "4749-digital-health-framework-leveraging-digital-health-innovations-and-intelligence")
+    assert not kept(pub + "4072-health-care-danger-making-case")
+    assert not kept(pub + "4261-icrc-rules-on-personal-data-protection")
+    assert not kept(pub + "autonomous-weapon-systems-implications-increasing-autonomy-critical-functions-weapons")
+    assert not kept("https://www.icrc.org/en/document/fundamental-principles-red-cross-and-red-crescent")
+    assert not kept("https://www.icrc.org/fr/publication/chirurgie-de-guerre-volume-1")

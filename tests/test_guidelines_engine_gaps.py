@@ -262,4 +262,4 @@ def test_a_step_with_start_urls_begins_a_second_discovery_chain():
 
     chains = Discoverer(get_spec("cdc"), fetch=None, on_failure=None).chains()
     assert [len(c) for c in chains] == [1, 1]
-    assert "cbrowse" in chains[0][0].urls[0] and "diseasesconditions/az" in chains[1][0].urls[0]
+    assert "cbrowse" in chains[0][0].urls[0] and "health-topics" in chains[1][0].urls[0]

@@ -53,7 +53,10 @@ EXPECTED = {
         "https://www.drugs.com/dosage/atorvastatin.html":
             ("Atorvastatin Dosage", ["[more than 45%]", "do not exceed 20 mg/day"], ["Further information"]),
         "https://www.drugs.com/dosage/metformin.html":
-            ("Metformin Dosage", ["(max 2550 mg/day)"], []),
+            ("Metformin Dosage", ["(max 2550 mg/day)", "## Renal Dose Adjustments"],
+             # the 2026 page shape: plain-paragraph byline, mid-page related drugs, copyright
+             ["Medically reviewed", "Melisa Puckey", "Related/similar", "Jardiance",
+              "Check interactions", "Copyright", "Mobile App"]),
     },
     "gc": {
         "https://www.guidelinecentral.com/guideline/3341":
