@@ -113,7 +113,9 @@ def test_stats_reconcile_and_bad_lines_are_quarantined_with_file_and_line(tmp_pa
     _write(tmp_path / "raw/abstracts/b.jsonl.gz", docs[2:] + [Document(id="tiny", source="abstracts", text="Short.")])
     stats = run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 1))
     stages = stats["stages"]
-    assert list(stages) == ["read", "clean", "filter", "dedup", "near_dedup", "upsample", "split"]
+    assert list(stages) == ["acquire", "read", "clean", "filter", "dedup", "near_dedup", "upsample", "split"]
+    # no acquisition ledger here: the acquire stage counts what the raw shards hold
+    assert stages["acquire"]["abstracts"] == {"in": 7, "out": 7, "dropped": {}, "quarantined": 0}
     for stage, by_source in stages.items():
         for source, c in by_source.items():
             assert c["in"] == c["out"] + sum(c["dropped"].values()) + c["quarantined"], (stage, source)

@@ -247,8 +247,8 @@ def test_jats_namespaced_articleset_translation_mathml_and_abstract_only(tmp_pat
     first, second = _jats(path)
     assert first.id == "pmid:111" and first.meta["translated_from"] == "de"
     assert first.meta["language"] == "en" and first.text.startswith("English title")
-    assert "[formula] m^{2} [/formula]" in first.text
-    assert "[formula] E = (a)/(b) [/formula]" in first.text
+    assert "Energy is m^2 as in" in first.text  # inline formula: inline, no tokens
+    assert "\n[formula] E = a/b [/formula]\n" in first.text  # display formula: its own line
     assert "[bib_ref] A study of things, Doe [/bib_ref]" in first.text
     assert "[fig_ref] Figure 1: Design [/fig_ref]" in first.text
     assert "[fig] Figure 1: Design. Patients were randomised. [/fig]" in first.text

@@ -92,5 +92,6 @@ def test_scale_and_overrides_keep_shares(tmp_path):
 def test_clean_rules_default_on_and_switch_per_source():
     r = load_recipe()
     assert r.clean_rules("abstracts")["lists"] is False
-    assert r.clean_rules("guidelines")["lists"] is True
+    assert r.clean_rules("guidelines")["lists"] is False  # the site cleaner applied it, once
+    assert r.clean_rules("papers")["headers"] is True
     assert r.clean_rules("abstracts")["nfc"] is True  # unset rules are on

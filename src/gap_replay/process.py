@@ -20,6 +20,7 @@ import orjson
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import Recipe
+from gap_replay.sources.ledger import acquire_stage
 from gap_replay.stages.base import Stage, StageStats
 from gap_replay.stages.clean import CleanStage
 from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 Step = Stage | GlobalStep
 READ_STAGE = "read"
+ACQUIRE_STAGE = "acquire"  # first: what acquisition made of the input files (sources/ledger.py)
 
 
 def build_steps(recipe: Recipe) -> list[Step]:
@@ -258,8 +260,14 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
             reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
             log.info("%s reduce: %s", step.name, reports[step.name])
-    stages = merge_stats(results)
-    check_chain(stages)
+    read_by_key = {r["key"]: r["stats"][READ_STAGE] for r in results if READ_STAGE in r["stats"]}
+    acquired_stage = acquire_stage(input_dir, [(k, p) for k, (p, _) in zip(keys, shards)],
+                                   read_by_key, wanted)
+    stages = {ACQUIRE_STAGE: acquired_stage, **merge_stats(results)}
+    check_stage = StageStats()
+    check_stage.merge(acquired_stage)
+    check_stage.check(ACQUIRE_STAGE)
+    check_chain(stages)  # acquire -> read: every document acquisition left in a shard was read
     stats = {"stages": stages, "changes": merge_changes(results)}
     if "near_dedup" in reports:  # clusters, removed per source, example pairs
         stats["near_dedup"] = reports["near_dedup"]

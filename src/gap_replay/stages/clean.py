@@ -1,10 +1,12 @@
 """`clean`: shared text normalisation, every rule a pure function switchable per source.
 
-Order (sources.md 3.2, with the original's defects fixed): ftfy, NFC, URLs, numeric citation
-brackets, bullet lists, section headers, whitespace. Unlike the original it never deletes
-`<...>` spans (clinical thresholds such as "p < 0.05 ... > 2"), never deletes non-numeric
-brackets (`[95% CI 1.2-3.4]`, `[3H]thymidine`, `[Ca2+]i`, the corpus' `[bib_ref]` tokens),
-only rewrites real bullet glyphs (not lines starting with "o"), and keeps paragraph breaks and
+Order (sources.md 3.2, with the original's defects fixed): ftfy, NFC, URLs, citation markers,
+bullet lists, section headers, whitespace. The last five are gap_replay.textrules, the same
+functions the sources' own cleaners and formatters call; a source whose acquisition already
+applied a rule turns it off in the recipe (`sources.<s>.clean`), so no rule runs twice. Unlike
+the original it never deletes `<...>` spans (clinical thresholds such as "p < 0.05 ... > 2"),
+never deletes data in brackets (intervals, `[3H]thymidine`, `[Ca2+]i`, `CB[7]`, the corpus'
+`[bib_ref]` tokens), only rewrites real bullet glyphs, and keeps paragraph breaks and
 numeric-only lines.
 """
 
@@ -19,6 +21,17 @@ import ftfy.fixes
 
 from gap_replay.document import Document
 from gap_replay.stages.base import Stage
+from gap_replay.textrules import (
+    normalize_headers,
+    normalize_lists,
+    normalize_whitespace,
+    remove_citations,
+    remove_urls,
+)
+
+__all__ = ["CleanStage", "RULES", "clean_text", "fix_encoding", "normalize_headers",
+           "normalize_lists", "normalize_unicode", "normalize_whitespace", "remove_citations",
+           "remove_urls"]
 
 # --- ftfy / NFC ---------------------------------------------------------------------------
 
@@ -91,111 +104,7 @@ def normalize_unicode(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-# --- URLs ---------------------------------------------------------------------------------
-
-_URL = re.compile(
-    r"""(?:\b(?:https?|ftp)://|\bwww\.)      # a scheme, or a bare www. host
-        [^\s<>"'\]\[)(]*                      # everything up to whitespace or a bracket
-        [^\s<>"'\]\[)(.,;:!?]                 # but not trailing punctuation
-    """, re.VERBOSE | re.IGNORECASE)
-_EMPTY_URL_PARENS = re.compile(r"[ \t]*\((?:\s|[.,;:]|see|available at|accessed)*\)", re.IGNORECASE)
-
-
-def remove_urls(text: str) -> str:
-    """Delete http(s)/ftp/www URLs whole (fragments, ports and queries included); a markdown link
-    keeps its text: `[NICE NG28](https://...)` becomes `NICE NG28`."""
-    if "://" not in text and "www." not in text and "WWW." not in text:
-        return text
-    text = _MD_LINK.sub(r"\1", text)
-    text = _URL.sub("", text)
-    return _EMPTY_URL_PARENS.sub("", text)
-
-
-_MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?|ftp)://[^)\s]*\)")
-
-# --- numeric citation brackets ------------------------------------------------------------
-
-# [12]  [3-5]  [1, 4–6]  [2,3]  [7; 9]  — only numbers, ranges and list separators inside.
-_NUM = r"\d{1,4}[a-z]?"
-_CITATION = re.compile(
-    rf"[ \t]?\[(?:{_NUM}(?:\s*[-–—]\s*{_NUM})?)(?:\s*[,;]\s*{_NUM}(?:\s*[-–—]\s*{_NUM})?)*\]")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:])")
-
-
-def remove_citations(text: str) -> str:
-    """Delete purely numeric citation brackets; any bracket with other content survives."""
-    if "[" not in text:
-        return text
-    out = _CITATION.sub("", text)
-    if out is text or out == text:
-        return text
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", out)
-
-
-# --- lists --------------------------------------------------------------------------------
-
-# Real bullet glyphs only (•, ◦, ▪, ■, □, ◆, ‣, ⁃, ●, the Symbol-font U+F0B7) and markdown
-# "* " / "+ " at the start of a line; never letters ("often" stays "often").
-_BULLET_LINE = re.compile(r"^([ \t]*)(?:[•◦▪■□◆‣⁃●\uf0b7]|[*+](?=[ \t]))[ \t]*", re.MULTILINE)
-
-
-_BULLET_GLYPHS = re.compile(r"[•◦▪■□◆‣⁃●\uf0b7]")
-
-
-def normalize_lists(text: str) -> str:
-    """Rewrite bullet markers at the start of a line as `- `."""
-    if not ("* " in text or "+ " in text or "*\t" in text or "+\t" in text
-            or (not text.isascii() and _BULLET_GLYPHS.search(text))):
-        return text
-    return _BULLET_LINE.sub(r"\1- ", text)
-
-
-# --- section headers ----------------------------------------------------------------------
-
-_HEADER = re.compile(r"^(#{1,})[ \t]+(?=\S)", re.MULTILINE)
-
-
-def normalize_headers(text: str, max_level: int = 3) -> str:
-    """Shift markdown headers so the shallowest becomes `#`, cap depth at `###`.
-
-    Only `#`s followed by a space and text are headers (not "#1 cause" or hashtags); a header on
-    the first line counts like any other.
-    """
-    if "#" not in text:
-        return text
-    levels = [len(m.group(1)) for m in _HEADER.finditer(text)]
-    if not levels:
-        return text
-    shift = min(levels) - 1
-    return _HEADER.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
-
-
-# --- whitespace ---------------------------------------------------------------------------
-
-# runs of 2+ spaces, or any other horizontal space (single spaces are left alone: fast)
-_HSPACE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
-_ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
-_TRAILING = re.compile(r"[ \t]+\n")
-_LEADING = re.compile(r"\n[ \t]+(?![-*+•\d])")
-_BLANKS = re.compile(r"\n{3,}")
-
-
-def normalize_whitespace(text: str) -> str:
-    """Collapse runs of spaces, strip line ends, keep at most one blank line between paragraphs."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # cheap substring checks first: most text has nothing to collapse
-    if "  " in text or "\t" in text or (not text.isascii() and _ODD_SPACE.search(text)):
-        text = _HSPACE.sub(" ", text)
-    if "\n" in text:
-        if " \n" in text or "\t\n" in text:
-            text = _TRAILING.sub("\n", text)
-        if "\n " in text or "\n\t" in text:
-            text = _LEADING.sub("\n", text)
-        if "\n\n\n" in text:
-            text = _BLANKS.sub("\n\n", text)
-    return text.strip()
-
+# URLs, citations, lists, headers and whitespace: the one shared library (gap_replay.textrules)
 
 RULES: dict[str, Callable[[str], str]] = {
     "ftfy": fix_encoding,

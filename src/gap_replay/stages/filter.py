@@ -31,6 +31,8 @@ class FilterStage(Stage):
         allowed = self.languages.get(doc.source)
         if allowed is not None:
             lang = self.detector.detect(doc.text)
+            if doc.meta.get("language") and "language_declared" not in doc.meta:
+                doc.meta["language_declared"] = doc.meta["language"]  # declared kept, not overwritten
             doc.meta["language"] = lang
             if lang not in allowed:
                 self.drop(doc, f"language_{lang}")

@@ -5,8 +5,9 @@ Every rule is a pure function on text. Each fixes a defect of the original clean
 
 * bullets: only real bullet glyphs followed by a space become `- `; a line starting with the
   letter "o" ("often", "obesity") is never rewritten (defect 1);
-* citations: only numeric citations `[12]`, `[1, 3]`, `[1–5]` go; `p<0.05 … >2`, `[3H]` and
-  `[Ca2+]i` stay; HTML tags are removed only when they are real tag names (defect 2);
+* citations: only reference markers in citation position go (gap_replay.textrules: `[12]`,
+  `[1, 3]`, `[1–5]`, author-year groups); `p<0.05 … >2`, `[3H]`, `[Ca2+]i`, intervals stay;
+  HTML tags are removed only when they are real tag names (defect 2);
 * truncate: stoppers turn on only after the start anchor (or after the body begins) and match
   whole headings, so a TOC line "References" near the top no longer cuts the document (defect 3);
 * paragraph breaks and numeric lines ("≥ 140/90", "2.5") are kept (defect 4);
@@ -24,36 +25,29 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from gap_replay.sources.guidelines.spec import CleanRules
+from gap_replay.textrules import (  # noqa: F401  (re-exported: callers import them from here)
+    demote_headers,
+    normalize_headers,
+    normalize_lists,
+    normalize_whitespace,
+    remove_citations,
+    remove_urls,
+)
 
 # ---------------------------------------------------------------------------------------------
 # common rules
 # ---------------------------------------------------------------------------------------------
-URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"]+", re.I)
-TRAILING_PUNCT = ".,;:!?)]}'\""
 HTML_TAGS = ("a|abbr|b|br|div|em|font|h[1-6]|hr|i|img|li|ol|p|span|strong|sub|sup|table|tbody|td|"
              "th|thead|tr|u|ul|blockquote|code|pre|small|big|section|article|nav|label|center")
 HTML_TAG = re.compile(rf"</?(?:{HTML_TAGS})(?:\s+[a-zA-Z-]+(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*\s*/?>",
                       re.I)
-CITATION = re.compile(r"\s*\[\d{1,4}(?:\s*[,–—-]\s*\d{1,4})*\]")
-BULLET_GLYPHS = "•▪■□◆●◦‣∙⁃\uf0b7\uf0a7\uf076\uf0d8"
-GLYPH_BULLET = re.compile(rf"^(\s*)[{BULLET_GLYPHS}]\s*(?=\S)", re.M)
-MARKDOWN_BULLET = re.compile(r"^(\s*)[*+]\s+(?=\S)", re.M)
-PDF_SUBBULLET = re.compile(r"^(\s*)[oq]\s+(?=[A-Z(0-9])", re.M)
 NUMBERED_LINE = re.compile(r"^(\s*)\d{1,3}[.)]\s+(?=\S)", re.M)
 PRIVATE_USE = re.compile("[\ue000-\uf8ff\ufffd]")
 HEADING = re.compile(r"^(#{1,6})[ \t]+(?=\S)")
-INNER_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
-SPACE_BEFORE_PUNCT = re.compile(r"(?<=\S)[ \t]+([,;:)\]](?=\s|$)|\.(?=\s|$))")
 
-
-def remove_urls(text: str) -> str:
-    """Remove whole URLs (any scheme, or starting with www.), keeping the sentence's final
-    punctuation; a fragment, port or `~` no longer survives (sources.md §3.2 step 1)."""
-    def repl(m: re.Match) -> str:
-        url = m.group(0)
-        stripped = url.rstrip(TRAILING_PUNCT)
-        return url[len(stripped):]
-    return URL.sub(repl, text)
+# the names this module's callers and tests know, for the shared rules
+normalize_headings = normalize_headers
+demote_headings = demote_headers
 
 
 def remove_html_tags(text: str) -> str:
@@ -61,20 +55,10 @@ def remove_html_tags(text: str) -> str:
     return HTML_TAG.sub("", text)
 
 
-def remove_citations(text: str) -> str:
-    """Remove numeric citations only: `[12]`, `[1, 3]`, `[1–5]`; `[3H]`, `[Ca2+]i` are chemistry."""
-    return CITATION.sub("", text)
-
-
 def normalize_bullets(text: str, pdf_bullets: bool = False) -> str:
-    """Bullet glyphs, `* ` and `+ ` at a line start become `- `. With `pdf_bullets`, the PDF
-    sub-bullets `o ` and `q ` (Wingdings) also do, but only before a capital, digit or "(";
-    "often", "obesity", "or" are never touched."""
-    text = GLYPH_BULLET.sub(r"\1- ", text)
-    text = MARKDOWN_BULLET.sub(r"\1- ", text)
-    if pdf_bullets:
-        text = PDF_SUBBULLET.sub(r"\1- ", text)
-    return text
+    """Bullet glyphs, `* ` and `+ ` at a line start become `- ` (textrules.normalize_lists);
+    with `pdf_bullets` also the PDF sub-bullets `o `/`q ` before a capital, digit or "("."""
+    return normalize_lists(text, pdf_bullets=pdf_bullets)
 
 
 def remove_weird_chars(text: str) -> str:
@@ -83,50 +67,15 @@ def remove_weird_chars(text: str) -> str:
     return text.replace("**", "")
 
 
-def normalize_headings(text: str, max_level: int = 3) -> str:
-    """Shift `#` levels so the smallest present becomes `#` (a heading on the first line counts
-    too), cap at `max_level`. Only `#`s followed by a space are headings ("#1 cause" is not)."""
-    lines = text.split("\n")
-    levels = [len(m.group(1)) for l in lines if (m := HEADING.match(l))]
-    if not levels:
-        return text
-    shift = min(levels) - 1
-    out = []
-    for line in lines:
-        m = HEADING.match(line)
-        if m:
-            level = min(max_level, len(m.group(1)) - shift)
-            line = "#" * level + " " + line[m.end():].strip()
-        out.append(line)
-    return "\n".join(out)
-
-
-def demote_headings(text: str) -> str:
-    """One level down for every heading (room for a title heading above them)."""
-    return "\n".join("#" + l if HEADING.match(l) else l for l in text.split("\n"))
-
-
 def normalize_spacing(text: str) -> str:
-    """Strip line ends, keep paragraph breaks (at most one blank line), a blank line around every
-    heading, and attach a space-separated `,` `;` `.` `)` to its word (keeping the character)."""
-    lines = [INNER_SPACES.sub(" ", SPACE_BEFORE_PUNCT.sub(r"\1", l.rstrip())) for l in text.split("\n")]
-    out: list[str] = []
-    for line in lines:
-        is_heading = bool(HEADING.match(line))
-        if is_heading and out and out[-1] != "":
-            out.append("")
-        if not line.strip():
-            if out and out[-1] != "":
-                out.append("")
-            continue
-        if out and HEADING.match(out[-1]):
-            out.append("")
-        out.append(line)
-    return "\n".join(out).strip()
+    """The guideline whitespace: paragraph breaks kept, a blank line around every heading, a
+    space-separated `,` `;` `.` `)` attached to its word (never a decimal: "P = .004")."""
+    return normalize_whitespace(text, attach_punct=True, headers_apart=True)
 
 
 def common_clean(text: str, pdf_bullets: bool = False) -> str:
-    """The common guideline rules (sources.md §3.2, rebuilt) in order."""
+    """The common rules (sources.md §3.2, rebuilt; gap_replay.textrules) in order. They run
+    here, once, at acquisition; the recipe turns the same rules off for guidelines."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = remove_urls(text)
     text = remove_html_tags(text)

@@ -30,6 +30,7 @@ from gap_replay.sources.pubmed.s2api import (
     stream_filtered,
 )
 from gap_replay.sources.pubmed.s2records import external_ids, is_pubmed_row
+from gap_replay.sources.ledger import Ledger
 from gap_replay.sources.pubmed.supersede import drop_superseded
 from gap_replay.state import State
 
@@ -90,10 +91,16 @@ def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | 
             same = [u for u in fresh if file_key(u) == file_key(url)]
             return same[0] if same else fresh[i]
 
-        counts = stream_filtered(client, url, dest, keep, quarantine, relist=relist,
-                                 source="abstracts" if dataset == "abstracts" else "papers")
+        source = "abstracts" if dataset == "abstracts" else "papers"
+        quarantined_before = len(quarantine)
+        counts = stream_filtered(client, url, dest, keep, quarantine, relist=relist, source=source)
         for k in ("rows", "kept", "bytes"):
             totals[k] += counts[k]
+        # rows the download filter dropped never reach ingest: the ledger counts them here
+        quarantined = len(quarantine) - quarantined_before
+        with Ledger(output) as ledger:
+            ledger.input_counts(f"s2-download-{key}", source, quarantined=quarantined,
+                                dropped={"not_pubmed": counts["rows"] - counts["kept"] - quarantined})
         state.mark_done("s2-file", key, str(counts["kept"]))
         written.append(str(dest))
     quarantine.flush(output / "quarantine" / f"s2-{dataset}-{release}.jsonl")

@@ -21,6 +21,7 @@ from lxml import etree
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, ShardWriter, iter_records
 from gap_replay.io.paths import remove_stale_temporaries
+from gap_replay.sources.ledger import Ledger
 from gap_replay.sources.pubmed import jats, medline
 from gap_replay.sources.pubmed.joins import PaperIndex
 from gap_replay.sources.pubmed.rules import (
@@ -58,19 +59,23 @@ class IngestReport:
     quarantined: int = 0
     shards: list[str] = field(default_factory=list)
     fulltext_dedup: dict = field(default_factory=dict)
+    empty_files: list[str] = field(default_factory=list)  # no record at all: quarantined, not done
 
     def to_dict(self) -> dict:
         return {"files": self.files, "skipped_files": self.skipped_files,
                 "records_in": self.records_in, "written": dict(sorted(self.written.items())),
                 "dropped": dict(sorted(self.dropped.items())), "quarantined": self.quarantined,
-                "shards": len(self.shards), "fulltext_dedup": dict(sorted(self.fulltext_dedup.items()))}
+                "shards": len(self.shards), "fulltext_dedup": dict(sorted(self.fulltext_dedup.items())),
+                "empty_files": list(self.empty_files)}
 
 
 class Context:
     """What a per-file parser may need: the papers index (joins), the drop counter, options."""
 
-    def __init__(self, output: Path, all_records: bool = False) -> None:
+    def __init__(self, output: Path, all_records: bool = False, source: str = "papers") -> None:
         self.output = output
+        self.source = source  # the source a parser's drops (ctx.dropped) are counted under
+        self.ledger = Ledger(output)
         self.fulltext: FullTextIndex | None = None  # ids of full texts, added as written
         self.all_records = all_records
         self.dropped: Counter = Counter()
@@ -78,6 +83,7 @@ class Context:
         self.papers = PaperIndex(index_path) if index_path.exists() else None
 
     def close(self) -> None:
+        self.ledger.close()
         if self.papers is not None:
             self.papers.close()
         if self.fulltext is not None:
@@ -225,6 +231,9 @@ def _medline_winners(path: str, file_no: int, resolver: medline.MedlineResolver,
             if isinstance(rec, medline.MedlineError):
                 quarantine.add(file=path, line=None, reason=f"MEDLINE record: {rec}",
                                source="abstracts")
+            elif isinstance(rec, medline.Deletion):
+                # every PMID a DeleteCitation names is a record of the file, applied in pass 1
+                ctx.dropped["delete_citation"] += len(rec.pmids)
             elif isinstance(rec, medline.Citation):
                 if not resolver.is_winner(rec.pmid, file_no, pos):
                     ctx.dropped["superseded_or_deleted"] += 1
@@ -252,6 +261,9 @@ FORMATS: dict[str, Callable] = {
     "redpajama": _redpajama,
 }
 ACROSS_FILES = {"medline"}
+# the source each format's records belong to (what a parser drops or quarantines is counted there)
+FORMAT_SOURCE = {"jats": "papers", "medline": "abstracts", "s2orc": "papers",
+                 "s2-abstracts": "abstracts", "s2-papers": "papers", "redpajama": "replay"}
 SUFFIXES = {
     "jats": (".nxml", ".xml", ".tar.gz", ".tgz"),
     "medline": (".xml", ".xml.gz"),
@@ -300,6 +312,7 @@ class _Writers:
         self.output = output
         self.name = name
         self.open: dict[tuple[str, str], ShardWriter] = {}
+        self.counts: Counter = Counter()
 
     def write(self, doc: Document) -> None:
         key = (doc.source, doc.subset or "")
@@ -311,6 +324,7 @@ class _Writers:
             writer = ShardWriter(folder / f"{self.name}.jsonl.gz").__enter__()
             self.open[key] = writer
         writer.write(doc)
+        self.counts[key] += 1
 
     def close(self, exc: BaseException | None = None) -> list[str]:
         paths = []
@@ -332,7 +346,7 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     files = expand_inputs(paths, fmt)
     state = State(output / "state.sqlite")
     report = IngestReport()
-    ctx = Context(output, all_records=all_records)
+    ctx = Context(output, all_records=all_records, source=FORMAT_SOURCE[fmt])
     ctx.fulltext = FullTextIndex(fulltext_index_path(output))
     wrap = progress or (lambda it: it)
     quarantined = 0
@@ -344,6 +358,8 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
         if len(quarantine):
             quarantine.flush(output / "quarantine" / f"ingest-{fmt}-{name}.jsonl")
         quarantined += len(quarantine)
+        for source, n in quarantine.by_source.items():
+            ctx.ledger.input_counts(f"ingest-{fmt}-{name}", str(source), quarantined=n)
 
     try:
         if fmt in ACROSS_FILES:
@@ -353,7 +369,8 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
             else:
                 quarantine = Quarantine()
                 for path, docs in FORMATS[fmt](files, quarantine, ctx):
-                    _ingest_stream(docs, _shard_name(path), output, report, ctx)
+                    _ingest_stream(docs, _shard_name(path), output, report, ctx,
+                                   ledger_name=f"ingest-{fmt}-{_shard_name(path)}")
                 report.files = len(files)
                 keep_quarantine(quarantine, hashlib.sha1(key.encode()).hexdigest()[:8])
                 state.mark_done(f"ingest:{fmt}", key, orjson.dumps(report.to_dict()).decode())
@@ -364,10 +381,20 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
                     report.skipped_files += 1
                     continue
                 quarantine = Quarantine()
+                seen = report.records_in
                 _ingest_stream(FORMATS[fmt](path, quarantine, ctx), _shard_name(path), output,
-                               report, ctx)
+                               report, ctx, ledger_name=f"ingest-{fmt}-{_shard_name(path)}")
                 report.files += 1
                 log.info("%s: %d quarantined", path, len(quarantine))
+                if report.records_in == seen and not len(quarantine):
+                    # nothing read, nothing refused: an empty or foreign file is reported (and
+                    # retried next run), never marked done as if it had been ingested
+                    quarantine.add(file=path, line=None, source=FORMAT_SOURCE[fmt],
+                                   reason=f"no {fmt} records in this file (empty, or another format)")
+                    report.empty_files.append(path)
+                    log.warning("%s: no %s records in this file", path, fmt)
+                    keep_quarantine(quarantine, _shard_name(path))
+                    continue
                 keep_quarantine(quarantine, _shard_name(path))
                 state.mark_done(f"ingest:{fmt}", key)
     finally:
@@ -403,7 +430,9 @@ def ingest_documents(batches: Iterable[tuple[str, Iterator[Document]]], output: 
 
 
 def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: IngestReport,
-                   ctx: Context) -> None:
+                   ctx: Context, ledger_name: str | None = None) -> None:
+    """Write one input's documents; its shards and its drops by source go into the ledger
+    (under `ledger_name`, default the shard name) for stats.json's `acquire` stage."""
     # Quality up-sampling is not applied here: `process` runs it from the current recipe, so a
     # recipe change needs no re-acquisition.
     pipeline = Pipeline([Retractions()])
@@ -421,14 +450,22 @@ def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: In
         raise
     finally:
         report.shards += writers.close(error)
+    for (source, _subset), writer in writers.open.items():
+        ctx.ledger.shard_written(writer.path, source, writers.counts[(source, _subset)])
+    dropped_by_source: dict[str, Counter] = {}
     stats = pipeline.stats()
     for stage_no, stage_stats in enumerate(stats.values()):
-        for counts in stage_stats.values():
+        for source, counts in stage_stats.items():
             if stage_no == 0:
                 report.records_in += counts["in"]
             for reason, n in counts["dropped"].items():
                 report.dropped[reason] += n
+                dropped_by_source.setdefault(source, Counter())[reason] += n
     parser_drops = ctx.dropped - dropped_before
     for reason, n in parser_drops.items():
         report.dropped[reason] += n
         report.records_in += n
+        dropped_by_source.setdefault(ctx.source, Counter())[reason] += n
+    for source in sorted(set(dropped_by_source) | {ctx.source}):  # a rerun resets the counts
+        ctx.ledger.input_counts(ledger_name or name, source,
+                                dropped=dict(dropped_by_source.get(source, {})))

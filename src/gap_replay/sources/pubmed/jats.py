@@ -1,11 +1,15 @@
 """PMC Open Access JATS (`.nxml`/`.xml`, `.tar.gz` packages, efetch `pmc-articleset`) → Documents.
 
-Structure comes from the DOM: top-level `<sec>` → `# Title`, nested → `## Title`; citations
-(`xref ref-type="bibr"`) → `[bib_ref] cited title, First-author [/bib_ref]`; figure/table
-references → `[fig_ref] Figure N: caption [/fig_ref]`; `<fig>`/`<table-wrap>` → `[fig]`/`[table]`
-caption lines (cell contents are dropped); MathML/TeX → `[formula] ... [/formula]`. No author
-block, affiliations, bibliography, footnotes or URLs. An article without `<body>` becomes an
-abstract-only record (source `abstracts`, `meta.abstract_only`).
+Structure comes from the DOM: `<sec>` → `# Title`, nested → `## Title`, deeper → `### Title`;
+citations (`xref ref-type="bibr"`) → `[bib_ref] cited title, First-author [/bib_ref]`;
+figure/table references → `[fig_ref] Figure N: caption [/fig_ref]`; `<fig>`/`<table-wrap>` →
+`[fig]`/`[table]` caption lines (cell contents are dropped); display formulas →
+`[formula] ... [/formula]` on a line of their own, inline formulas stay inline as plain linear
+text (mathml.py has the one renderer and its convention). No author block, affiliations,
+bibliography, footnotes, object-id DOIs or URLs. An article without `<body>` becomes an
+abstract-only record (source `abstracts`, `meta.abstract_only`). A non-English article is read
+in English when it has an English sub-article (or, failing that, an English trans-abstract).
+A set is cut into records by xmlsafe.iter_records, so one malformed article costs only itself.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import re
 import tarfile
 from typing import IO, Iterator
 
-from lxml import etree
-
 from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
+from gap_replay.sources.pubmed.mathml import formula_text, math_text, render_inline
 from gap_replay.sources.pubmed.textutil import (
     header_line,
     remove_urls,
@@ -29,10 +32,8 @@ from gap_replay.sources.pubmed.textutil import (
 from gap_replay.sources.pubmed.xmlsafe import (
     HostileXML,
     NotThisFormat,
-    check_prolog,
-    iter_elements,
-    localname,
-    release,
+    RecordError,
+    iter_records,
     strip_namespaces,
     xml_lang,
 )
@@ -53,65 +54,29 @@ _DROP_INLINE = {"fn", "email", "graphic", "inline-graphic", "media", "alternativ
 _BLOCKS = {"fig", "fig-group", "table-wrap", "table-wrap-group", "disp-formula", "list",
            "def-list", "disp-quote", "boxed-text", "statement", "preformat", "code"}
 _SKIP_BLOCKS = {"ref-list", "fn-group", "supplementary-material", "glossary", "notes-skip",
-                "table-wrap-foot", "permissions", "label", "title", "sec-meta", "graphic", "media"}
+                "table-wrap-foot", "permissions", "label", "title", "sec-meta", "graphic", "media",
+                "object-id", "caption", "alternatives"}
 _BRACKETED = re.compile(
     r"[\[(]\s*((?:\[(bib|fig)_ref\](?:(?!\[/?(?:bib|fig)_ref\]).)*\[/(?:bib|fig)_ref\][\s,;–-]*)+?)\s*[\])]")
-_LABEL_BEFORE = re.compile(r"(?:\b(?:Figs?|Figures?|Tables?|Tabs?)\.?\s*)$")
+_LABEL_BEFORE_TOKEN = re.compile(r"\b(?:Figs?|Figures?|Tables?|Tabs?)\.?\s*\[fig_ref\]")
+_BLOCK_BREAK = "\x01"  # where a block nested in a paragraph is cut out onto lines of its own
+_CAPTION_SKIP = {"supplementary-material", "object-id", "label"}
+_DOI_TAIL = re.compile(r"(?:^|\s)(?:DOI|doi)\s*:\s*(?:10\.\d{4,9}/\S+)?\s*$")
 _LABEL_WORD = re.compile(r"^(fig(?:ure)?s?|tab(?:le)?s?)\.?\s*", re.I)
 
 
 class JatsError(ValueError):
-    """The article cannot become a document; the message is the quarantine reason."""
+    """The article cannot become a document; the message is the quarantine reason, `offset`
+    the article's byte offset in its file when known."""
+
+    def __init__(self, reason: str, offset: int | None = None, raw: bytes = b"") -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.raw = raw
 
 
 def _text(el) -> str:
     return squash("".join(el.itertext())) if el is not None else ""
-
-
-def _math_text(el) -> str:
-    """MathML → a compact linear text: x^{2}, a_{i}, (a)/(b), sqrt(x)."""
-    tag = el.tag if isinstance(el.tag, str) else ""
-    tag = tag.rsplit("}", 1)[-1].split(":")[-1]
-    kids = [k for k in el if isinstance(k.tag, str)]
-    if tag in ("annotation", "annotation-xml"):
-        return ""
-    if tag == "semantics":
-        return _math_text(kids[0]) if kids else ""
-    if tag in ("mi", "mn", "mtext", "ms"):
-        return (el.text or "").strip()
-    if tag == "mo":
-        op = (el.text or "").strip()
-        return f" {op} " if op in ("=", "+", "-", "−", "<", ">", "≤", "≥", "×", "±", "→") else op
-    parts = [_math_text(k) for k in kids]
-    if tag == "msup" and len(parts) == 2:
-        return f"{parts[0]}^{{{parts[1]}}}"
-    if tag == "msub" and len(parts) == 2:
-        return f"{parts[0]}_{{{parts[1]}}}"
-    if tag == "msubsup" and len(parts) == 3:
-        return f"{parts[0]}_{{{parts[1]}}}^{{{parts[2]}}}"
-    if tag == "mfrac" and len(parts) == 2:
-        return f"({parts[0]})/({parts[1]})"
-    if tag == "msqrt":
-        return f"sqrt({''.join(parts)})"
-    if tag == "mroot" and len(parts) == 2:
-        return f"root[{parts[1]}]({parts[0]})"
-    if tag == "mfenced":
-        return f"{el.get('open', '(')}{', '.join(parts)}{el.get('close', ')')}"
-    return "".join(parts) if parts else (el.text or "").strip()
-
-
-def formula_text(el) -> str:
-    """Text of a formula element: TeX when given, else MathML, else its plain text."""
-    tex = next((e for e in el.iter() if isinstance(e.tag, str) and e.tag.endswith("tex-math")), None)
-    if tex is not None and _text(tex):
-        return squash(re.sub(r"\\documentclass.*?\\begin\{document\}|\\end\{document\}|\$", " ",
-                             _text(tex), flags=re.S))
-    math = next((e for e in el.iter() if isinstance(e.tag, str)
-                 and e.tag.rsplit("}", 1)[-1].split(":")[-1] == "math"), None)
-    if math is not None:
-        return squash(_math_text(math))
-    return squash(" ".join(t for e in el if isinstance(e.tag, str) and e.tag != "label"
-                           for t in e.itertext()))
 
 
 class _Article:
@@ -152,10 +117,16 @@ class _Article:
         else:
             name = "Table" if is_table else "Figure"
         cap = fig.find("caption")
-        caption = ""
-        if cap is not None:
-            caption = " ".join(_text(c) for c in cap if isinstance(c.tag, str))
-        return name, remove_urls(squash(caption))
+        pieces = []
+        for child in (cap if cap is not None else []):
+            if not isinstance(child.tag, str) or child.tag in _CAPTION_SKIP:
+                continue
+            piece = _strip_doi(squash(_inline(child, self)))
+            if piece and child.tag == "title" and piece[-1] not in ".!?:;":
+                piece += "."  # "Title" + "Text" must not read as one sentence
+            if piece:
+                pieces.append(piece)
+        return name, remove_urls(" ".join(pieces)).strip()
 
     def fig_token(self, rid: str) -> str | None:
         fig = self.figs.get(rid)
@@ -166,30 +137,33 @@ class _Article:
         return f"[fig_ref] {name}: {short} [/fig_ref]" if short else f"[fig_ref] {name} [/fig_ref]"
 
 
-def _inline(el, art: _Article) -> str:
-    """Inline text of an element, tokens substituted, block children skipped (rendered apart)."""
-    out = [el.text or ""]
-    for child in el:
-        tag = child.tag if isinstance(child.tag, str) else ""
-        if tag in _BLOCKS or tag in _DROP_INLINE or tag == "ext-link" and _looks_like_url(child):
-            pass
-        elif tag == "xref":
-            piece = _xref(child, art)
-            if piece.startswith(" [fig_ref]") and out and _LABEL_BEFORE.search(out[-1]):
-                out[-1] = _LABEL_BEFORE.sub("", out[-1])  # "Table <xref>1</xref>": no "Table [fig_ref] Table 1"
-            out.append(piece)
-        elif tag in ("inline-formula", "tex-math") or tag.endswith("math"):
-            body = formula_text(child) if tag == "inline-formula" else (
-                squash(_math_text(child)) if tag.endswith("math") else _text(child))
+def _inline(el, art: _Article, blocks: list[str] | None = None) -> str:
+    """Inline text of an element through the one renderer (mathml.render_inline): tokens for
+    references, inline formulas as plain linear text. Block children (figures, display
+    formulas, lists) are dropped, or, with `blocks`, rendered in place on lines of their own."""
+
+    def hook(child, tag: str) -> str | None:
+        if tag in _BLOCKS:
+            if blocks is None:
+                return ""
+            lines: list[str] = []
+            _blocks([child], art, 1, lines)
+            return _BLOCK_BREAK + _BLOCK_BREAK.join(lines) + _BLOCK_BREAK if lines else ""
+        if tag in _DROP_INLINE or tag == "ext-link" and _looks_like_url(child):
+            return ""
+        if tag == "xref":
+            return _xref(child, art)
+        if tag in ("inline-formula", "math", "tex-math"):
+            body = formula_text(child) if tag != "math" else math_text(child)
             if body:
                 art.counts["formulas"] += 1
-                out.append(f" [formula] {body} [/formula] ")
-        elif tag == "break":
-            out.append(" ")
-        elif tag:
-            out.append(_inline(child, art))
-        out.append(child.tail or "")
-    return "".join(out)
+            return f" {body} " if body else ""
+        return None
+
+    out = render_inline(el, hook)
+    if "[fig_ref]" in out:  # "Table <xref>1</xref>": no "Table [fig_ref] Table 1"
+        out = _LABEL_BEFORE_TOKEN.sub(" [fig_ref]", out)
+    return out
 
 
 def _looks_like_url(el) -> bool:
@@ -220,6 +194,17 @@ def _xref(el, art: _Article) -> str:
 _DROP_XREF_TYPES = {"fn", "table-fn", "aff", "corresp", "author-notes", "contrib"}
 
 
+def _header(title: str, depth: int) -> str:
+    """Section depth 0, 1, 2+ → `#`, `##`, `###`: a parent keeps its header even when it opens
+    with a sub-section."""
+    return f"{'#' * min(depth + 1, 3)} {' '.join(title.split()).rstrip(':').strip()}"
+
+
+def _strip_doi(text: str) -> str:
+    """eLife-style "DOI: 10.7554/eLife.1.003" (or a bare "DOI:" once its link is gone) removed."""
+    return _DOI_TAIL.sub("", text).strip() if "doi" in text.lower() else text
+
+
 def _blocks(el, art: _Article, depth: int, lines: list[str]) -> None:
     """Block-level rendering of `el`'s children into `lines`."""
     for child in el:
@@ -227,17 +212,17 @@ def _blocks(el, art: _Article, depth: int, lines: list[str]) -> None:
         if not tag or tag in _SKIP_BLOCKS:
             continue
         if tag in ("sec", "app", "ack", "abstract", "boxed-text", "bio-skip"):
-            title = _text(child.find("title"))
+            title = _text(child.find("title")) or _text(child.find("caption/title"))
             if not title and tag == "ack":
                 title = "Acknowledgments"
             if title:
-                lines += ["", header_line(title, 1 if depth == 0 else 2), ""]
+                lines += ["", _header(title, depth), ""]
             _blocks(child, art, depth + 1, lines)
         elif tag in ("p", "statement", "disp-quote", "preformat", "code", "def", "term"):
-            text = squash(_inline(child, art))
-            if text:
-                lines.append(text)
-            _nested_blocks(child, art, depth, lines)
+            for line in _inline(child, art, blocks=lines).split(_BLOCK_BREAK):
+                text = _strip_doi(squash(line))
+                if text:
+                    lines.append(text)
         elif tag in ("fig", "table-wrap"):
             name, caption = art.fig_name_caption(child)
             kind = "table" if tag == "table-wrap" else "fig"
@@ -259,15 +244,9 @@ def _blocks(el, art: _Article, depth: int, lines: list[str]) -> None:
                     if text:
                         lines.append(f"- {text}")
         else:
-            text = squash(_inline(child, art))
+            text = _strip_doi(squash(_inline(child, art)))
             if text:
                 lines.append(text)
-
-
-def _nested_blocks(p, art: _Article, depth: int, lines: list[str]) -> None:
-    nested = [c for c in p if isinstance(c.tag, str) and c.tag in _BLOCKS]
-    if nested:
-        _blocks(nested, art, depth, lines)
 
 
 def _meta(root) -> dict:
@@ -309,31 +288,74 @@ def _meta(root) -> dict:
     ptype = ARTICLE_TYPES.get(article_type)
     subjects = [_text(s) for s in meta_el.iter("subject")] if meta_el is not None else []
     keywords = [_text(k) for k in meta_el.iter("kwd")] if meta_el is not None else []
-    license_el = meta_el.find(".//license") if meta_el is not None else None
-    license_url = None
-    if license_el is not None:
-        license_url = license_el.get("{http://www.w3.org/1999/xlink}href") or license_el.get(
-            "license-type")
     meta = {**{k: v for k, v in ids.items() if v}, "journal": journal or None,
             "pub_date": pub_date, "article_type": article_type or None,
             "publication_types": [ptype] if ptype else [],
             "subjects": [s for s in subjects if s], "keywords": [k for k in keywords if k]}
-    if license_url:
-        meta["license"] = license_url
+    meta.update(_license(meta_el))
     return meta
 
 
-def _abstract_lines(meta_el, art: _Article, lang: str) -> list[str]:
-    lines: list[str] = []
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_CC_URL = re.compile(r"creativecommons\.org/licen[cs]es/([a-z-]+)(?:/(\d(?:\.\d)?))?", re.I)
+_CC0 = re.compile(r"creativecommons\.org/publicdomain/zero|\bCC0\b|public domain dedication", re.I)
+_PD = re.compile(r"creativecommons\.org/publicdomain/mark|\bpublic domain\b", re.I)
+_CC_SHORT = re.compile(r"\bCC[ -]?(BY(?:[ -](?:NC|ND|SA))*)(?:[ -]v?(\d\.\d))?\b", re.I)
+_CC_WORDS = re.compile(r"Creative\s+Commons\s+Attribution((?:[\s-]+(?:Non-?Commercial|No-?Deriv\w*|"
+                       r"Share-?Alike|No\s+Derivatives|Share\s+Alike))*)(?:\s+(?:International\s+)?"
+                       r"(?:License|Licence)?\s*(?:\(?CC[ -]BY[\w -]*\)?)?\s*v?(\d\.\d))?", re.I)
+
+
+def license_id(text: str | None) -> str | None:
+    """A licence URL, type or sentence → an SPDX-like id ("CC-BY-4.0", "CC-BY-NC", "CC0-1.0",
+    "public-domain"), or None when it names no licence (e.g. license-type="open-access")."""
+    if not text:
+        return None
+    m = _CC_URL.search(text)
+    if m:
+        kind = m.group(1).strip("-").upper()
+        return f"CC-{kind}" + (f"-{m.group(2)}" if m.group(2) else "") if kind.startswith("BY") else None
+    if _CC0.search(text):
+        return "CC0-1.0"
+    m = _CC_SHORT.search(text)
+    if m:
+        kind = "-".join(m.group(1).upper().replace(" ", "-").split("-"))
+        return f"CC-{kind}" + (f"-{m.group(2)}" if m.group(2) else "")
+    m = _CC_WORDS.search(text)
+    if m:
+        words = m.group(1).lower()
+        kind = "BY" + ("-NC" if "commercial" in words else "") + (
+            "-ND" if "deriv" in words else "") + ("-SA" if "share" in words else "")
+        return f"CC-{kind}" + (f"-{m.group(2)}" if m.group(2) else "")
+    if _PD.search(text):
+        return "public-domain"
+    return None
+
+
+def _license(meta_el) -> dict:
+    """meta.license (normalised id, else the licence URL) and meta.license_url, from the
+    `<license>` link, `ali:license_ref`, a licence-naming type attribute, or its text."""
     if meta_el is None:
-        return lines
+        return {}
+    for lic in meta_el.iter("license"):
+        url = lic.get(_XLINK_HREF) or _text(lic.find("license_ref")) or next(
+            (v for k, v in lic.attrib.items() if k.endswith("resource")), None)
+        found = license_id(url) or license_id(lic.get("license-type")) or license_id(_text(lic))
+        out = {"license": found or url} if (found or url) else {}
+        if url and url.startswith(("http://", "https://")):
+            out["license_url"] = url
+        if out:
+            return out
+    return {}
+
+
+def _abstract_lines(abstracts: list, art: _Article) -> list[str]:
+    """`# Abstract` for the first plain abstract, `## Title` for the others (author summary...)."""
+    lines: list[str] = []
     main_done = False
-    for ab in meta_el.findall("abstract"):
+    for ab in abstracts:
         kind = ab.get("abstract-type") or ""
         if kind in _SKIP_ABSTRACT_TYPES:
-            continue
-        ab_lang = xml_lang(ab)
-        if ab_lang and ab_lang.split("-")[0] != lang:
             continue
         title = _text(ab.find("title"))
         if not main_done and not kind:
@@ -341,52 +363,87 @@ def _abstract_lines(meta_el, art: _Article, lang: str) -> list[str]:
             main_done = True
         else:
             lines += ["", header_line(title or kind.replace("-", " ").capitalize() or "Abstract", 2), ""]
-        body: list[str] = []
-        _blocks(ab, art, 1, body)
-        lines += body
+        _blocks(ab, art, 1, lines)
     return lines
+
+
+def _lang_of(el, default: str) -> str:
+    return (xml_lang(el) or default).split("-")[0].lower()
+
+
+class _Parts:
+    """What the document is made of: title, abstracts, body, back matter and floats, all in
+    one language (English when the article has it: a translated sub-article, else an English
+    translated abstract of a non-English article)."""
+
+    def __init__(self, root, meta_el) -> None:
+        self.declared = _lang_of(root, "")
+        self.lang = self.declared or "en"
+        self.translated_from: str | None = None
+        self.body_language_dropped: str | None = None
+        self.title_el = meta_el.find("title-group/article-title") if meta_el is not None else None
+        self.body = root.find("body")
+        self.back = root.find("back")
+        self.floats = root.find("floats-group")
+        abstracts = meta_el.findall("abstract") if meta_el is not None else []
+        self.abstracts = [a for a in abstracts if _lang_of(a, self.lang) == self.lang]
+        if self.lang != "en":
+            self._prefer_english(root, meta_el, abstracts)
+
+    def _prefer_english(self, root, meta_el, abstracts) -> None:
+        subs = [s for s in root.findall("sub-article") if _lang_of(s, "") == "en"]
+        subs.sort(key=lambda s: s.get("article-type") != "translation")
+        english_abstracts = [a for a in abstracts if _lang_of(a, "") == "en"] + (
+            [a for a in meta_el.findall("trans-abstract") if _lang_of(a, "") == "en"]
+            if meta_el is not None else [])
+        trans_title = meta_el.find("title-group/trans-title-group[@{http://www.w3.org/XML/1998/"
+                                   "namespace}lang='en']/trans-title") if meta_el is not None else None
+        sub = next((s for s in subs if s.find("body") is not None), None)
+        if sub is not None:
+            stub = sub.find("front-stub")
+            stub = stub if stub is not None else sub.find("front")
+            sub_abstracts = stub.findall(".//abstract") if stub is not None else []
+            self.translated_from, self.lang = self.lang, "en"
+            sub_title = stub.find(".//article-title") if stub is not None else None
+            self.title_el = next((t for t in (sub_title, trans_title) if t is not None), self.title_el)
+            self.abstracts = sub_abstracts or english_abstracts
+            self.body, self.back, self.floats = sub.find("body"), sub.find("back"), sub.find("floats-group")
+        elif english_abstracts:
+            # the main text is in another language: keep the English abstract, not the body
+            self.body_language_dropped, self.lang = self.lang, "en"
+            self.title_el = trans_title if trans_title is not None else self.title_el
+            self.abstracts = english_abstracts
+            self.body = self.back = self.floats = None
 
 
 def article_document(root, source_name: str = "") -> Document:
     """One `<article>` element → a Document (papers, or abstracts when there is no body)."""
     strip_namespaces(root)
-    lang = (xml_lang(root) or "en").split("-")[0].lower()
     meta = _meta(root)
     front = root.find("front")
     meta_el = front.find("article-meta") if front is not None else None
-    body = root.find("body")
-    title_el = meta_el.find("title-group/article-title") if meta_el is not None else None
-    title = squash(_inline(title_el, _Article(root))) if title_el is not None else ""
-    translated_from = None
-    if lang != "en":
-        for sub in root.iter("sub-article"):
-            if sub.get("article-type") == "translation" and (xml_lang(sub) or "").startswith("en"):
-                sub_body = sub.find("body")
-                if sub_body is not None:
-                    translated_from, body, lang = lang, sub_body, "en"
-                    sub_title = sub.find(".//article-title")
-                    title = _text(sub_title) or title
-                    break
+    parts = _Parts(root, meta_el)
     art = _Article(root)
+    title = _strip_doi(squash(_inline(parts.title_el, art))) if parts.title_el is not None else ""
+    art.counts = dict.fromkeys(art.counts, 0)  # the title's references are not counted
     lines: list[str] = [title, ""] if title else []
-    lines += _abstract_lines(meta_el, art, lang)
+    lines += _abstract_lines(parts.abstracts, art)
+    body = parts.body
     has_body = body is not None and len(body)
     if has_body:
-        _blocks(body, art, 0, lines)
-        back = root.find("back")
-        if back is not None:
-            _blocks(back, art, 0, lines)
-        # floats kept outside the body (PMC "floats-group")
-        floats = root.find("floats-group")
-        if floats is not None:
-            _blocks(floats, art, 0, lines)
+        for part in (body, parts.back, parts.floats):  # floats: PMC "floats-group"
+            if part is not None:
+                _blocks(part, art, 0, lines)
     text = _unbracket(remove_urls("\n".join(lines)))
     text = tidy_lines([" ".join(line.split()) for line in text.split("\n")])
     if not text or text == title:
         raise JatsError("article without body and abstract text")
-    meta["language"] = lang
-    if translated_from:
-        meta["translated_from"] = translated_from
+    meta["language"] = parts.lang
+    meta["language_declared"] = parts.declared or None
+    if parts.translated_from:
+        meta["translated_from"] = parts.translated_from
+    if parts.body_language_dropped:
+        meta["body_language_dropped"] = parts.body_language_dropped
     meta.update(art.counts)
     doc_id = document_id(pmid=meta.get("pmid"), pmcid=meta.get("pmcid"), doi=meta.get("doi"))
     if doc_id is None:
@@ -417,17 +474,16 @@ CONTAINER_TAGS = frozenset({"pmc-articleset", "articles", "metadata"})
 
 def iter_stream(stream: IO[bytes], name: str) -> Iterator[Document | JatsError]:
     """Documents of one JATS stream (an article, or a set of them in any container above); a
-    bad article yields a JatsError in its place so the caller can quarantine it and go on."""
-    for el in iter_elements(stream, ("article",), roots=ROOT_TAGS, kind="JATS"):
-        parent = el.getparent()
-        if parent is not None and localname(parent.tag) not in CONTAINER_TAGS:
-            continue  # an <article> nested elsewhere is not a record
+    bad article yields a JatsError (with its byte offset) in its place and the next articles
+    are still read."""
+    for offset, el in iter_records(stream, ("article",), roots=ROOT_TAGS, kind="JATS"):
+        if isinstance(el, RecordError):
+            yield JatsError(str(el), offset=offset, raw=el.raw)
+            continue
         try:
             yield article_document(el, name)
         except (JatsError, ValueError, TypeError) as exc:
-            yield JatsError(f"{type(exc).__name__}: {exc}")
-        finally:
-            release(el)
+            yield JatsError(f"at byte {offset}: {type(exc).__name__}: {exc}", offset=offset)
 
 
 def iter_file(path: str) -> Iterator[tuple[str, Document | JatsError]]:
@@ -456,33 +512,7 @@ def iter_bytes(data: bytes, name: str) -> Iterator[Document | JatsError]:
 
 
 def _guarded(fh, name: str) -> Iterator[Document | JatsError]:
-    head = fh.read(1 << 16)
     try:
-        check_prolog(head)
-    except HostileXML as exc:
+        yield from iter_stream(fh, name)
+    except (HostileXML, NotThisFormat) as exc:  # entity declarations; an HTML page
         yield JatsError(str(exc))
-        return
-    stream = _Prepend(head, fh)
-    try:
-        yield from iter_stream(stream, name)
-    except (HostileXML, NotThisFormat) as exc:  # entities past the first 64 KB; an HTML page
-        yield JatsError(str(exc))
-    except etree.XMLSyntaxError as exc:
-        yield JatsError(f"XML syntax error: {exc}")
-
-
-class _Prepend:
-    """A read()-able stream that first returns bytes already read for the prolog check."""
-
-    def __init__(self, head: bytes, rest) -> None:
-        self.head = head
-        self.rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            if n is None or n < 0:
-                data, self.head = self.head + self.rest.read(), b""
-                return data
-            data, self.head = self.head[:n], self.head[n:]
-            return data
-        return self.rest.read(n)

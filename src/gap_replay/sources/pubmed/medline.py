@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from lxml import etree
-
 from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
+from gap_replay.sources.pubmed.mathml import render_inline, strip_escaped_html
 from gap_replay.sources.pubmed.textutil import remove_urls, squash
-from gap_replay.sources.pubmed.xmlsafe import HostileXML, NotThisFormat, iter_elements, open_xml, release
+from gap_replay.sources.pubmed.xmlsafe import (
+    HostileXML,
+    NotThisFormat,
+    RecordError,
+    iter_records,
+    open_xml,
+    strip_namespaces,
+)
 
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteCitation")
 # Root elements of baseline/update files and efetch answers (old files: MedlineCitationSet).
@@ -41,7 +47,13 @@ _MONTHS = {m: i for i, m in enumerate(
 
 
 class MedlineError(ValueError):
-    """A record that cannot become a document; the message is the quarantine reason."""
+    """A record that cannot become a document; the message is the quarantine reason, `offset`
+    the record's byte offset in the (decompressed) file when known."""
+
+    def __init__(self, reason: str, offset: int | None = None, raw: bytes = b"") -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.raw = raw
 
 
 @dataclass
@@ -78,12 +90,18 @@ def _date(el) -> str | None:
     return f"{year}-{month_n:02d}-{int(day):02d}" if day.isdigit() else f"{year}-{month_n:02d}"
 
 
+def _rich(el) -> str:
+    """Text with inline markup through the one renderer (MathML, <sup>, <sub>: see mathml.py)
+    and escaped HTML ("&lt;p&gt;", literal "<p>" once parsed) removed."""
+    return squash(strip_escaped_html(render_inline(el))) if el is not None else ""
+
+
 def _abstract(article) -> str:
     if article is None:
         return ""
     parts = []
     for ab in article.findall("Abstract/AbstractText"):
-        text = _t(ab)  # itertext: inline <sub>, <i>, <u>, MathML reduced to their text
+        text = _rich(ab)
         if not text:
             continue
         label = ab.get("Label")
@@ -106,14 +124,14 @@ def parse_citation(el, source_name: str = "") -> Citation:
     version = int(pmid_el.get("Version") or 1) if (pmid_el.get("Version") or "1").isdigit() else 1
     article = cit if book else cit.find("Article")
     if book:
-        title = _t(cit.find("ArticleTitle")) or _t(cit.find("Book/BookTitle"))
+        title = _rich(cit.find("ArticleTitle")) or _t(cit.find("Book/BookTitle"))
         journal = _t(cit.find("Book/BookTitle")) or None
         pub_date = _date(cit.find("Book/PubDate"))
         language_codes = [_t(x) for x in cit.findall("Language")]
     else:
         if article is None:
             raise MedlineError("MedlineCitation without Article")
-        title = _t(article.find("ArticleTitle")) or _t(article.find("VernacularTitle"))
+        title = _rich(article.find("ArticleTitle")) or _rich(article.find("VernacularTitle"))
         journal = _t(article.find("Journal/Title")) or _t(cit.find("MedlineJournalInfo/MedlineTA")) or None
         pub_date = _date(article.find("Journal/JournalIssue/PubDate")) or _date(
             article.find("ArticleDate"))
@@ -147,6 +165,7 @@ def parse_citation(el, source_name: str = "") -> Citation:
         **{k: v for k, v in ids.items() if v},
         "mesh": [m for m in mesh if m], "publication_types": [t for t in types if t],
         "journal": journal, "language": languages[0] if languages else "und",
+        "language_declared": languages[0] if languages else None,
         "languages": languages, "pub_date": pub_date, "pmid_version": version,
     }
     if book:
@@ -160,32 +179,26 @@ def parse_citation(el, source_name: str = "") -> Citation:
 
 
 def iter_file(path: str | os.PathLike) -> Iterator[Citation | Deletion | MedlineError]:
-    """Records of one MEDLINE file in file order; a bad record yields a MedlineError in its place.
+    """Records of one MEDLINE file in file order; a bad record yields a MedlineError in its place
+    (its `offset` is the record's byte offset in the decompressed file) and the records after it
+    are still read.
 
-    Raises HostileXML (prolog declares entities), NotThisFormat (another root element) or
-    etree.XMLSyntaxError (broken file) for the caller to quarantine the file."""
+    Raises HostileXML (prolog declares entities) or NotThisFormat (another root element) for the
+    caller to quarantine the whole file; OSError/EOFError when the gzip stream itself breaks."""
     path = str(path)
     with open_xml(path) as fh:
-        for el in iter_elements(fh, RECORD_TAGS, roots=ROOT_TAGS, kind="MEDLINE"):
-            tag = etree.QName(el).localname
-            el.tag = tag
+        for offset, el in iter_records(fh, RECORD_TAGS, roots=ROOT_TAGS, kind="MEDLINE"):
+            if isinstance(el, RecordError):
+                yield MedlineError(str(el), offset=offset, raw=el.raw)
+                continue
+            strip_namespaces(el)
             try:
-                if tag == "DeleteCitation":
+                if el.tag == "DeleteCitation":
                     yield Deletion([p for p in (norm_pmid(_t(x)) for x in el.findall("PMID")) if p])
-                elif tag == "MedlineCitation":
-                    parent = el.getparent()
-                    if parent is None or parent.tag == "MedlineCitationSet":
-                        yield parse_citation(el, path)
-                    else:
-                        continue  # inside a PubmedArticle: handled with its parent
                 else:
                     yield parse_citation(el, path)
             except (MedlineError, ValueError) as exc:
-                yield MedlineError(str(exc))
-            finally:
-                if tag != "MedlineCitation" or el.getparent() is None or \
-                        el.getparent().tag == "MedlineCitationSet":
-                    release(el)
+                yield MedlineError(f"at byte {offset}: {exc}", offset=offset)
 
 
 class MedlineResolver:

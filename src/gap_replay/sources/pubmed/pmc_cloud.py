@@ -220,8 +220,8 @@ def _with_cloud_meta(doc: Document, row: InventoryRow, meta: dict, xml_key: str)
         value = norm(meta.get(name)) if meta.get(name) is not None else None
         if value and not m.get(name):
             m[name] = value
-    if m.get("license"):
-        m["license_url"] = m["license"]
+    if str(m.get("license") or "").startswith(("http://", "https://")) and not m.get("license_url"):
+        m["license_url"] = m["license"]  # the JATS parser gives license_url itself now
     m["license"] = meta.get("license_code") or m.get("license")
     m["pmc_version"] = row.version
     m["is_manuscript"] = bool(meta.get("is_manuscript"))

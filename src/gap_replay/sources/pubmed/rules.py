@@ -16,6 +16,7 @@ from typing import Iterable
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.sources.ledger import note_rewrite
 from gap_replay.sources.pubmed.diskindex import BatchedIndex
 from gap_replay.stages.base import Pipeline, Stage
 
@@ -160,6 +161,7 @@ def apply_fulltext_dedup(output: str | os.PathLike) -> dict:
             dropped = stage.stats.to_dict().get("abstracts", {}).get("dropped", {})
             if dropped:
                 os.replace(tmp, shard)
+                note_rewrite(output, shard, dropped)  # the acquire stage counts what left
             else:
                 os.unlink(tmp)
             for reason, count in dropped.items():

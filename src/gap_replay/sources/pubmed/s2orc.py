@@ -4,6 +4,8 @@ The layout is built from *blocks* (abstract, section headers, paragraphs, formul
 by labelling every character, which is what made the original slow and fragile:
 
 * title first (from the papers join, else the first `title` span), then a blank line;
+* the body starts at the abstract or the first header; without an abstract annotation, at the
+  first paragraph after the title if that comes earlier (errata and notes have no abstract);
 * `# Header` for the exact main-header vocabulary, `## Header` otherwise, case kept;
 * in-text citations → `[bib_ref] cited title (≤12 words), First-author [/bib_ref]`;
 * figure/table references → `[fig_ref] Figure N: caption (≤12 words) [/fig_ref]`;
@@ -485,10 +487,14 @@ _CLOSERS = frozenset(")]")
 
 def _body_start(article: Article) -> int:
     """Where the body begins: the abstract or the first header, whichever comes first (an
-    abstract at offset 0 counts)."""
+    abstract at offset 0 counts). Without an abstract annotation, the first paragraph after the
+    title may come first: an erratum or a short note has no abstract and its paragraphs sit
+    before its only header (or there is none), so they are body, not a title page."""
     candidates = [s[0] for key in ("abstract", "sectionheader") for s in article.spans(key)[:1]]
-    if not candidates:
-        candidates = [s[0] for s in article.spans("paragraph")[:1]]
+    if not article.spans("abstract"):
+        title = article.spans("title")[:1]
+        after = title[0][1] if title else 0
+        candidates += [s[0] for s in article.spans("paragraph") if s[0] >= after][:1]
     return min(candidates) if candidates else 0
 
 

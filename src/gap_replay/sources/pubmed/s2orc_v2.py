@@ -17,7 +17,10 @@ in the output: the body stops at the first bibliography entry) apply unchanged.
 The body text of a v2 row has no front matter (title and authors are row fields), so the body
 starts at offset 0: a blank header span at offset 0 tells the formatter so (it skips headers
 with no words), and paragraphs before the first real header are kept, not taken for a title
-page.
+page. The 2023 rule agrees (s2orc._body_start): without an abstract annotation its body starts
+at the first paragraph after the title, so the same paper in either shape keeps the same
+paragraphs; the mark still matters for a v2 body that annotates an abstract after some
+paragraphs, or has no paragraph annotations at all.
 """
 
 from __future__ import annotations

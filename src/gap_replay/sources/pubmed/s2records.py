@@ -60,11 +60,44 @@ def is_pubmed_row(row: dict) -> bool:
     return bool(ids["pmid"] or ids["pmcid"])
 
 
+# Semantic Scholar's publication types → MEDLINE's names, so the recipe's up-sampling weights
+# (written in MEDLINE names) reach S2 papers too. S2's "Study" and "BookSection" have no MEDLINE
+# counterpart and stay as they are (no weight); "LettersAndComments" becomes "Letter" only, so
+# one S2 type never earns two weights. The S2 names stay in `meta.s2_publication_types`.
+S2_TO_MEDLINE_TYPES = {
+    "JournalArticle": "Journal Article",
+    "Review": "Review",
+    "MetaAnalysis": "Meta-Analysis",
+    "ClinicalTrial": "Clinical Trial",
+    "CaseReport": "Case Reports",
+    "Editorial": "Editorial",
+    "LettersAndComments": "Letter",
+    "News": "News",
+    "Conference": "Congress",
+    "Dataset": "Dataset",
+    "Book": "Book",
+}
+_S2_TYPES_LOWER = {k.lower(): v for k, v in S2_TO_MEDLINE_TYPES.items()}
+
+
+def medline_publication_types(types: list[str]) -> list[str]:
+    """S2 publication types in MEDLINE's names, order kept, duplicates removed; a name S2 does
+    not define (or one already in MEDLINE's spelling) passes through unchanged."""
+    out: list[str] = []
+    for t in types:
+        name = _S2_TYPES_LOWER.get(t.strip().lower(), t.strip())
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
 def paper_meta(row: dict) -> dict:
     """The metadata of a `papers` row, under the DESIGN.md meta names."""
     ids = external_ids(row)
     journal = row.get("journal") if isinstance(row.get("journal"), dict) else {}
     types = row.get("publicationtypes") or []
+    if not isinstance(types, list):
+        types = [types]
     date = row.get("publicationdate") or (str(row["year"]) if row.get("year") else None)
     fields = row.get("s2fieldsofstudy") or []
     return {
@@ -72,7 +105,8 @@ def paper_meta(row: dict) -> dict:
         "title": squash(row.get("title") or ""),
         "journal": squash(journal.get("name") or row.get("venue") or "") or None,
         "venue": squash(row.get("venue") or "") or None,
-        "publication_types": [str(t) for t in types if t],
+        "publication_types": medline_publication_types([str(t) for t in types if t]),
+        "s2_publication_types": [str(t) for t in types if t],
         "pub_date": date,
         "year": row.get("year"),
         "citation_count": row.get("citationcount"),
@@ -84,6 +118,9 @@ def paper_meta(row: dict) -> dict:
 
 def _merge(ids: dict, paper: dict | None) -> dict:
     meta = {k: v for k, v in (paper or {}).items() if v not in (None, "", [])}
+    if meta.get("publication_types"):  # a papers index written before the mapping existed
+        meta["publication_types"] = medline_publication_types(
+            [str(t) for t in meta["publication_types"]])
     for key, value in ids.items():
         if value and not meta.get(key):
             meta[key] = value

@@ -13,6 +13,7 @@ from typing import Callable
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.sources.ledger import note_rewrite
 
 
 def drop_superseded(output: Path, source: str, is_gone: Callable[[Document], bool]) -> int:
@@ -30,6 +31,7 @@ def drop_superseded(output: Path, source: str, is_gone: Callable[[Document], boo
                 writer.write(doc)
         if n_drop:
             os.replace(tmp, shard)
+            note_rewrite(output, shard, {"superseded_or_deleted": n_drop})  # acquire stage
             removed += n_drop
         else:
             os.unlink(tmp)

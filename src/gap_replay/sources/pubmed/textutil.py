@@ -1,10 +1,11 @@
-"""Small text helpers shared by the S2ORC, JATS and MEDLINE formatters."""
+"""Small text helpers shared by the S2ORC, JATS and MEDLINE formatters (URL removal is
+gap_replay.textrules.remove_urls, re-exported here)."""
 
 from __future__ import annotations
 
 import re
 
-URL_RE = re.compile(r"[ \t]?(?:\bhttps?://|\bftp://|\bwww\.)[^\s<>\"\]\[)(]+", re.I)
+from gap_replay.textrules import remove_urls  # noqa: F401  (the formatters' URL rule: textrules)
 
 # Section titles that open a main (`#`) section, compared whole (after numbering, case and
 # punctuation are normalised); anything else is a `##` sub-section.
@@ -59,12 +60,6 @@ def header_line(title: str, level: int | None = None) -> str:
     if level is None:
         level = 1 if is_main_header(title) else 2
     return f"{'#' * min(level, 2)} {title}"
-
-
-def remove_urls(text: str) -> str:
-    if "http" not in text and "www." not in text and "ftp://" not in text:
-        return text  # the common case, without running the regex
-    return URL_RE.sub("", text)
 
 
 def squash(text: str) -> str:
@@ -136,10 +131,11 @@ def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
 
 
 def _level(line: str) -> int:
-    if line.startswith("## "):
-        return 2
-    if line.startswith("# "):
-        return 1
+    """1-3 for a `#`, `##`, `###` header line, 0 otherwise."""
+    if line.startswith("#"):
+        n = len(line) - len(line.lstrip("#"))
+        if n <= 3 and line[n:n + 1] == " ":
+            return n
     return 0
 
 
@@ -147,7 +143,7 @@ def _drop_empty_sections(lines: list[str]) -> list[str]:
     """A header followed only by a header of the same or a higher level (or nothing) heads an
     empty section (e.g. supplementary material that was dropped): remove it."""
     keep: list[str] = []
-    next_level = 0  # level of the next non-empty line, scanning backwards
+    next_level = -1  # level of the next non-empty line, scanning backwards (-1: the end)
     for line in reversed(lines):
         level = _level(line)
         if level:
@@ -155,7 +151,7 @@ def _drop_empty_sections(lines: list[str]) -> list[str]:
                 continue
             next_level = level
         elif line:
-            next_level = 3  # body text
+            next_level = 4  # body text (below every header level)
         elif next_level == 0:
             next_level = -1  # end of document
         keep.append(line)

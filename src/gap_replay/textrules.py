@@ -1,0 +1,239 @@
+"""The text rules every source shares: URLs, citations, lists, headers, whitespace.
+
+One definition of each rule (guidelines at acquisition, the PubMed formatters and the `clean`
+stage all call these); per-source differences are keyword options, never copies. Every rule is
+a pure function, returns its input unchanged (the same object) when it has nothing to do, and
+is idempotent. docs/pubmed.md "Text rules" describes them; tests/test_text_rules.py pins what
+each one must remove and what must survive.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- URLs -----------------------------------------------------------------------------------
+
+# A URL: a scheme or a bare `www.` host, then everything up to whitespace, a quote, `<>`, or an
+# unbalanced bracket (a balanced "(...)" inside stays part of it: Wikipedia-style paths), and
+# never its trailing punctuation: the sentence keeps its full stop.
+_URL_BODY = r"""(?:\b(?:https?|ftp)://|\bwww\.)
+    (?:[^\s<>"'\[\]()]|\([^\s<>"'\[\]()]*\))*
+    (?<![.,;:!?'])"""
+_URL = re.compile(_URL_BODY, re.VERBOSE | re.IGNORECASE)
+# `[link text](url)`: the text stays
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?|ftp)://[^)\s]*\)", re.IGNORECASE)
+# a bracket left holding nothing but the removed URL(s), filler words and punctuation:
+# "Open Science Framework (https://osf.io/x)" → "Open Science Framework"
+_GONE = "\x00"
+_EMPTIED_BRACKET = re.compile(
+    r"[ \t]*(?:\((?:[\s.,;:]|see|available(?: online)? at|at|from|accessed|\x00)*\x00"
+    r"(?:[\s.,;:]|\x00)*\)|\[(?:[\s.,;:]|\x00)*\x00(?:[\s.,;:]|\x00)*\])", re.IGNORECASE)
+# the spaces before a removed URL go with it: "see URL." → "see.", "see URL now" → "see now"
+_SPACE_GONE = re.compile(r"[ \t]*\x00")
+
+
+def remove_urls(text: str, *, keep_link_text: bool = True) -> str:
+    """Delete http(s)/ftp/`www.` URLs whole (ports, queries, fragments, `~`), keeping the
+    sentence's punctuation; a markdown link keeps its text (`[NICE NG28](https://…)` → `NICE
+    NG28`, or nothing without `keep_link_text`), and a bracket that only held the URL goes too
+    (no "()" or "[]" left)."""
+    if "://" not in text and "www." not in text and "WWW." not in text:
+        return text
+    text = _MD_LINK.sub(r"\1" if keep_link_text else _GONE, text)
+    out = _URL.sub(_GONE, text)
+    if _GONE not in out:
+        return text
+    out = _EMPTIED_BRACKET.sub(_GONE, out)
+    out = _SPACE_GONE.sub("", out)
+    return out.replace(_GONE, "")
+
+
+# --- citations ------------------------------------------------------------------------------
+
+# A numeric reference marker: [12] [3-5] [1, 4–6] [2,3; 7] (numbers, ranges, list separators).
+_N = r"\d{1,3}"
+_NUMERIC = rf"\[\s*{_N}(?:\s*[-–—]\s*{_N})?(?:\s*[,;]\s*{_N}(?:\s*[-–—]\s*{_N})?)*\s*\]"
+# Author-year: (Smith et al., 2019) (Smith and Jones 2018; Lee 2020a) (WHO, 2021)
+_NOT_NAME = (r"(?!(?:January|February|March|April|May|June|July|August|September|October|November"
+             r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Spring|Summer|Autumn"
+             r"|Fall|Winter|Table|Tables|Figure|Figures|Fig|Since|In|From|Until|Before|After|Year"
+             r"|Version|Update|Updated|Revised|Published|Accessed)\b)")
+_NAME = rf"(?:(?:van|von|de|der|den|da|di|le|la)\s)*{_NOT_NAME}[A-Z][A-Za-z'’\-]+"
+_AUTHORS = rf"{_NAME}(?:\s+et\s+al\.?|\s+(?:and|&)\s+{_NAME})?"
+_YEARS = r"(?:19|20)\d\d[a-z]?(?:\s*,\s*(?:19|20)\d\d[a-z]?)*"
+_AUTHOR_YEAR = rf"\(\s*{_AUTHORS},?\s+{_YEARS}(?:\s*;\s*{_AUTHORS},?\s+{_YEARS})*\s*\)"
+# Several markers in a row ("[2], [3], [4]" or "[2][3]") are one group, removed with the
+# space before it, so no ",," or " ." is left behind.
+_GROUP_SEP = r"(?:\s*[,;]\s*|\s*)"
+_NUMERIC_GROUP = re.compile(rf"(?P<sp>[ \t]*)(?P<cit>{_NUMERIC}(?:{_GROUP_SEP}{_NUMERIC})*)")
+_AUTHOR_YEAR_GROUP = re.compile(rf"[ \t]*{_AUTHOR_YEAR}")
+# after a marker: the end, whitespace, or punctuation; never a letter or digit ("cucurbit[7]uril",
+# "Pyrimido [1, 2]benzimidazole", "[1,2,4]triazole")
+_AFTER_OK = re.compile(r"$|[\s.,;:!?)\]'\"’”]")
+# words that make a bracket right after them data, not a reference: units and statistics
+_UNIT_WORDS = frozenset("""
+years year yr yrs months month mo days day d weeks week wk wks hours hour h hrs min minutes s
+sec seconds mg g kg µg ug ng mcg ml mL l L dl dL mmol mol µmol nmol mm cm m km mmhg mmHg iu IU
+u U units unit kcal bpm ci CI iqr IQR sd SD se SE range median mean vs versus to
+""".split())
+
+
+_NUMBER_TOKEN = re.compile(r"[-+<>≤≥=~±−]*\d[\d.,:/]*%?")
+_WORD_END = ".,;:)’'\"”"
+
+
+def _is_data_context(before: str, is_range: bool) -> bool:
+    """True when what precedes a bracket makes it a number's interval, a comparison or a name:
+    "74 [66-82]", "55% [33-72]", "= [3]", "74 years [66-82]", "CB[7]"."""
+    stripped = before.rstrip(" \t")
+    if not stripped:
+        return True  # a bracket opening a line is a list label or a heading number, not a marker
+    tokens = stripped.rsplit(None, 2)
+    token = tokens[-1]
+    core = token.strip(_WORD_END + "([{")
+    if stripped == before:  # attached: "children[7]" is a marker, "CB[7]", "Fe3O4[2]" are not
+        last = token[-1]
+        if last in _WORD_END:
+            return False
+        return not last.isalpha() or core.isupper() or any(c.isdigit() for c in core)
+    if not (token[-1].isalnum() or token[-1] in _WORD_END):
+        return True  # "=", "<", "±", "%", "(": a comparison, a statistic, a formula
+    if not core or _NUMBER_TOKEN.fullmatch(core) or core in _UNIT_WORDS:
+        return True  # "74 [66-82]", "vs [2]", "mg [10-14]"
+    # "74 years [66-82]": a range right after a number and a short word
+    return is_range and len(tokens) > 1 and len(core) <= 8 and bool(
+        _NUMBER_TOKEN.fullmatch(tokens[-2].strip(_WORD_END + "([{")))
+
+
+def _numeric_marker(m: re.Match) -> str:
+    text = m.string
+    if not _AFTER_OK.match(text, m.end()):
+        return m.group(0)
+    cit = m.group("cit")
+    is_range = any(c in cit for c in ",;-–—")
+    if _is_data_context(text[max(0, m.start("cit") - 80):m.start("cit")], is_range):
+        return m.group(0)
+    return ""
+
+
+def remove_citations(text: str, *, author_year: bool = True) -> str:
+    """Delete reference markers in citation position and nothing else.
+
+    Removed: numeric brackets (`[1]`, `[1-3]`, `[1, 4, 7]`, `[12–15]`, runs such as
+    `[2], [3], [4]`) attached to a word or a sentence end, with the space before them; with
+    `author_year`, `(Smith et al., 2019)` style groups. Kept: any bracket after a number, `%`,
+    a comparison or a unit ("74 [66-82] years", "55% [33-72]", "(3 [1] vs 1 [1] [P < 0.0001])"),
+    a bracket a letter or digit follows ("cucurbit[7]uril", "Pyrimido [1, 2]benzimidazole"),
+    an index on an upper-case or digit-bearing word ("CB[7]"), and every bracket holding
+    anything but numbers ("[95% CI 1.2-3.4]", "[3H]", "[Ca2+]i", "[bib_ref]"). Spacing around
+    is never touched elsewhere ("P = .004" stays).
+    """
+    if "[" in text:
+        text = _NUMERIC_GROUP.sub(_numeric_marker, text)
+    if author_year and "(" in text and re.search(r"(?:19|20)\d\d[a-z]?\s*\)", text):
+        text = _AUTHOR_YEAR_GROUP.sub("", text)
+    return text
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+# Real bullet glyphs (•, ◦, ▪, ■, □, ◆, ●, ‣, ∙, ⁃, and Symbol/Wingdings private-use bullets)
+_BULLET_GLYPHS = "•◦▪■□◆●‣∙⁃\uf0b7\uf0a7\uf076\uf0d8"
+_GLYPH_BULLET = re.compile(rf"^([ \t]*)[{_BULLET_GLYPHS}][ \t]*(?=\S)", re.MULTILINE)
+_HAS_GLYPH = re.compile(f"[{_BULLET_GLYPHS}]")
+# markdown "* " / "+ " at a line start; never a letter ("often" stays "often") or "5 * 3"
+_MARKDOWN_BULLET = re.compile(r"^([ \t]*)[*+][ \t]+(?=\S)", re.MULTILINE)
+# PDF sub-bullets "o " / "q " (Wingdings rendered as letters), only before a capital, digit or "("
+_PDF_SUBBULLET = re.compile(r"^([ \t]*)[oq][ \t]+(?=[A-Z(0-9])", re.MULTILINE)
+
+
+def normalize_lists(text: str, *, pdf_bullets: bool = False) -> str:
+    """Rewrite bullet markers at the start of a line as `- `; `pdf_bullets` also rewrites the
+    letter bullets PDF extraction leaves ("o Take twice daily")."""
+    if _HAS_GLYPH.search(text):
+        text = _GLYPH_BULLET.sub(r"\1- ", text)
+    if "* " in text or "+ " in text or "*\t" in text or "+\t" in text:
+        text = _MARKDOWN_BULLET.sub(r"\1- ", text)
+    if pdf_bullets:
+        text = _PDF_SUBBULLET.sub(r"\1- ", text)
+    return text
+
+
+# --- headers --------------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^(#{1,})[ \t]+(?=\S)", re.MULTILINE)
+
+
+def normalize_headers(text: str, max_level: int = 3) -> str:
+    """Shift markdown headers so the shallowest becomes `#` and cap depth at `max_level`.
+
+    Only `#`s followed by a space and text are headers (not "#1 cause" or hashtags); a header
+    on the first line counts like any other.
+    """
+    if "#" not in text:
+        return text
+    levels = [len(m.group(1)) for m in _HEADER.finditer(text)]
+    if not levels:
+        return text
+    shift = min(levels) - 1
+    return _HEADER.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
+
+
+def demote_headers(text: str) -> str:
+    """One level down for every header (room for a title header above them)."""
+    return _HEADER.sub(lambda m: "#" + m.group(0), text)
+
+
+# --- whitespace -----------------------------------------------------------------------------
+
+# runs of 2+ spaces after a character, or any other horizontal space (single spaces are left
+# alone: fast); a list item's indentation ("  - sub-item") is not a run to collapse
+_HSPACE = re.compile(r"(?<=\S)[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]{2,}"
+                     r"|[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+_ODD_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")
+_TRAILING = re.compile(r"[ \t]+\n")
+_LEADING = re.compile(r"\n[ \t]+(?![ \t]|[-*+•\d])")  # list items keep their indentation
+_BLANKS = re.compile(r"\n{3,}")
+# a space-separated , ; : ) ] joins its word; a "." only at a word end, never "P = .004"
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<=\S)[ \t]+([,;:)\]](?=\s|$)|\.(?=\s|$))")
+_HEADER_LINE = re.compile(r"^#{1,6}[ \t]+\S")
+
+
+def normalize_whitespace(text: str, *, attach_punct: bool = False,
+                         headers_apart: bool = False) -> str:
+    """Collapse runs of spaces, strip line ends, keep at most one blank line between paragraphs.
+
+    `attach_punct` joins a space-separated `,` `;` `:` `)` or sentence-final `.` to its word
+    (extraction residue "word , word"); a decimal such as ".004" never moves. `headers_apart`
+    puts one blank line before and after every header line.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # cheap substring checks first: most text has nothing to collapse
+    if "  " in text or "\t" in text or (not text.isascii() and _ODD_SPACE.search(text)):
+        text = _HSPACE.sub(" ", text)
+    if attach_punct and " " in text:
+        text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    if "\n" in text:
+        if " \n" in text or "\t\n" in text:
+            text = _TRAILING.sub("\n", text)
+        if "\n " in text or "\n\t" in text:
+            text = _LEADING.sub("\n", text)
+        if headers_apart and "#" in text:
+            text = _headers_apart(text)
+        if "\n\n\n" in text:
+            text = _BLANKS.sub("\n\n", text)
+    return text.strip()
+
+
+def _headers_apart(text: str) -> str:
+    out: list[str] = []
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        header = bool(_HEADER_LINE.match(line))
+        if header and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+        if header and i + 1 < len(lines) and lines[i + 1] != "":
+            out.append("")
+    return "\n".join(out)
