@@ -9,7 +9,6 @@ download is verified against it. (PMC full text no longer comes from here: the l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup
 
 from gap_replay.http import FetchError, PoliteClient
+from gap_replay.sources.pubmed.pmc_inventory import md5_of
 from gap_replay.state import State
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,6 @@ def list_directory(client: PoliteClient, url: str, suffixes: tuple[str, ...]) ->
     return sorted(found)
 
 
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_listed(client: PoliteClient, urls: list[str], dest_dir: Path, state: State, *,
                     md5_available: set[str] | None = None,
                     progress: Callable | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -70,7 +62,7 @@ def download_listed(client: PoliteClient, urls: list[str], dest_dir: Path, state
             if md5_available and url + ".md5" in md5_available:
                 text = client.get_text(url + ".md5", cache=False)
                 m = _MD5.search(text)
-                if m and m.group(1).lower() != _md5_of(dest):
+                if m and m.group(1).lower() != md5_of(dest):
                     dest.unlink(missing_ok=True)
                     raise FetchError(url, f"MD5 mismatch (expected {m.group(1)})")
             state.mark_done("ncbi-download", url, str(dest))
