@@ -1,9 +1,9 @@
 """Parsing untrusted XML (MEDLINE, JATS) without ever expanding an entity or touching the network.
 
 lxml runs with `resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False`, and
-before parsing, the prolog is checked: NCBI files reference an external DTD but never declare
-entities, so a document whose DOCTYPE declares `<!ENTITY ...>` (XXE, billion laughs) is refused
-with a reason for the quarantine instead of being expanded.
+before any record is parsed the whole prolog is checked: NCBI files reference an external DTD
+but never declare entities, so a document whose DOCTYPE declares `<!ENTITY ...>` (XXE, billion
+laughs) is refused with a reason for the quarantine instead of being expanded.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import IO
 from lxml import etree
 
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-_PROLOG_LIMIT = 1 << 16
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+PROLOG_LIMIT = 1 << 20  # bytes of prolog (declaration, comments, DOCTYPE) before the root element
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 
 
@@ -28,29 +27,19 @@ class NotThisFormat(ValueError):
     """Well-formed XML whose root element is not one the format has (an HTML page, say)."""
 
 
-def check_prolog(head: bytes) -> None:
-    """Raise HostileXML when the text before the root element declares entities."""
-    m = _FIRST_ELEMENT.search(head)
-    prolog = head[: m.start()] if m else head
+def refuse_declarations(prolog: bytes) -> None:
+    """Raise HostileXML when the prolog (everything before the root element, walked construct
+    by construct by the record scanner) declares entities or has an internal DTD subset."""
     if _ENTITY_DECL.search(prolog):
         raise HostileXML("DOCTYPE declares entities (XXE / entity expansion refused)")
-    if b"<!DOCTYPE" in prolog and b"[" in prolog.split(b"<!DOCTYPE", 1)[1]:
+    doctype = prolog.find(b"<!DOCTYPE")
+    if doctype >= 0 and b"[" in prolog[doctype:]:
         raise HostileXML("DOCTYPE has an internal subset (refused: NCBI files never have one)")
 
 
 def open_xml(path: str) -> IO[bytes]:
-    """A binary stream of the (possibly gzipped) XML file, prolog already checked."""
-    fh: IO[bytes] = gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
-    try:
-        check_prolog(fh.peek(_PROLOG_LIMIT)[:_PROLOG_LIMIT] if hasattr(fh, "peek") else b"")
-    except BaseException:
-        fh.close()
-        raise
-    return fh
-
-
-def check_bytes(data: bytes) -> None:
-    check_prolog(data[:_PROLOG_LIMIT])
+    """A binary stream of the (possibly gzipped) XML file; `iter_records` checks its prolog."""
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
 
 
 def localname(tag) -> str:
@@ -196,14 +185,10 @@ class _Scanner:
             if end is None:  # the root start tag (or not XML at all)
                 break
             pos = end
-            if pos > 16 * _PROLOG_LIMIT:
+            if pos > PROLOG_LIMIT:
                 raise HostileXML("prolog larger than 1 MiB before the root element (refused)")
         prolog = self.buf[:pos]
-        if _ENTITY_DECL.search(prolog):
-            raise HostileXML("DOCTYPE declares entities (XXE / entity expansion refused)")
-        doctype = prolog.find(b"<!DOCTYPE")
-        if doctype >= 0 and b"[" in prolog[doctype:]:
-            raise HostileXML("DOCTYPE has an internal subset (refused: NCBI files never have one)")
+        refuse_declarations(prolog)
         tag = re.match(rb"<([\w.:-]+)", self.buf[pos:])
         if not tag:
             self.error = "no root element"
