@@ -93,15 +93,8 @@ def build_s2api() -> None:
         "abstracts": jsonl(abstracts + [citesee_abstract]),
         "s2orc": (s2orc_line + "\n").encode() + jsonl([s2orc_pubmed]),
     }
-    write(site / f"datasets/v1/release/{RELEASE}/index.html", _release_answer(RELEASE, files))
     write(site / "datasets/v1/release/index.html", json.dumps([PREVIOUS, RELEASE, LATEST]))
-    for name, data in files.items():
-        path = f"staging/{RELEASE}/{name}/20230829_000000_{name}-part0.jsonl.gz"
-        write(site / path, gz(data))
-        write(site / f"datasets/v1/release/{RELEASE}/dataset/{name}",
-              json.dumps({"name": name, "description": f"{name} (sample)",
-                          "README": "Rows marked derived carry PubMed ids >= 90000000.",
-                          "files": [f"{S3}/{path}{SIGNATURE}"]}, indent=1))
+    _write_release(site, RELEASE, files)
     # a diff for the abstracts: one row updated (new text), one deleted
     upd = copy.deepcopy(abstracts[1])
     upd["abstract"] = "Updated abstract text for the refresh example. " + upd["abstract"]
@@ -110,11 +103,7 @@ def build_s2api() -> None:
     dpath = f"staging/diffs/{PREVIOUS}/{RELEASE}/abstracts/delete-0.jsonl.gz"
     write(site / upath, gz(jsonl([upd])))
     write(site / dpath, gz(jsonl([dele])))
-    write(site / f"datasets/v1/diffs/{PREVIOUS}/to/{RELEASE}/abstracts",
-          json.dumps({"dataset": "abstracts", "start_release": PREVIOUS, "end_release": RELEASE,
-                      "diffs": [{"from_release": PREVIOUS, "to_release": RELEASE,
-                                 "update_files": [f"{S3}/{upath}{SIGNATURE}"],
-                                 "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
+    _write_abstracts_diff(site, RELEASE, upath, dpath)
     _build_latest(site, files, upath, dpath)
 
 
@@ -125,6 +114,28 @@ def _release_answer(release: str, files: dict) -> str:
                                      "README": f"{n} sample files"} for n in files]}, indent=1)
 
 
+def _write_abstracts_diff(site: Path, end: str, upath: str, dpath: str) -> None:
+    """The abstracts diff from PREVIOUS to `end`: one update file, one delete file."""
+    write(site / f"datasets/v1/diffs/{PREVIOUS}/to/{end}/abstracts",
+          json.dumps({"dataset": "abstracts", "start_release": PREVIOUS, "end_release": end,
+                      "diffs": [{"from_release": PREVIOUS, "to_release": end,
+                                 "update_files": [f"{S3}/{upath}{SIGNATURE}"],
+                                 "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
+
+
+def _write_release(site: Path, release: str, files: dict) -> None:
+    """One release: its answer, a gzipped data file per dataset and each dataset's file list."""
+    stamp = release.replace("-", "")
+    write(site / f"datasets/v1/release/{release}/index.html", _release_answer(release, files))
+    for name, data in files.items():
+        path = f"staging/{release}/{name}/{stamp}_000000_{name}-part0.jsonl.gz"
+        write(site / path, gz(data))
+        write(site / f"datasets/v1/release/{release}/dataset/{name}",
+              json.dumps({"name": name, "description": f"{name} (sample)",
+                          "README": "Rows marked derived carry PubMed ids >= 90000000.",
+                          "files": [f"{S3}/{path}{SIGNATURE}"]}, indent=1))
+
+
 def _build_latest(site: Path, old_files: dict, upath: str, dpath: str) -> None:
     """The latest release: papers and abstracts as before, the full text as `s2orc_v2` rows (the
     sample paper, and a derived copy with a PubMed id so the filter keeps it)."""
@@ -133,22 +144,10 @@ def _build_latest(site: Path, old_files: dict, upath: str, dpath: str) -> None:
     v2_pubmed["openaccessinfo"]["externalids"]["pubmed"] = "90000001"
     files = {"papers": old_files["papers"], "abstracts": old_files["abstracts"],
              "s2orc_v2": (v2_line + "\n").encode() + jsonl([v2_pubmed])}
-    stamp = LATEST.replace("-", "")
     write(site / "datasets/v1/release/latest", _release_answer(LATEST, files))
-    write(site / f"datasets/v1/release/{LATEST}/index.html", _release_answer(LATEST, files))
-    for name, data in files.items():
-        path = f"staging/{LATEST}/{name}/{stamp}_000000_{name}-part0.jsonl.gz"
-        write(site / path, gz(data))
-        write(site / f"datasets/v1/release/{LATEST}/dataset/{name}",
-              json.dumps({"name": name, "description": f"{name} (sample)",
-                          "README": "Rows marked derived carry PubMed ids >= 90000000.",
-                          "files": [f"{S3}/{path}{SIGNATURE}"]}, indent=1))
+    _write_release(site, LATEST, files)
     # the abstracts diff from the previous release reaches the latest one too
-    write(site / f"datasets/v1/diffs/{PREVIOUS}/to/{LATEST}/abstracts",
-          json.dumps({"dataset": "abstracts", "start_release": PREVIOUS, "end_release": LATEST,
-                      "diffs": [{"from_release": PREVIOUS, "to_release": LATEST,
-                                 "update_files": [f"{S3}/{upath}{SIGNATURE}"],
-                                 "delete_files": [f"{S3}/{dpath}{SIGNATURE}"]}]}, indent=1))
+    _write_abstracts_diff(site, LATEST, upath, dpath)
 
 
 def build_ncbi() -> None:
