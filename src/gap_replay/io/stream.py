@@ -5,8 +5,8 @@ S2 dataset files filtered to PubMed on the fly). `HTTPByteStream` reads a respon
 the PoliteClient; when the connection drops or the body ends short of Content-Length it
 re-requests the rest with `Range: bytes=N-` (bounded resumes, with the client's backoff), and a
 pre-signed link that has expired (HTTP 400/403) is replaced through a `relist` callback, so a
-100 GB file never restarts from zero. Its lines come from `gap_replay.io.lines.iter_lines`
-(re-exported here), which also detects a file that *itself* ends early.
+100 GB file never restarts from zero. Its lines are read with `gap_replay.io.lines.iter_lines`,
+which also detects a file that *itself* ends early.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import requests
 import urllib3
 
 from gap_replay.http import FetchError, PoliteClient
-from gap_replay.io.lines import CHUNK, LongLine, TruncatedInput, decoder_for, iter_lines  # noqa: F401
+from gap_replay.io.lines import CHUNK
 
 log = logging.getLogger(__name__)
 

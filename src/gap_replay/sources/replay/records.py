@@ -30,7 +30,7 @@ import orjson
 from gap_replay.document import Document
 from gap_replay.io import Quarantine
 from gap_replay.io.jsonl import parse_json_lines
-from gap_replay.io.stream import TruncatedInput, iter_lines
+from gap_replay.io.lines import TruncatedInput, iter_lines
 
 HUB_FIELDS = ("red_pajama_subset",)
 
