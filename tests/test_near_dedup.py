@@ -286,3 +286,94 @@ def test_large_buckets_get_a_bounded_window_of_pairs():
     assert pairs(1) == {(0, j) for j in range(1, 6)} | {(6, 7), (6, 8)}  # star edges
     with pytest.raises(NearDedupConfigError, match="max_bucket_all_pairs"):
         NearDedupConfig.from_recipe({"near_dedup": {"max_bucket_all_pairs": 0}})
+
+
+def _with_pair_bytes(value: int | None):
+    """Sets limits.near_dedup_pairs_bytes for this process and its workers (None: the default)."""
+    from gap_replay import limits
+
+    limits.configure({} if value is None else {"near_dedup_pairs_bytes": value})
+    if value is None:
+        os.environ.pop(limits.ENV, None)
+
+
+def test_tiny_pair_bound_spills_and_gives_the_same_clusters(corpus, tmp_path):
+    import numpy as np
+
+    from gap_replay.stages.minhash.phases import ReduceTask, load_array, reduce_band
+    from gap_replay.stages.minhash.pairruns import windows
+
+    shards, _ = corpus
+    large = _run(shards, tmp_path / "large")
+    try:
+        _with_pair_bytes(2 * 16)  # two pairs at a time: every band spills, clustering takes windows
+        small = _run(shards, tmp_path / "small")
+        work = next((tmp_path / "small" / "work").iterdir())
+        bands = sorted((work / "pairs").glob("band-*.npy"))
+        assert len(list(windows(lambda: [load_array(str(p)) for p in bands], 2))) > 10
+        band = max(range(len(bands)), key=lambda b: load_array(str(bands[b])).shape[0])  # the fullest
+        (work / "pairs" / bands[band].name).rename(tmp_path / "band.npy")
+        names = tuple(sorted(p.name for p in (work / "map").iterdir()))
+        again = reduce_band(ReduceTask(str(work), band, names, NearDedupConfig.from_recipe(RECIPE)))
+        assert again["runs"] >= 3 and not list((work / "pairs").glob("*.run-*")), again
+        assert bands[band].read_bytes() == (tmp_path / "band.npy").read_bytes()
+    finally:
+        _with_pair_bytes(None)
+    assert small["report"] == large["report"] and large["report"]["removed"] == 14
+    large_work = next((tmp_path / "large" / "work").iterdir())
+    for path in sorted(large_work.rglob("*")):  # pair files, removal lists, clusters.json: same bytes
+        if path.is_file():
+            assert (work / path.relative_to(large_work)).read_bytes() == path.read_bytes(), path
+    for shard in shards:
+        name = Path(shard).name
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "large" / name).read_bytes()
+    assert np.load(bands[band]).shape[0] == again["pairs"] > 3
+
+
+def test_doc_union_matches_a_plain_union_find():
+    import numpy as np
+
+    from gap_replay.stages.minhash.pairruns import DocUnion
+
+    rng = np.random.default_rng(5)
+    n = 300
+    edges = rng.integers(0, n, size=(260, 2))
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges.tolist():
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    expected: dict = {}
+    for x in sorted({int(v) for v in edges.ravel()}):
+        expected.setdefault(find(x), []).append(x)
+    for chunk in (1, 7, len(edges)):  # joined in chunks of any size: the same components
+        union = DocUnion(n)
+        for i in range(0, len(edges), chunk):
+            union.union(edges[i:i + chunk, 0], edges[i:i + chunk, 1])
+        assert [c.tolist() for c in union.clusters()] == list(expected.values())
+
+
+def test_pair_windows_hold_at_most_the_bound_and_give_every_pair_once():
+    import numpy as np
+
+    from gap_replay.stages.minhash.pairruns import _cuts, windows
+
+    rng = np.random.default_rng(11)
+    runs = []
+    for size in (0, 1, 40, 300, 1000):  # sorted, distinct within a run, overlapping across runs
+        pairs = rng.integers(0, 60, size=(size, 2)).astype(np.uint64)
+        runs.append(np.unique(pairs, axis=0).reshape(-1, 2))
+    expected = np.unique(np.concatenate(runs), axis=0)
+    for bound in (5, 37, 100, 10_000):
+        cuts = _cuts(runs, bound)
+        held = np.diff(np.array(cuts), axis=1).sum(axis=0)  # rows read per window, all runs
+        assert held.sum() == sum(len(r) for r in runs)
+        assert held.max() <= max(bound, len(runs)), (bound, held.max())
+        got = np.concatenate(list(windows(lambda: runs, bound)))
+        assert np.array_equal(got, expected)  # ascending, each distinct pair once

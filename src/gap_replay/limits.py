@@ -23,6 +23,7 @@ class Limits:
     http_page_bytes: int = 64 << 20       # one HTML/JSON/XML/text answer held in memory
     http_pdf_bytes: int = 256 << 20       # one PDF held in memory (data files stream to disk)
     quarantine_raw_bytes: int = 8 << 10   # kept of each quarantined record (+ length, sha256)
+    near_dedup_pairs_bytes: int = 64 << 20  # candidate pairs (16 B each) near-dedup holds at once; more spill to disk
 
 
 def _from_env() -> Limits:

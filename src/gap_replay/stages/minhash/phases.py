@@ -4,8 +4,10 @@
 (b) `reduce_band`: one band over all shards -> candidate pairs (docs sharing a bucket: every pair of
     a bucket up to `max_bucket_all_pairs` members, a bounded window beyond), scanning the hash
     space in windows so the bucket records in memory stay under `reduce_memory_mb`.
-(c) `cluster`: all candidate pairs -> verified pairs (estimated Jaccard >= threshold) -> union-find
+(c) `cluster`: candidate pairs -> verified pairs (estimated Jaccard >= threshold) -> union-find
     clusters -> the keep rule -> per-shard removal lists and a report.
+Pairs are held at most `limits.near_dedup_pairs_bytes` at a time in (b) and (c): beyond that, (b)
+spills sorted runs to disk and merges them, and (c) reads the band files in (a, b) windows.
 Each task writes its outputs atomically and its completion marker last, so a killed run resumes.
 Map outputs are named per task (`names`, in a fixed order); doc keys are uint64:
 index of the task name << 32 | position among that task's signed documents.
@@ -25,6 +27,7 @@ from gap_replay.document import Document
 from gap_replay.io import Quarantine, atomic_write, iter_documents, join
 from gap_replay.io.paths import filesystem
 from gap_replay.stages.minhash.config import NearDedupConfig
+from gap_replay.stages.minhash.pairruns import DocUnion, pair_bound, windows as pair_windows
 from gap_replay.stages.minhash.signatures import Signer, estimated_jaccard
 
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -186,15 +189,42 @@ def bucket_pairs(hashes: np.ndarray, keys: np.ndarray, all_pairs: int) -> np.nda
     return np.concatenate(edges) if edges else np.zeros((0, 2), np.uint64)
 
 
+def _save_pairs(path: str, edges: list[np.ndarray]) -> int:
+    pairs = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.uint64)
+    save_array(path, pairs.astype(np.uint64))
+    return int(pairs.shape[0])
+
+
+def _merge_runs(path: str, runs: list[str], bound: int) -> int:
+    """Sorted runs -> one sorted .npy, written a window at a time (a band's pairs are distinct)."""
+    total = sum(int(load_array(r).shape[0]) for r in runs)
+    written = 0
+    with atomic_write(path) as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint64)),
+                                                  "fortran_order": False, "shape": (total, 2)})
+        for block in pair_windows(lambda: [load_array(r) for r in runs], bound):
+            fh.write(np.ascontiguousarray(block, dtype=np.uint64).tobytes())
+            written += int(block.shape[0])
+    if written != total:
+        raise RuntimeError(f"{path}: merged {written} pairs from runs holding {total}; delete it and rerun")
+    return total
+
+
 def reduce_band(task: ReduceTask) -> dict:
     out = join(task.work, "pairs", f"band-{task.band:02d}.npy")
     if exists(out):
         return {"band": task.band, "pairs": int(load_array(out).shape[0]), "skipped": True}
+    runs: list[str] = []  # sorted runs spilled whenever the held pairs pass the bound
+    held = 0
     total = 0
     for name in task.names:  # header only: the record count of this band in every shard
         total += int(load_array(join(shard_dir(task.work, name), "bucket_hashes.npy")).shape[1])
     # ~128 bytes per record in a window: slices, keys, sorted copies, sort order, group arrays.
-    windows = max(1, math.ceil(total * 128 / (task.config.reduce_memory_mb * 1024 * 1024)))
+    # ... and at least one window per `bound` records, so that a corpus of mostly pairs keeps the
+    # pairs of one window under the bound too (a bucket never straddles two windows)
+    bound = pair_bound()
+    windows = max(1, math.ceil(total * 128 / (task.config.reduce_memory_mb * 1024 * 1024)),
+                  math.ceil(total / bound))
     edges: list[np.ndarray] = []
     for lo, hi in _window_bounds(windows):
         part_h, part_k = [], []
@@ -215,11 +245,26 @@ def reduce_band(task: ReduceTask) -> dict:
         k = np.concatenate(part_k)
         order = np.lexsort((k, h))
         window_pairs = bucket_pairs(h[order], k[order], task.config.max_bucket_all_pairs)
+        del h, k, order
         if window_pairs.shape[0]:
             edges.append(window_pairs)
-    pairs = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.uint64)
-    save_array(out, pairs.astype(np.uint64))
-    return {"band": task.band, "pairs": int(pairs.shape[0]), "records": total, "windows": windows}
+            held += int(window_pairs.shape[0])
+        if held > bound:
+            runs.append(join(task.work, "pairs", f"band-{task.band:02d}.run-{len(runs):04d}.npy"))
+            _save_pairs(runs[-1], edges)
+            edges, held = [], 0
+    if runs:
+        if edges:
+            runs.append(join(task.work, "pairs", f"band-{task.band:02d}.run-{len(runs):04d}.npy"))
+            _save_pairs(runs[-1], edges)
+        edges = []
+        count = _merge_runs(out, runs, bound)
+        for run in runs:
+            fs, p = filesystem(run)
+            fs.rm(p)
+    else:
+        count = _save_pairs(out, edges)
+    return {"band": task.band, "pairs": count, "records": total, "windows": windows, "runs": len(runs)}
 
 
 # ---------------------------------------------------------------- (c) cluster: pairs -> keep/remove
@@ -261,25 +306,23 @@ def _verify(pairs: np.ndarray, signatures: _Signatures, width: int, chunk: int =
     return jac
 
 
-def _union_find(pairs: np.ndarray) -> dict[int, list[int]]:
-    parent: dict[int, int] = {}
+class _DocIndex:
+    """Doc key (shard << 32 | position) <-> dense index 0..documents-1, in the same order."""
 
-    def find(x: int) -> int:
-        root = x
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(x, x) != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
+    def __init__(self, work: str, names: tuple[str, ...]) -> None:
+        signed = [int(load_array(join(shard_dir(work, n), "signatures.npy")).shape[0]) for n in names]
+        self.offsets = np.concatenate(([0], np.cumsum(signed, dtype=np.int64)))
 
-    for a, b in pairs.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # order-independent: the smaller key is the root
-    clusters: dict[int, list[int]] = defaultdict(list)
-    for key in sorted({k for pair in pairs.tolist() for k in pair}):
-        clusters[find(key)].append(key)
-    return clusters
+    @property
+    def documents(self) -> int:
+        return int(self.offsets[-1])
+
+    def index(self, keys: np.ndarray) -> np.ndarray:
+        return self.offsets[(keys >> np.uint64(32)).astype(np.int64)] + (keys & _LOW32).astype(np.int64)
+
+    def key(self, index: np.ndarray) -> np.ndarray:
+        shard = np.searchsorted(self.offsets, index, side="right") - 1
+        return (shard.astype(np.uint64) << np.uint64(32)) | (index - self.offsets[shard]).astype(np.uint64)
 
 
 def _doc_info(work: str, names: tuple[str, ...], keys: list[int]) -> dict[int, tuple[str, str, str, int]]:
@@ -302,19 +345,24 @@ def cluster(task: ClusterTask) -> dict:
     if exists(marker):
         return {**read_json(marker), "skipped": True}
     config = task.config
-    bands = [load_array(join(task.work, "pairs", f"band-{b:02d}.npy"), mmap=False)
-             for b in range(config.bands)]
-    candidates = np.unique(np.concatenate(bands), axis=0) if bands else np.zeros((0, 2), np.uint64)
     signatures = _Signatures(task.work, task.names)
     width = config.num_perm
-    jac = _verify(candidates, signatures, width)
-    verified = candidates[jac >= config.threshold]
-    clusters = _union_find(verified)
-    info = _doc_info(task.work, task.names, [k for members in clusters.values() for k in members])
+    docs = _DocIndex(task.work, task.names)
+    union = DocUnion(docs.documents)
+    candidates = verified = 0
+    bands = [join(task.work, "pairs", f"band-{b:02d}.npy") for b in range(config.bands)]
+    # distinct pairs of all bands, a bounded (a, b) window at a time: verified, then joined
+    for block in pair_windows(lambda: [load_array(p) for p in bands], pair_bound()):
+        passed = block[_verify(block, signatures, width) >= config.threshold]
+        candidates += int(block.shape[0])
+        verified += int(passed.shape[0])
+        union.union(docs.index(passed[:, 0]), docs.index(passed[:, 1]))
+    clusters = [docs.key(members).tolist() for members in union.clusters()]
+    info = _doc_info(task.work, task.names, [k for members in clusters for k in members])
 
     # the keep rule per cluster, then every removed member's similarity to the kept one at once
     decisions = []
-    for members in clusters.values():
+    for members in clusters:
         keep = min(members, key=lambda k: config.keep_key(info[k][1], info[k][2], info[k][0]))
         decisions.extend((keep, k) for k in members if k != keep)
     pairs = np.array(decisions, dtype=np.uint64).reshape(-1, 2)
@@ -340,11 +388,11 @@ def cluster(task: ClusterTask) -> dict:
                 sorted(examples, key=lambda e: (e["kept_id"], e["id"]))[: config.examples]]
     report = {
         "clusters": len(clusters),
-        "documents_in_clusters": sum(len(m) for m in clusters.values()),
+        "documents_in_clusters": sum(len(m) for m in clusters),
         "removed": sum(removed_by_source.values()),
         "removed_by_source": dict(sorted(removed_by_source.items())),
-        "candidate_pairs": int(candidates.shape[0]),
-        "verified_pairs": int(verified.shape[0]),
+        "candidate_pairs": candidates,
+        "verified_pairs": verified,
         "threshold": config.threshold,
         "bands": config.bands,
         "rows": config.rows,
