@@ -5,6 +5,13 @@ with 409 on an existing repo and the initial `.gitattributes`, the recursive tre
 YAML validation, preupload answering "regular" upload mode, and the NDJSON commit with base64
 file contents and deletions), checks the bearer token, stores committed files per repo and
 records every call. Anything else answers 404 and is recorded, so a test can assert none happened.
+
+For downloads it serves model repos added with `add_model`: `GET /api/models/{org}/{name}
+[/revision/{revision}]` (`model_info`: id, sha, gated, siblings; public even when gated) and
+`HEAD/GET /{org}/{name}/resolve/{revision}/{filename}` with the headers huggingface_hub's
+`get_hf_file_metadata` reads (X-Repo-Commit, ETag, Content-Length) and its error codes
+(X-Error-Code RepoNotFound / RevisionNotFound / EntryNotFound / GatedRepo: 401 without a
+token, 403 with a token that was not granted access). Public repos need no token.
 """
 
 from __future__ import annotations
@@ -29,6 +36,13 @@ class Call:
 
 
 @dataclass
+class ModelRepo:
+    files: dict[str, bytes]
+    gated: bool = False
+    commit: str = ""
+
+
+@dataclass
 class Repo:
     repo_type: str
     private: bool
@@ -41,6 +55,7 @@ class FakeHub:
         self.token = token
         self.calls: list[Call] = []
         self.repos: dict[str, Repo] = {}
+        self.models: dict[str, ModelRepo] = {}
         self._lock = threading.Lock()
         hub = self
 
@@ -54,6 +69,9 @@ class FakeHub:
                 hub._dispatch(self)
 
             def do_POST(self) -> None:
+                hub._dispatch(self)
+
+            def do_HEAD(self) -> None:
                 hub._dispatch(self)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -84,10 +102,20 @@ class FakeHub:
                 req.rfile.readline()
         return req.rfile.read(int(req.headers.get("Content-Length") or 0))
 
+    def add_model(self, repo_id: str, files: dict[str, bytes], gated: bool = False) -> ModelRepo:
+        """A model repo to download from; its commit id is derived from its files."""
+        digest = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
+        self.models[repo_id] = ModelRepo(dict(files), gated, digest)
+        return self.models[repo_id]
+
     def _dispatch(self, req) -> None:
         body = self._read_body(req) if req.command == "POST" else b""
         path = unquote(urlsplit(req.path).path)
         auth = req.headers.get("Authorization")
+        if "/resolve/" in path and req.command in ("GET", "HEAD"):
+            return self._resolve(req, path, auth)
+        if path.startswith("/api/models/") and req.command == "GET":
+            return self._model_info(req, path, auth)
         if auth != f"Bearer {self.token}":
             status, answer = 401, {"error": "Invalid credentials in Authorization header"}
         else:
@@ -174,3 +202,52 @@ class FakeHub:
     @staticmethod
     def _head(repo: Repo) -> str:
         return repo.commits[-1]["oid"] if repo.commits else "0" * 40
+
+    # -- downloads ---------------------------------------------------------------------------
+    def _model_info(self, req, path: str, auth: str | None) -> None:
+        repo_id, _, revision = path[len("/api/models/"):].strip("/").partition("/revision/")
+        repo = self.models.get(repo_id)
+        headers: dict[str, str] = {}
+        if repo is None:
+            status, answer, headers["X-Error-Code"] = 404, {"error": "Repository not found"}, "RepoNotFound"
+        elif revision not in ("", "main", repo.commit):
+            status, answer, headers["X-Error-Code"] = 404, {"error": "Invalid rev id"}, "RevisionNotFound"
+        else:
+            status, answer = 200, {"id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": False,
+                                   "gated": "manual" if repo.gated else False,
+                                   "siblings": [{"rfilename": name} for name in sorted(repo.files)]}
+        self._answer(req, path, auth, status, headers, json.dumps(answer).encode(), "application/json")
+
+    def _answer(self, req, path: str, auth: str | None, status: int, headers: dict[str, str], data: bytes,
+                content_type: str) -> None:
+        with self._lock:
+            self.calls.append(Call(req.command, path, auth, status))
+        req.send_response(status)
+        for name, value in {"Content-Type": content_type, **headers}.items():
+            req.send_header(name, value)
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        if req.command == "GET":
+            req.wfile.write(data)
+
+    def _resolve(self, req, path: str, auth: str | None) -> None:
+        """`/{org}/{name}/resolve/{revision}/{filename}`: the file, or the Hub's error headers."""
+        repo_id, _, rest = path.strip("/").partition("/resolve/")
+        revision, _, filename = rest.partition("/")
+        repo = self.models.get(repo_id)
+        headers: dict[str, str] = {}
+        data = b""
+        if repo is None:
+            status, headers["X-Error-Code"] = 404, "RepoNotFound"
+        elif repo.gated and auth != f"Bearer {self.token}":
+            status, headers["X-Error-Code"] = (403 if auth else 401), "GatedRepo"
+            headers["X-Error-Message"] = f"Access to model {repo_id} is restricted."
+        elif revision not in ("main", repo.commit):
+            status, headers["X-Error-Code"] = 404, "RevisionNotFound"
+        elif filename not in repo.files:
+            status, headers["X-Error-Code"] = 404, "EntryNotFound"
+            headers["X-Repo-Commit"] = repo.commit
+        else:
+            status, data = 200, repo.files[filename]
+            headers.update({"X-Repo-Commit": repo.commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'})
+        self._answer(req, path, auth, status, headers, data, "application/octet-stream")

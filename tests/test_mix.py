@@ -100,7 +100,8 @@ def test_validation_documents_appear_exactly_once_and_weights_shift_repeats(mixe
 def test_manifest_matches_the_files_and_a_rerun_in_another_place_is_identical(mixed, tmp_path):
     root, manifest = mixed
     assert set(manifest) == {"recipe", "seed", "tokenizer", "shards", "totals"}
-    assert set(manifest["totals"]) == {"documents", "tokens", "tokens_by_source", "target_tokens_by_source"}
+    assert set(manifest["totals"]) == {"documents", "tokens", "tokens_by_source", "target_tokens_by_source",
+                                       "restricted_tokens_by_split"}
     assert [s["path"] for s in manifest["shards"]] == [
         "shards/train/shard-00000.jsonl.gz", "shards/train/shard-00001.jsonl.gz",
         "shards/train/shard-00002.jsonl.gz", "shards/validation/shard-00000.jsonl.gz",
@@ -110,6 +111,7 @@ def test_manifest_matches_the_files_and_a_rerun_in_another_place_is_identical(mi
         assert hashlib.sha256(data).hexdigest() == shard["sha256"]
         rows = [orjson.loads(line) for line in gzip.decompress(data).splitlines()]
         assert len(rows) == shard["documents"] and sum(r["n_tokens"] for r in rows) == shard["tokens"]
+        assert shard["documents_by_source"] == dict(sorted(Counter(r["source"] for r in rows).items()))
     again = run_mix(str(root), str(tmp_path / "b"), RECIPE, make_executor("local", 2))
     assert again == manifest
     assert not list((root / "a").rglob("*.tmp-*"))

@@ -119,3 +119,55 @@ def test_upload_sends_exactly_the_dry_run_files(out, tmp_path):
 def test_push_without_token_is_a_clear_error(out, tmp_path):
     res = _run(["push", str(out), "--repo-id", "org/gap"], {"HF_ENDPOINT": "http://127.0.0.1:9"}, home=tmp_path)
     assert res.returncode == 1 and "HF_TOKEN" in res.stderr
+
+
+def _card_tokens(card: str) -> dict[str, int]:
+    """The card's train-token table: source -> tokens."""
+    section = card.split("Train tokens in the mixed training shards", 1)[1].split("\n\n")[1]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()[2:]]
+    return {c[0]: int(c[1].replace(",", "")) for c in cells}
+
+
+def test_card_counts_train_tokens_of_published_documents_of_the_recipe_run(sample_run, tmp_path):
+    """Pushed to the fake Hub, the card's token table equals, per source, the train shards' tokens
+    of the documents the export holds: validation and withheld guidelines are not counted."""
+    import gzip
+
+    token = "hf_test_card_token"
+    with FakeHub(token) as hub:
+        res = _run(["push", str(sample_run), "--repo-id", "org/sample"],
+                   {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": token}, home=tmp_path)
+        assert res.returncode == 0, res.stderr
+        files = hub.repos["org/sample"].files
+    published = set()
+    for rel, data in files.items():
+        if rel.endswith(".parquet"):
+            (tmp_path / "p.parquet").write_bytes(data)
+            published |= set(pq.read_table(tmp_path / "p.parquet").column("id").to_pylist())
+    expected: dict[str, int] = {}
+    for path in sorted((sample_run / "shards" / "train").glob("*.jsonl.gz")):
+        for line in gzip.decompress(path.read_bytes()).splitlines():
+            row = json.loads(line)
+            if row["id"] in published:
+                expected[row["source"]] = expected.get(row["source"], 0) + row["n_tokens"]
+    card = files["README.md"].decode()
+    assert _card_tokens(card) == expected
+    # the same numbers from the manifest alone: train shards minus the withheld tokens mix recorded
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    train = {}
+    for shard in manifest["shards"]:
+        if shard["path"].startswith("shards/train/"):
+            for source, n in shard["tokens_by_source"].items():
+                train[source] = train.get(source, 0) + n
+    withheld = manifest["totals"]["restricted_tokens_by_split"]["train"]
+    assert withheld["guidelines"] > 0 and set(withheld) == {"guidelines"}
+    assert expected == {s: n - withheld.get(s, 0) for s, n in train.items()}
+    assert "Recipe `gap-replay-sample`" in card and "48.1B" not in card
+
+
+def test_card_of_a_manifest_without_withheld_counts_says_so(out, tmp_path):
+    res = _run(["push", str(out), "--repo-id", "me/gap", "--dry-run", str(tmp_path / "dry")], home=tmp_path)
+    assert res.returncode == 0, res.stderr
+    card = (tmp_path / "dry" / "README.md").read_text()
+    rows = card.split("Train tokens in the mixed training shards", 1)[1].split("\n\n")[1].splitlines()
+    assert [r.split("|")[1].strip() for r in rows if "(incl. withheld)" in r] == ["guidelines"]

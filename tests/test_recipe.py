@@ -60,25 +60,105 @@ def test_missing_required_key(tmp_path):
         load_recipe(_write(tmp_path, data))
 
 
-def test_sections_owned_by_other_parts_pass_through_and_can_validate_themselves(tmp_path):
+def test_a_registered_section_validates_itself_and_an_unregistered_one_is_unknown(tmp_path):
     data = _default()
-    data["upsampling"] = {"approved_journals": 3.0}
-    data["near_dedup"] = {"threshold": 0.8}
-    r = load_recipe(_write(tmp_path, data))
-    assert r.section("upsampling") == {"approved_journals": 3.0}
+    data["upsampling"] = {"approved_journals": 3.0}  # belongs under sources.papers
+    with pytest.raises(RecipeError, match=r"upsampling: unknown key; known keys: decontamination, "):
+        load_recipe(_write(tmp_path, data))
 
-    def check_near_dedup(value, key):
-        if not 0 < value.get("threshold", 0) <= 1:
-            raise RecipeError(f"{key}.threshold: must be in (0, 1], got {value.get('threshold')!r}")
+    def check_sampling(value, key):
+        if not 0 < value.get("rate", 0) <= 1:
+            raise RecipeError(f"{key}.rate: must be in (0, 1], got {value.get('rate')!r}")
 
-    register_section("near_dedup", check_near_dedup)
+    register_section("sampling", check_sampling)
     try:
-        data["near_dedup"] = {"threshold": 7}
-        with pytest.raises(RecipeError, match=r"near_dedup\.threshold: must be in \(0, 1\], got 7"):
+        with pytest.raises(RecipeError, match=r"upsampling: unknown key; did you mean 'sampling'\?"):
+            load_recipe(_write(tmp_path, data))
+        del data["upsampling"]
+        data["sampling"] = {"rate": 0.5}
+        assert load_recipe(_write(tmp_path, data)).section("sampling") == {"rate": 0.5}
+        data["sampling"] = {"rate": 7}
+        with pytest.raises(RecipeError, match=r"sampling\.rate: must be in \(0, 1\], got 7"):
             load_recipe(_write(tmp_path, data))
     finally:
         from gap_replay import recipe as recipe_module
-        recipe_module._SECTION_VALIDATORS.pop("near_dedup")
+        recipe_module._SECTION_VALIDATORS.pop("sampling")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("sead",), 1, "sead: unknown key; did you mean 'seed'?"),
+    (("tokenizer", "extra_token"), [], "tokenizer.extra_token: unknown key; did you mean 'extra_tokens'?"),
+    (("output", "shard_per_split"), {}, "output.shard_per_split: unknown key; did you mean 'shards_per_split'?"),
+    (("sources", "papers", "validation_fration"), 0.1,
+     "sources.papers.validation_fration: unknown key; did you mean 'validation_fraction'?"),
+    (("sources", "papers", "upsampling", "upfould"), 1,
+     "sources.papers.upsampling.upfould: unknown key; did you mean 'upfold'?"),
+    (("sources", "abstracts", "upsampling"), {}, "sources.abstracts.upsampling: only sources.papers has upsampling"),
+    (("dedup", "exact", "by_contents"), True, "dedup.exact.by_contents: unknown key; did you mean 'by_content'?"),
+    (("replay", "weigths"), {}, "replay.weigths: unknown key; did you mean 'weights'?"),
+    (("near_dedup", "thresold"), 0.5, "near_dedup.thresold: unknown key; did you mean 'threshold'?"),
+    (("near_dedup", "keep_priority", "source"), [], "near_dedup.keep_priority.source: unknown key; did you mean 'sources'?"),
+    (("decontamination", "benchmark"), [], "decontamination.benchmark: unknown key; did you mean 'benchmarks'?"),
+    (("zzz",), 1, "zzz: unknown key; known keys: "),
+])
+def test_unknown_keys_at_any_level_name_the_closest_known_key(tmp_path, path, value, message):
+    data = _default()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(RecipeError) as err:
+        load_recipe(_write(tmp_path, data))
+    assert message in str(err.value)
+    assert str(err.value).startswith(f"{tmp_path / 'recipe.yaml'}: ")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("near_dedup", "threshold"), 7.2, "near_dedup.threshold: expected a number in (0, 1], got 7.2"),
+    (("near_dedup", "bands"), 0, "near_dedup.bands: expected a positive integer, got 0"),
+    (("near_dedup", "seed"), "x", "near_dedup.seed: expected an integer, got 'x'"),
+    (("decontamination", "ngram"), 0, "decontamination.ngram: expected a positive integer, got 0"),
+    (("replay", "rate"), -1, "replay.rate: must be requests per second, a number >= 0, got -1"),
+    (("replay", "read_multiplier"), 0.5, "replay.read_multiplier: must be a number >= 1, got 0.5"),
+    (("replay", "missing_subsets"), "ignore", "replay.missing_subsets: must be one of respread, fail"),
+    (("dedup", "exact", "buckets"), 0, "dedup.exact.buckets: must be >= 1, got 0"),
+    (("sources", "papers", "upsampling", "current_date"), "soon",
+     "sources.papers.upsampling.current_date: must be a date like 2023-07-15, got 'soon'"),
+    (("sources", "papers", "upsampling", "mesh", "Animals"), "drop",
+     "sources.papers.upsampling.mesh.Animals: must be a number, got 'drop'"),
+    (("sources", "papers", "upsampling", "approved_journals", "file"), "missing.txt",
+     "sources.papers.upsampling.approved_journals.file: missing.txt not found"),
+    (("sources", "guidelines", "min_chars"), 20_000_000, "sources.guidelines.min_chars: must be <= "),
+])
+def test_every_section_checks_its_ranges_at_load(tmp_path, path, value, message):
+    """Sections read by process (near_dedup, decontamination) or acquisition (replay) fail at
+    load, not days later when their stage runs."""
+    data = _default()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(RecipeError) as err:
+        load_recipe(_write(tmp_path, data))
+    assert message in str(err.value)
+
+
+def test_explicit_recipe_wins_over_the_run_configs_overrides_and_seed_wins_over_all(tmp_path):
+    from gap_replay.cli.core import load_run_config, resolve_recipe
+
+    sample = load_run_config(None, sample=True)  # configs/sample.yaml: recipe_overrides
+    data = _default()
+    data["sources"]["papers"]["validation_fraction"] = 0.2
+    del data["output"]  # R leaves it unset: the config fills it
+    r_path = _write(tmp_path, data)
+    r = resolve_recipe(r_path, sample, None)
+    assert r.validation_fraction("papers") == 0.2  # R's value, not the sample's 0.15
+    assert r.target_tokens("papers") == 40_700_000_000  # R's budget
+    assert r.shards_per_split("train") == 4  # filled from the config
+    assert r.seed == 42 and resolve_recipe(r_path, sample, 7).seed == 7
+    own = resolve_recipe(None, sample, None)  # the config's own recipe: overrides on top
+    assert own.validation_fraction("papers") == 0.15 and own.target_tokens("papers") == 90_000
+    assert resolve_recipe(None, sample, 9).seed == 9
 
 
 def test_scale_and_overrides_keep_shares(tmp_path):

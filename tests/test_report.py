@@ -51,3 +51,29 @@ def test_main_chart_is_deterministic(tmp_path):
     out = make_out(tmp_path / "out")
     manifest = json.loads((out / "manifest.json").read_text())
     assert chart_tokens_vs_recipe(manifest) == chart_tokens_vs_recipe(manifest)
+
+
+def test_nothing_found_says_none_instead_of_an_empty_chart(tmp_path):
+    """The sample run's case: near-dedup ran and removed nothing, decontamination found nothing."""
+    out = make_out(tmp_path / "out")
+    stats = json.loads((out / "stats.json").read_text())
+    stats["stages"]["near_dedup"] = {s: {"in": 12, "out": 12, "dropped": {}, "quarantined": 0}
+                                     for s in ("papers", "abstracts")}
+    stats["near_dedup"] = {"clusters": 0, "removed": 0, "removed_by_source": {}, "threshold": 0.72}
+    stats["decontamination"] = {"medqa": {"documents_dropped": 0, "documents_trimmed": 0, "ngram_hits": 0}}
+    (out / "stats.json").write_text(json.dumps(stats))
+    page = write_html_report(out, tmp_path / "report.html").read_text()
+    special = page.split("<h2>Near-duplicates and decontamination</h2>", 1)[1]
+    assert "No near-duplicates found" in special and "No benchmark contamination found" in special
+    assert "data:image/png" not in special  # no all-zero bar chart
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3  # the other charts stay
+
+
+def test_near_duplicates_found_are_charted_without_the_none_line(tmp_path):
+    out = make_out(tmp_path / "out")
+    stats = json.loads((out / "stats.json").read_text())
+    stats["near_dedup"] = {"clusters": 1, "removed": 2, "removed_by_source": {"papers": 2, "abstracts": 0}}
+    (out / "stats.json").write_text(json.dumps(stats))
+    special = write_html_report(out, tmp_path / "report.html").read_text().split(
+        "<h2>Near-duplicates and decontamination</h2>", 1)[1]
+    assert "data:image/png" in special and "No near-duplicates found" not in special

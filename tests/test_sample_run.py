@@ -62,9 +62,14 @@ def test_sample_run_prints_the_per_source_table_and_writes_the_layout(sample_run
     assert len([p for p in (sample_run / "raw" / "guidelines").iterdir() if p.is_dir()]) == 16
     table = run_cli("stats", str(sample_run)).stdout
     for word in ("abstracts", "guidelines", "papers", "replay", "recipe share",
-                 "rejected_by_source_rules", "too_short", "language_fr"):
+                 "rejected_by_source_rules", "too_short", "language_fr", "clean docs: after", "mixed docs: sequences"):
         assert word in table
     manifest = json.loads((sample_run / "manifest.json").read_text())
+    # the two document counts: after the shared stages (stats.json) and in the shards (manifest)
+    total = next(line.split() for line in table.splitlines() if line.startswith("total "))
+    stages = json.loads((sample_run / "stats.json").read_text())["stages"]
+    assert int(total[1]) == sum(c["out"] for c in stages["split"].values())
+    assert int(total[2]) == manifest["totals"]["documents"] != int(total[1])
     plan = json.loads((sample_run / "mix_plan.json").read_text())
     assert plan["papers"]["factor"] > 1 > plan["abstracts"]["factor"]  # up- and down-sampled
     assert manifest["totals"]["target_tokens_by_source"]["papers"] == 90_000  # configs/sample.yaml

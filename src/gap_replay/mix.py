@@ -24,6 +24,7 @@ import orjson
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
+from gap_replay.redistribution import is_restricted
 from gap_replay.stages.mix import (bucket_line, parse_bucket_line, placement, plan_sources,
                                    quality_weight, repeat_count, shard_row)
 from gap_replay.stages.tokenize import Tokenizer
@@ -38,9 +39,10 @@ _TOKENIZERS: dict[tuple, Tokenizer] = {}
 def load_tokenizer(recipe: Recipe) -> Tokenizer:
     """The recipe's tokenizer, loaded once per process."""
     tok = recipe.tokenizer
-    key = (recipe.tokenizer_path(), tuple(tok.get("extra_tokens", [])), bool(tok.get("append_eod", True)))
-    if key not in _TOKENIZERS:
-        _TOKENIZERS[key] = Tokenizer(key[0], key[1], key[2])
+    key = (tok["path"], recipe.tokenizer_base_dir(), tuple(tok.get("extra_tokens", [])),
+           bool(tok.get("append_eod", True)))
+    if key not in _TOKENIZERS:  # keyed on the spelling: a Hub id is resolved (and fetched) once
+        _TOKENIZERS[key] = Tokenizer(key[0], key[2], key[3], base_dir=key[1])
     return _TOKENIZERS[key]
 
 
@@ -71,7 +73,7 @@ def _tokenize(task: MixTask) -> dict:
                 continue
             ids = tokenizer.encode(doc.text)
             weight = quality_weight(doc.meta)
-            writer.write(orjson.dumps([doc.id, doc.source, split, weight, ids]))
+            writer.write(orjson.dumps([doc.id, doc.source, split, weight, ids, is_restricted(doc)]))
             t = totals[doc.source]
             t[f"{split}_tokens"] += len(ids)
             t[f"{split}_documents"] += 1
@@ -110,8 +112,10 @@ def _bucket(task: MixTask) -> dict:
         pending_bytes = 0
 
     repeats = 0
+    # tokens `push` withholds (licence), so the dataset card counts only what it publishes
+    restricted: dict[str, dict[str, int]] = {split: defaultdict(int) for split in SPLITS}
     for line in _read_lines(join(task.workdir, "tokens", task.key + ".jsonl.gz")):
-        doc_id, source, split, weight, ids = orjson.loads(line)
+        doc_id, source, split, weight, ids, *flag = orjson.loads(line)
         if split == "validation":
             count = 1
         else:
@@ -125,10 +129,13 @@ def _bucket(task: MixTask) -> dict:
             pending[split, shard].append(line)
             pending_bytes += len(line)
         repeats += count
+        if flag and flag[0]:
+            restricted[split][source] += count * len(ids)
         if pending_bytes > BUCKET_FLUSH_BYTES:
             flush()
     flush()
-    return {"key": task.key, "repeats": repeats}
+    return {"key": task.key, "repeats": repeats,
+            "restricted_tokens": {split: dict(by_source) for split, by_source in restricted.items()}}
 
 
 def bucket_task(task: MixTask) -> dict:
@@ -156,10 +163,12 @@ def _write_shard(task: WriteTask) -> dict:
     rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
     out = join(task.output, rel)
     tokens_by_source: dict[str, int] = defaultdict(int)
+    documents_by_source: dict[str, int] = defaultdict(int)  # sequences, repeats included
     with ShardWriter(out) as writer:
         for line in lines:
             source, n_tokens, row = parse_bucket_line(line)
             tokens_by_source[source] += n_tokens
+            documents_by_source[source] += 1
             writer.write(row)
         documents = writer.count
     del lines
@@ -169,7 +178,8 @@ def _write_shard(task: WriteTask) -> dict:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return {"path": rel, "sha256": digest.hexdigest(), "documents": documents,
-            "tokens": sum(tokens_by_source.values()), "tokens_by_source": dict(sorted(tokens_by_source.items()))}
+            "tokens": sum(tokens_by_source.values()), "tokens_by_source": dict(sorted(tokens_by_source.items())),
+            "documents_by_source": dict(sorted(documents_by_source.items()))}
 
 
 def _read_lines(path: str):
@@ -221,11 +231,11 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
         fh.write(orjson.dumps(plan, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     for t in tasks:
         t.plan = plan
-    executor.map(bucket_task, tasks, desc="mix [bucket]")
+    bucket_results = executor.map(bucket_task, tasks, desc="mix [bucket]")
     write_tasks = [WriteTask(workdir, output_dir, split, i)
                    for split in SPLITS for i in range(recipe.shards_per_split(split))]
     shard_results = executor.map(write_task, write_tasks, desc="mix [write shards]")
-    manifest = build_manifest(recipe, tokenizer, shard_results, targets)
+    manifest = build_manifest(recipe, tokenizer, shard_results, targets, _restricted_tokens(bucket_results))
     with atomic_write(join(output_dir, "manifest.json")) as fh:
         fh.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     with atomic_write(join(output_dir, "mix_plan.json")) as fh:
@@ -236,9 +246,23 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
     return manifest
 
 
-def build_manifest(recipe: Recipe, tokenizer: Tokenizer, shard_results: list[dict], targets: dict[str, int]) -> dict:
-    shards = [{k: r[k] for k in ("path", "sha256", "documents", "tokens", "tokens_by_source")}
-              for r in shard_results]
+def _restricted_tokens(bucket_results: list[dict]) -> dict[str, dict[str, int]] | None:
+    """Per split and source, mixed tokens of documents `push` withholds; None if a bucket marker
+    of an older version lacks the count (the card then says it cannot tell)."""
+    total: dict[str, dict[str, int]] = {split: defaultdict(int) for split in SPLITS}
+    for result in bucket_results:
+        if "restricted_tokens" not in result:
+            return None
+        for split, by_source in result["restricted_tokens"].items():
+            for source, n in by_source.items():
+                total[split][source] += n
+    return {split: dict(sorted(by_source.items())) for split, by_source in total.items()}
+
+
+def build_manifest(recipe: Recipe, tokenizer: Tokenizer, shard_results: list[dict], targets: dict[str, int],
+                   restricted_tokens: dict[str, dict[str, int]] | None = None) -> dict:
+    shards = [{k: r[k] for k in ("path", "sha256", "documents", "tokens", "tokens_by_source", "documents_by_source")
+               if k in r} for r in shard_results]
     by_source: dict[str, int] = defaultdict(int)
     for s in shards:
         for src, n in s["tokens_by_source"].items():
@@ -253,6 +277,7 @@ def build_manifest(recipe: Recipe, tokenizer: Tokenizer, shard_results: list[dic
             "tokens": sum(s["tokens"] for s in shards),
             "tokens_by_source": dict(sorted(by_source.items())),
             "target_tokens_by_source": dict(sorted(targets.items())),
+            **({"restricted_tokens_by_split": restricted_tokens} if restricted_tokens is not None else {}),
         },
     }
 

@@ -3,12 +3,23 @@ costs days, found here it costs seconds. Each check returns one line per problem
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from gap_replay.recipe import Recipe
+
+# Routes that need a credential: (environment variable, how to get it). A route not listed
+# needs none (NCBI, the PMC Cloud bucket, the guideline sites, RedPajama's URL lists).
+CREDENTIALS = {
+    "s2": ("S2_API_KEY", "request a free key at https://www.semanticscholar.org/product/api "
+                         "(or pass --api-key-file; without a key the keyless NCBI route runs)"),
+    "hf": ("HF_TOKEN", "create a read token at https://huggingface.co/settings/tokens after "
+                       "accepting the model's licence on its Hub page, or run `hf auth login`"),
+}
 
 
 def check_tokenizer(recipe: Recipe) -> list[str]:
@@ -19,15 +30,25 @@ def check_tokenizer(recipe: Recipe) -> list[str]:
     try:
         load_tokenizer(recipe)
     except TokenizerError as exc:
+        path = str(recipe.tokenizer.get("path", ""))
+        if path.startswith("hf:") and not has_credential("hf"):  # gated models need a token
+            env, how = CREDENTIALS["hf"]
+            return [f"tokenizer: {exc} (a gated Hub model needs {env}, which is not set: {how})"]
         return [f"tokenizer: {exc}"]
     return []
 
 
 def check_output(output: str) -> list[str]:
-    """OUT can be created and written (a test file is made and removed)."""
+    """OUT can be created and written: a test file is made and removed, and so are the
+    folders this check created (a dry run leaves nothing behind)."""
     if "://" in output:
         return []
-    path = Path(output)
+    path = Path(output).absolute()
+    created = []
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        created.append(parent)
+        parent = parent.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
@@ -35,17 +56,99 @@ def check_output(output: str) -> list[str]:
     except OSError as exc:
         return [f"output folder {output}: cannot write there ({exc.strerror or exc}); choose "
                 "another --output or fix its permissions"]
+    finally:
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return []
+
+
+def free_bytes(output: str) -> int | None:
+    """Free bytes on the file system that holds OUT (its nearest existing parent)."""
+    path = Path(output).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 def free_space(output: str) -> str:
     """Free space where OUT is, for the plan and the logs."""
+    free = free_bytes(output)
+    return "unknown" if free is None else f"{free / 1e9:,.1f} GB free"
+
+
+def check_sources(sources: Iterable[str]) -> list[str]:
+    """Every chosen source has an acquirer (a typo would fail after the others were fetched)."""
+    from gap_replay.sources import ACQUIRERS
+
+    lines = []
+    for name in sources:
+        if name not in ACQUIRERS:
+            close = difflib.get_close_matches(name, list(ACQUIRERS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(ACQUIRERS)}"
+            lines.append(f"sources.{name}: no acquirer for this source; {hint}")
+    return lines
+
+
+def check_benchmarks(recipe: Recipe) -> list[str]:
+    """The decontamination benchmark files the recipe names exist and have a known format."""
+    from gap_replay.stages.decontaminate import DecontaminationConfig
+
     try:
-        usage = shutil.disk_usage(output if os.path.exists(output) else os.path.dirname(output) or ".")
-    except OSError:
-        return "unknown"
-    return f"{usage.free / 1e9:,.1f} GB free"
+        config = DecontaminationConfig.from_recipe(recipe.data, recipe.origin)
+        if config.enabled:
+            config.files()
+    except (ValueError, OSError) as exc:
+        return [f"decontamination.benchmarks: {exc}"]
+    return []
 
 
-def preflight(output: str, recipe: Recipe) -> list[str]:
-    return check_output(output) + check_tokenizer(recipe)
+def has_credential(route: str, api_key_file: str | None = None) -> bool:
+    if route == "s2":
+        from gap_replay.sources.pubmed.s2api import load_api_key
+
+        return bool(load_api_key(api_key_file))
+    if route == "hf":
+        if os.environ.get("HF_TOKEN", "").strip():
+            return True
+        try:
+            from huggingface_hub import get_token
+        except ImportError:
+            return False
+        return bool(get_token())
+    return True
+
+
+def missing_credential(route: str, what: str) -> str:
+    env, how = CREDENTIALS[route]
+    return f"{what}: needs {env}, which is not set; {how}"
+
+
+def check_credentials(routes: dict[str, str], api_key_file: str | None = None) -> list[str]:
+    """One line per chosen route that needs a key and has none; keyless routes say nothing.
+    `routes` maps a source to its route (`s2`, `ncbi`, `both`, `sites`, ...)."""
+    lines = []
+    for source, route in routes.items():
+        for part in ("s2", "ncbi") if route == "both" else (route,):
+            if part not in CREDENTIALS:
+                continue
+            try:
+                present = has_credential(part, api_key_file)
+            except (OSError, RuntimeError, ValueError) as exc:  # an unreadable key file
+                lines.append(f"{source} (route {part}): {exc}")
+                continue
+            if not present:
+                lines.append(missing_credential(part, f"{source} (route {part})"))
+    return lines
+
+
+def preflight(output: str, recipe: Recipe, sources: Iterable[str] | None = None,
+              routes: dict[str, str] | None = None) -> list[str]:
+    """Everything `download` can check before its first request, one line per problem."""
+    return (check_output(output) + check_sources(sources or recipe.sources) + check_tokenizer(recipe)
+            + check_benchmarks(recipe) + check_credentials(routes or {}))

@@ -2,23 +2,26 @@
 
 A recipe is YAML data (see `gap_replay/recipe.yaml`). It is validated on load, and every error
 names the key and the problem, e.g. ``sources.papers.validation_fraction: must be in [0, 1),
-got 1.5``. The core validates the sections it owns (`name`, `seed`, `scale`, `tokenizer`,
-`output`, `sources`, `dedup`); any other top-level section belongs to another part of the
-project and passes through untouched, unless that part registered a validator with
-`register_section`.
+got 1.5``. Every key at every level must be known (``sead: unknown key; did you mean 'seed'?``):
+a typo found at load costs seconds, found after acquisition it costs days. The core validates
+the sections it owns (`name`, `seed`, `scale`, `tokenizer`, `output`, `sources`, `dedup`);
+every other top-level section is validated by the part of the project that reads it, registered
+with `register_section` (the built-in ones as "module:function", imported on first use).
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import importlib
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 import yaml
 
-from gap_replay.resources import default_recipe_path, sample_dir
+from gap_replay.resources import default_recipe_path
 
 CLEAN_RULES = ("ftfy", "nfc", "urls", "citations", "lists", "headers", "whitespace")
 SPLITS = ("train", "validation")
@@ -29,16 +32,48 @@ class RecipeError(ValueError):
 
 
 SectionValidator = Callable[[Any, str], None]
-_SECTION_VALIDATORS: dict[str, SectionValidator] = {}
+CORE_SECTIONS = ("name", "seed", "scale", "tokenizer", "output", "sources", "dedup")
+TOKENIZER_KEYS = ("path", "extra_tokens", "append_eod")
+SOURCE_KEYS = ("priority", "target_tokens", "validation_fraction", "min_chars", "max_chars",
+               "languages", "clean")
+# Source-specific keys: validated by the part that reads them ("module:function").
+SOURCE_SECTIONS = {("papers", "upsampling"): "gap_replay.stages.upsample:validate_section"}
+# Top-level sections other parts own, validated by their own code (one place per section's rules).
+_SECTION_VALIDATORS: dict[str, SectionValidator | str] = {
+    "replay": "gap_replay.sources.replay.settings:validate_section",
+    "near_dedup": "gap_replay.stages.minhash.config:validate_section",
+    "decontamination": "gap_replay.stages.decontaminate:validate_section",
+}
 
 
-def register_section(name: str, validator: SectionValidator) -> None:
+def register_section(name: str, validator: SectionValidator | str) -> None:
     """Let another part of the project validate its own top-level section.
 
-    `validator(value, key)` raises RecipeError (use `key` as the message prefix) when the
-    section is wrong. Unregistered sections are accepted as they are.
+    `validator(value, key)` (or "module:function" naming it) raises RecipeError or ValueError
+    (use `key` as the message prefix) when the section is wrong. A top-level key that no one
+    registered is rejected as unknown.
     """
     _SECTION_VALIDATORS[name] = validator
+
+
+def _resolve(validator: SectionValidator | str) -> SectionValidator:
+    if isinstance(validator, str):
+        module, _, attr = validator.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return validator
+
+
+def reject_unknown(mapping: Mapping[str, Any], known: Iterable[str], prefix: str = "",
+                   error: type[Exception] | None = None) -> None:
+    """Raise `error` (RecipeError) for the first key of `mapping` not in `known`, naming the
+    closest known key: `near_dedup.thresold: unknown key; did you mean 'threshold'?`."""
+    known = [str(k) for k in known]
+    for name in mapping:
+        if str(name) in known:
+            continue
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+        raise (error or RecipeError)(f"{prefix}{name}: unknown key; {hint}")
 
 
 # Longest document text `process` takes (characters); per-document work (cleaning, language
@@ -71,9 +106,15 @@ def _number(value: Any, key: str, *, minimum: float | None = None, below: float 
 
 def _validate_tokenizer(tok: Any) -> None:
     _expect(tok, dict, "tokenizer", "a mapping")
+    reject_unknown(tok, TOKENIZER_KEYS, "tokenizer.")
     if "path" not in tok:
-        _fail("tokenizer.path", "is required (a SentencePiece .model or a tokenizer.json)")
+        _fail("tokenizer.path", "is required (a SentencePiece .model, a tokenizer.json or a Hub id "
+                                "like hf:meta-llama/Llama-2-7b-hf)")
     _expect(tok["path"], str, "tokenizer.path", "a string")
+    from gap_replay.tokenizer_source import spelling_problem
+
+    if spelling_problem(tok["path"]):
+        _fail("tokenizer.path", f"{tok['path']!r}: {spelling_problem(tok['path'])}")
     extra = tok.get("extra_tokens", [])
     _expect(extra, list, "tokenizer.extra_tokens", "a list of strings")
     for i, t in enumerate(extra):
@@ -86,6 +127,7 @@ def _validate_tokenizer(tok: Any) -> None:
 
 def _validate_output(out: Any) -> None:
     _expect(out, dict, "output", "a mapping")
+    reject_unknown(out, ("shards_per_split",), "output.")
     shards = out.get("shards_per_split", {})
     _expect(shards, dict, "output.shards_per_split", "a mapping of split to shard count")
     for split, n in shards.items():
@@ -97,6 +139,10 @@ def _validate_output(out: Any) -> None:
 def _validate_source(name: str, src: Any) -> None:
     key = f"sources.{name}"
     _expect(src, dict, key, "a mapping")
+    for source, extra in SOURCE_SECTIONS:
+        if extra in src and source != name:
+            _fail(f"{key}.{extra}", f"only sources.{source} has {extra}")
+    reject_unknown(src, SOURCE_KEYS + tuple(e for s, e in SOURCE_SECTIONS if s == name), f"{key}.")
     if "target_tokens" not in src:
         _fail(f"{key}.target_tokens", "is required (train tokens after the shared stages)")
     _number(src["target_tokens"], f"{key}.target_tokens", minimum=0)
@@ -106,6 +152,9 @@ def _validate_source(name: str, src: Any) -> None:
         _fail(f"{key}.validation_fraction", f"must be in [0, 1), got {frac!r}")
     _number(src.get("min_chars", 0), f"{key}.min_chars", minimum=0, integer=True)
     _number(src.get("max_chars", DEFAULT_MAX_CHARS), f"{key}.max_chars", minimum=1, integer=True)
+    if src.get("min_chars", 0) > src.get("max_chars", DEFAULT_MAX_CHARS):
+        _fail(f"{key}.min_chars", f"must be <= {key}.max_chars "
+              f"({src.get('max_chars', DEFAULT_MAX_CHARS)}), got {src['min_chars']!r}")
     langs = src.get("languages")
     if langs is not None:
         _expect(langs, list, f"{key}.languages", "a list of language codes or null (keep all)")
@@ -119,12 +168,29 @@ def _validate_source(name: str, src: Any) -> None:
             _fail(f"{key}.clean.{rule}", f"unknown cleaning rule; use one of {', '.join(CLEAN_RULES)}")
         _expect(on, bool, f"{key}.clean.{rule}", "true or false")
     _number(src.get("priority", 0), f"{key}.priority", integer=True)
+    for (source, extra), validator in SOURCE_SECTIONS.items():
+        if source == name and extra in src:
+            _call(validator, src[extra], f"{key}.{extra}")
+
+
+def _call(validator: SectionValidator | str, value: Any, key: str) -> None:
+    """Run a section's own validator; its ValueError becomes a RecipeError with the same text."""
+    try:
+        _resolve(validator)(value, key)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def _validate_dedup(dedup: Any) -> None:
     _expect(dedup, dict, "dedup", "a mapping")
+    reject_unknown(dedup, ("exact",), "dedup.")
     exact = dedup.get("exact", {})
     _expect(exact, dict, "dedup.exact", "a mapping")
+    reject_unknown(exact, ("by_id", "by_content", "by_title", "buckets"), "dedup.exact.")
+    # exact dedup hashes documents into this many buckets (one task each; process.py)
+    _number(exact.get("buckets", 16), "dedup.exact.buckets", minimum=1, integer=True)
     for flag in ("by_id", "by_content"):
         _expect(exact.get(flag, True), bool, f"dedup.exact.{flag}", "true or false")
     titles = _expect(exact.get("by_title", []), list, "dedup.exact.by_title", "a list of sources")
@@ -133,8 +199,10 @@ def _validate_dedup(dedup: Any) -> None:
 
 
 def validate(data: Any) -> None:
-    """Raise RecipeError naming the first bad key; sections other parts own pass through."""
+    """Raise RecipeError naming the first bad key; sections other parts own are checked by
+    their registered validators, and a top-level key no one knows is rejected."""
     _expect(data, dict, "recipe", "a mapping (YAML document)")
+    reject_unknown(data, CORE_SECTIONS + tuple(_SECTION_VALIDATORS))
     _expect(data.get("name", "recipe"), str, "name", "a string")
     _number(data.get("seed", 0), "seed", integer=True)
     scale = data.get("scale", 1)
@@ -152,7 +220,7 @@ def validate(data: Any) -> None:
     _validate_dedup(data.get("dedup", {}))
     for section, validator in _SECTION_VALIDATORS.items():
         if section in data:
-            validator(data[section], section)
+            _call(validator, data[section], section)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,18 +311,16 @@ class Recipe:
     def tokenizer(self) -> dict[str, Any]:
         return self.data["tokenizer"]
 
+    def tokenizer_base_dir(self) -> str | None:
+        """Where relative `tokenizer.path` files are looked up first: beside the recipe file."""
+        return str(Path(self.origin).parent) if self.origin else None
+
     def tokenizer_path(self) -> str:
-        """Resolve `tokenizer.path`: `sample:NAME` is a file of the bundled sample, a relative
-        path is looked up next to the recipe file, then in the current directory."""
-        path = self.tokenizer["path"]
-        if path.startswith("sample:"):
-            return str(sample_dir() / path[len("sample:"):])
-        candidate = Path(path).expanduser()
-        if not candidate.is_absolute() and self.origin:
-            beside = Path(self.origin).parent / candidate
-            if beside.exists():
-                return str(beside)
-        return str(candidate)
+        """The local file `tokenizer.path` names (gap_replay.tokenizer_source: a file, beside the
+        recipe first; `sample:NAME`; `hf:ORG/NAME[@REV]`, downloaded into the Hub cache)."""
+        from gap_replay.tokenizer_source import resolve
+
+        return resolve(self.tokenizer["path"], self.tokenizer_base_dir()).path
 
     # --- identity ---------------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -264,8 +330,10 @@ class Recipe:
         return hashlib.sha256(orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def load_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Recipe:
-    """Load and validate a recipe file (default: the 48.1B recipe), with optional overrides.
+def load_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> Recipe:
+    """Load and validate a recipe file (default: the 48.1B recipe): `defaults` fill only what
+    the file does not set, `overrides` replace what it sets; the merged result is validated.
 
     A `.json` file (e.g. `OUT/recipe.json` written by `process`) is read as JSON.
     """
@@ -278,10 +346,13 @@ def load_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
         raise RecipeError(f"{path}: not valid YAML/JSON: {exc}") from None
-    if overrides:
-        _expect(data, dict, "recipe", "a mapping (YAML document)")
-        data = deep_merge(data, overrides)
     try:
+        if defaults or overrides:
+            _expect(data, dict, "recipe", "a mapping (YAML document)")
+        if defaults:
+            data = deep_merge(defaults, data)
+        if overrides:
+            data = deep_merge(data, overrides)
         return Recipe(data, origin=str(path))
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None

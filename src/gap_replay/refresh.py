@@ -141,12 +141,31 @@ class RefreshResult:
 
 
 def load_refresh_recipe(cfg: RefreshConfig):
-    from gap_replay.recipe import load_recipe
+    from gap_replay.recipe import RecipeError, load_recipe
 
     overrides = dict(cfg.recipe_overrides)
     if cfg.seed is not None:
         overrides["seed"] = cfg.seed
-    return load_recipe(cfg.recipe, overrides or None)
+    try:
+        return load_recipe(cfg.recipe, overrides or None)
+    except RecipeError as exc:  # the bad key may be in the config, not in the recipe file
+        raise RecipeError(f"{exc}{' (with the config recipe_overrides)' if cfg.recipe_overrides else ''}") from None
+
+
+def check_before_fetching(cfg: RefreshConfig, recipe, state_dir: Path) -> None:
+    """What `download` checks before its first request (gap_replay.preflight), as one error:
+    a refresh that would fail at `mix` fails here, before fetching anything."""
+    from gap_replay.plan import routes
+    from gap_replay.preflight import (check_benchmarks, check_credentials, check_output,
+                                      check_sources, check_tokenizer)
+
+    builtin = [s for s in cfg.sources if s not in cfg.acquirers]  # overridden ones are custom
+    problems = (check_output(str(state_dir)) + check_sources(builtin) + check_tokenizer(recipe)
+                + check_benchmarks(recipe)
+                + check_credentials(routes(recipe, builtin, cfg.sample, cfg.base_url, cfg.options),
+                                    cfg.options.get("api_key_file")))
+    if problems:
+        raise RefreshError("nothing was fetched; fix first: " + "; ".join(problems))
 
 
 def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
@@ -345,6 +364,7 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
         state_dir = root / "state"  # acquisition output: raw/, state.sqlite, cache/http.sqlite
         state_dir.mkdir(exist_ok=True)
         recipe = load_refresh_recipe(cfg)
+        check_before_fetching(cfg, recipe, state_dir)
         previous = current_version(root)
         name = new_version_name(root)
         tmp = vdir / f".partial-{name}"

@@ -181,7 +181,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def _img(png: bytes | None, alt: str) -> str:
     if png is None:
-        return f"<p class=missing>{html.escape(alt)}: no data.</p>"
+        return f"<p class=missing>{html.escape(alt)}: none (nothing to chart).</p>"
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -215,9 +215,15 @@ def special_counts(stats: dict) -> list[list]:
     return rows
 
 
+def _decon_found(report: dict) -> bool:
+    return bool(int(report.get("documents_dropped", 0)) or int(report.get("documents_trimmed", 0)))
+
+
 def chart_special(stats: dict) -> bytes | None:
-    near = near_dup_by_source(stats)
-    decon = decontamination_by_benchmark(stats)
+    """Bars of what near-dedup and decontamination removed; a panel with nothing found is left out
+    (an all-zero bar chart only shows a meaningless axis), None when both have nothing."""
+    near = {s: n for s, n in near_dup_by_source(stats).items() if n}
+    decon = {n: r for n, r in decontamination_by_benchmark(stats).items() if _decon_found(r)}
     if not near and not decon:
         return None
     panels = [p for p in (("near", near), ("decon", decon)) if p[1]]
@@ -244,6 +250,12 @@ def chart_special(stats: dict) -> bytes | None:
 def _special_html(stats: dict) -> str:
     parts = []
     near = stats.get("near_dedup") or {}
+    ran_near = near or any("near" in stage.lower() for stage in stats.get("stages") or {})
+    if ran_near and not any(near_dup_by_source(stats).values()):
+        parts.append("<p class=missing>No near-duplicates found: none removed.</p>")
+    decon_reports = decontamination_by_benchmark(stats)
+    if decon_reports and not any(_decon_found(r) for r in decon_reports.values()):
+        parts.append("<p class=missing>No benchmark contamination found: no document dropped or trimmed.</p>")
     if near:
         keys = [k for k in ("clusters", "documents_in_clusters", "removed", "candidate_pairs",
                             "verified_pairs", "threshold", "bands", "rows", "ngram") if k in near]
@@ -314,7 +326,8 @@ def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000)
         "<h2>Drop-reason funnel per stage</h2>", _img(charts["funnel"], "funnel"),
         _table(["source", "stage", "in", "out", "dropped", "quarantined", "by reason"], funnel_rows),
         "<h2>Near-duplicates and decontamination</h2>",
-        (_img(charts["special"], "near-duplicates and decontamination") + special) if special
+        ((_img(charts["special"], "near-duplicates and decontamination") if charts["special"] else "")
+         + special) if special
         else "<p class=missing>No near-duplicate or decontamination results in stats.json.</p>",
         "</body></html>",
     ]

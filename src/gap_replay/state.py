@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+def _storage(exc: sqlite3.Error, path: Path) -> Exception | None:
+    from gap_replay.errors import StorageError, is_storage_error
+
+    return StorageError(path, f"{exc} (SQLite)") if is_storage_error(exc) else None
+
+
 class State:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -34,10 +40,20 @@ class State:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60)
+        """A read-only, full or missing output folder raises StorageError naming this file."""
+        try:
+            db = sqlite3.connect(self.path, timeout=60)
+        except sqlite3.Error as exc:
+            if (named := _storage(exc, self.path)) is None:
+                raise
+            raise named from exc
         try:
             with db:
                 yield db
+        except sqlite3.Error as exc:
+            if (named := _storage(exc, self.path)) is None:
+                raise
+            raise named from exc
         finally:
             db.close()
 

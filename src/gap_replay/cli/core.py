@@ -55,20 +55,30 @@ def load_run_config(path: str | None, sample: bool) -> dict[str, Any]:
 
 def resolve_recipe(recipe_path: str | None, config: dict[str, Any], seed: int | None,
                    fallback: str | None = None) -> Recipe:
-    """--recipe, else the config's recipe (`default` = gap_replay/recipe.yaml), else `fallback`."""
+    """--recipe, else the config's recipe (`default` = gap_replay/recipe.yaml), else `fallback`.
+
+    The config's `recipe_overrides` (and `seed`) apply on top of the config's own recipe; with
+    an explicit --recipe R they only fill what R does not set, so R's values (good or bad) are
+    what is validated and used. --seed wins over both.
+    """
     path = recipe_path or config.get("recipe") or fallback
     if path == "default":
         path = None
     elif path and config.get("_path") and not recipe_path and not Path(path).is_absolute():
         beside = Path(config["_path"]).parent / path
         path = str(beside) if beside.exists() else path
-    overrides = dict(config.get("recipe_overrides") or {})
+    from_config = dict(config.get("recipe_overrides") or {})
+    if config.get("seed") is not None:
+        from_config["seed"] = config["seed"]
+    defaults, overrides = (from_config, {}) if recipe_path else ({}, from_config)
     if seed is not None:
         overrides["seed"] = seed
     try:
-        return load_recipe(path, overrides or None)
+        return load_recipe(path, overrides or None, defaults=defaults or None)
     except RecipeError as exc:
-        raise click.ClickException(f"invalid recipe: {exc}") from None
+        where = (f" (with the recipe_overrides of {config['_path']})"
+                 if from_config and config.get("_path") and not recipe_path else "")
+        raise click.ClickException(f"invalid recipe: {exc}{where}") from None
 
 
 def parse_formats(value: str | list | None) -> tuple[str, ...]:
@@ -148,31 +158,44 @@ def acquire(sources: list[str], output: str, recipe: Recipe, workers: int, sampl
 # --- reporting ---------------------------------------------------------------------------
 
 def source_table(output: str) -> str:
-    """Per source: documents after processing, train tokens mixed, share vs the recipe's share."""
+    """Per source: documents after processing and in the shards, tokens mixed, share vs the recipe's
+    share, and a legend, since the two document counts differ by design (budgets)."""
     out = Path(output)
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     stats = orjson.loads((out / "stats.json").read_bytes()) if (out / "stats.json").exists() else {"stages": {}}
     last_stage = list(stats["stages"])[-1] if stats["stages"] else None
     train: dict[str, int] = {}
     valid: dict[str, int] = {}
+    mixed: dict[str, int] | None = {}  # None: a manifest from before `documents_by_source`
     for shard in manifest["shards"]:
         target = train if shard["path"].startswith("shards/train/") else valid
         for src, n in shard["tokens_by_source"].items():
             target[src] = target.get(src, 0) + n
+        if "documents_by_source" not in shard:
+            mixed = None
+        elif mixed is not None:
+            for src, n in shard["documents_by_source"].items():
+                mixed[src] = mixed.get(src, 0) + n
     targets = manifest["totals"]["target_tokens_by_source"]
     total_train = sum(train.values()) or 1
     total_target = sum(targets.values()) or 1
-    rows = [("source", "documents", "train tokens", "val tokens", "share", "recipe share", "target")]
+    rows = [("source", "clean docs", "mixed docs", "train tokens", "val tokens", "share", "recipe share", "target")]
     for src in sorted(set(targets) | set(train)):
         docs = stats["stages"].get(last_stage, {}).get(src, {}).get("out", 0) if last_stage else 0
-        rows.append((src, f"{docs:,}", f"{train.get(src, 0):,}", f"{valid.get(src, 0):,}",
+        rows.append((src, f"{docs:,}", f"{mixed.get(src, 0):,}" if mixed is not None else "-",
+                     f"{train.get(src, 0):,}", f"{valid.get(src, 0):,}",
                      f"{100 * train.get(src, 0) / total_train:.2f}%",
                      f"{100 * targets.get(src, 0) / total_target:.2f}%", f"{targets.get(src, 0):,}"))
-    rows.append(("total", f"{sum(int(r[1].replace(',', '')) for r in rows[1:]):,}", f"{sum(train.values()):,}",
+    rows.append(("total", f"{sum(int(r[1].replace(',', '')) for r in rows[1:]):,}",
+                 f"{sum(mixed.values()):,}" if mixed is not None else "-", f"{sum(train.values()):,}",
                  f"{sum(valid.values()):,}", "100.00%", "100.00%", f"{sum(targets.values()):,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in rows)
+    table = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                      for r in rows)
+    legend = ("clean docs: after clean, filter and dedup; mixed docs: sequences in the train + validation shards,\n"
+              "fewer or repeated as each source is down- or up-sampled to its target tokens"
+              + (" (-: not recorded by the gap-replay version that wrote this manifest)" if mixed is None else ""))
+    return table + "\n" + legend
 
 
 def stage_table(stats: dict) -> str:
@@ -226,9 +249,12 @@ def _settings(config: dict, workers, executor, address) -> tuple[int, str, str |
               "optional path prefix) instead of the real sites.")
 @click.option("--allow-partial", is_flag=True,
               help="A source that fails is a warning: process and mix what was acquired.")
+@click.option("--dry-run", is_flag=True,
+              help="Check everything (recipe, tokenizer, output folder, credentials), print the "
+                   "plan (route, budget, requests, disk and time per source) and exit; no request.")
 @common_options
-def download(sample, sources, output, formats, base_url, allow_partial, recipe_path, config_path,
-             workers, executor, address, seed):
+def download(sample, sources, output, formats, base_url, allow_partial, dry_run, recipe_path,
+             config_path, workers, executor, address, seed):
     """Acquire, process and mix every source into OUT; print a per-source table.
 
     \b
@@ -236,6 +262,13 @@ def download(sample, sources, output, formats, base_url, allow_partial, recipe_p
         gap-replay download --sample --output sample-out
         gap-replay download --sample --output sample-out --workers 2
         gap-replay download --config configs/local.yaml --sources guidelines,replay --output out
+        gap-replay download --recipe my-recipe.yaml --output out --dry-run
+
+    Before the first request everything is checked (the recipe's keys and values, the
+    tokenizer, the output folder, credentials of the chosen routes); each problem is one line
+    and nothing is fetched. Which recipe: --recipe R, else the config's `recipe:`. The config's
+    `recipe_overrides` apply on top of its own recipe, but with an explicit --recipe they only
+    fill keys R leaves unset: R's values win and are validated as written. --seed wins over both.
 
     A source that cannot be acquired (unreachable, listing failed, nothing found, far fewer
     documents than last time) ends the run with exit 1 and one line per problem, after every
@@ -249,11 +282,20 @@ def download(sample, sources, output, formats, base_url, allow_partial, recipe_p
     if not output:
         raise click.UsageError("--output is required (or set output: in the config)")
     output = absolute(output)
-    recipe = resolve_recipe(recipe_path, config, seed)
+    try:
+        recipe = resolve_recipe(recipe_path, config, seed)
+    except click.ClickException as exc:  # report the output folder's problems with it
+        from gap_replay.preflight import check_output
+
+        fail_before_fetching([exc.message] + check_output(output))
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
-    fail_on_preflight(output, recipe)
+    fail_on_preflight(output, recipe, chosen, sample, base_url)
+    if dry_run:
+        click.echo(_plan(output, recipe, chosen, sample, base_url, n_workers))
+        return
+    _warn_on_free_space(output, recipe, chosen, sample, base_url)
     with folder_lock(output, "download"):
         acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
         with executor_from(kind, n_workers, addr) as ex:
@@ -262,13 +304,48 @@ def download(sample, sources, output, formats, base_url, allow_partial, recipe_p
     click.echo(source_table(output))
 
 
-def fail_on_preflight(output: str, recipe: Recipe) -> None:
+def fail_on_preflight(output: str, recipe: Recipe, sources: list[str] | None = None,
+                      sample: bool = False, base_url: str | None = None) -> None:
     """Everything that can be checked before the first request; one line per problem."""
+    from gap_replay.plan import routes
     from gap_replay.preflight import preflight
 
-    problems = preflight(output, recipe)
+    chosen = sources or recipe.sources
+    fail_before_fetching(preflight(output, recipe, chosen, routes(recipe, chosen, sample, base_url)))
+
+
+def fail_before_fetching(problems: list[str]) -> None:
+    """Exit 1 with one line per preflight problem (gap_replay.preflight), before any request."""
     if problems:
         raise click.ClickException("nothing was fetched; fix first:\n" + "\n".join(problems))
+
+
+def _warn_on_free_space(output: str, recipe: Recipe, sources: list[str], sample: bool,
+                        base_url: str | None) -> None:
+    """One warning line when OUT's file system has less free space than the plan estimates (a
+    resumed or partial run may need less, so it is not an error); the free space at -v."""
+    from gap_replay.plan import estimate, routes
+    from gap_replay.preflight import free_bytes, free_space
+
+    log.info("output %s: %s", output, free_space(output))
+    free = free_bytes(output)
+    need = sum(r.disk for r in estimate(recipe, routes(recipe, sources, sample, base_url)))
+    if free is not None and free < need:
+        click.echo(f"warning: {output} has {free / 1e9:,.1f} GB free; the plan estimates "
+                   f"~{need / 1e9:,.0f} GB (see `gap-replay download --dry-run`)", err=True)
+
+
+def _plan(output: str, recipe: Recipe, sources: list[str], sample: bool, base_url: str | None,
+          workers: int) -> str:
+    """`download --dry-run`'s plan (gap_replay.plan: estimates from measured throughput)."""
+    from gap_replay.plan import estimate, render, routes
+    from gap_replay.preflight import free_bytes
+    from gap_replay.stages.decontaminate import DecontaminationConfig
+
+    decontaminate = DecontaminationConfig.from_recipe(recipe.data, recipe.origin).enabled
+    rows = estimate(recipe, routes(recipe, sources, sample, base_url), workers, decontaminate)
+    return (f"plan for {output} (recipe {recipe.name}, {recipe.origin}); nothing was fetched\n"
+            + render(rows, free_bytes(output), sample))
 
 
 def _guard(fn):
@@ -339,6 +416,15 @@ def mix(input_dir, output, formats, recipe_path, config_path, workers, executor,
     click.echo(source_table(output))
 
 
+def _read_json(path: Path):
+    """A damaged stats.json / manifest.json is one line naming it, not a traceback."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{path} is not valid JSON ({exc}); rerun the command that "
+                                   "wrote it (`gap-replay process`, then `mix`)") from None
+
+
 @click.command()
 @click.argument("output", type=click.Path(file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print stats.json and the manifest totals as JSON.")
@@ -356,8 +442,8 @@ def stats(output, as_json, html_path):
     out = Path(output)
     if not (out / "stats.json").exists():
         raise click.ClickException(f"{out / 'stats.json'} not found: run `gap-replay process` first")
-    data = orjson.loads((out / "stats.json").read_bytes())
-    manifest = orjson.loads((out / "manifest.json").read_bytes()) if (out / "manifest.json").exists() else None
+    data = _read_json(out / "stats.json")
+    manifest = _read_json(out / "manifest.json") if (out / "manifest.json").exists() else None
     if html_path:
         from gap_replay.report import write_html_report
 

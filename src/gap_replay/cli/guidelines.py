@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from gap_replay import __version__
+from gap_replay.cli.errors import OneLineErrors
 from gap_replay.http import RetryPolicy
 from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER
 from gap_replay.sources.guidelines.spec import SpecError, load_specs
@@ -25,7 +26,8 @@ def _specs(folder: str | None):
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(cls=OneLineErrors,
+             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="guidelines")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, exists=True), default=None,
@@ -172,6 +174,10 @@ def scrape(ctx: click.Context, sources: tuple[str, ...], all_sources: bool, outp
     if workers > 1 and base_url and len(tags) > 1:
         raise click.UsageError("--workers > 1 with --base-url would send several sources to one host "
                                "at once (exceeding --rate); use --workers 1")
+    from gap_replay.cli.core import fail_before_fetching
+    from gap_replay.preflight import check_output
+
+    fail_before_fetching(check_output(output))  # before any request (gap_replay.preflight)
     problems: list[str] = []
     for tag, summary in scrape_sources([specs[t] for t in tags], output, options, workers):
         if isinstance(summary, Exception):

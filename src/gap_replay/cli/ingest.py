@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 
 import click
-import yaml
-from tqdm import tqdm
 
-from gap_replay.resources import default_recipe_path
 from gap_replay.sources.pubmed.ingest import FORMATS, run_ingest
 
 log = logging.getLogger(__name__)
@@ -42,9 +39,16 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     Bad records are written to OUTPUT/quarantine/ with file, line and reason; a rerun skips
     files already ingested (OUTPUT/state.sqlite).
     """
+    from tqdm import tqdm  # imported after the group set TQDM_DISABLE (tqdm reads it at import)
+
     from gap_replay.cli.core import folder_lock
 
-    recipe_data = yaml.safe_load(open(recipe or default_recipe_path(), encoding="utf-8"))
+    from gap_replay.recipe import RecipeError, load_recipe
+
+    try:  # validated like every command's recipe, before any work
+        recipe_data = load_recipe(recipe).data
+    except RecipeError as exc:
+        raise click.ClickException(f"invalid recipe: {exc}") from None
     try:
         with folder_lock(output, "ingest"):
             report = run_ingest(fmt, paths, output, all_records=all_records, force=force,

@@ -1,4 +1,5 @@
-"""A click group that imports a subcommand's module only when it runs (fast --help, no Ray import)."""
+"""A click group that imports a subcommand's module only when it runs (fast --help, no Ray import);
+expected failures end in one line (cli/errors.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import importlib
 
 import click
 
+from gap_replay.cli.errors import OneLineErrors
 
-class LazyGroup(click.Group):
+
+class LazyGroup(OneLineErrors):
     def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands or {}

@@ -20,6 +20,7 @@ COMMANDS = {
     "decontaminate": "gap_replay.cli.decontaminate:decontaminate",
     "push": "gap_replay.cli.push:push",
     "refresh": "gap_replay.cli.refresh:refresh",
+    "decode": "gap_replay.cli.decode:decode",
 }
 
 

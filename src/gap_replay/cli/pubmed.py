@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 
 import click
-import yaml
-from tqdm import tqdm
-
-from gap_replay.resources import default_recipe_path
 
 log = logging.getLogger(__name__)
 
 
 def _recipe(path: str | None) -> dict:
-    with open(path or default_recipe_path(), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """The recipe, validated before any request (its ingest rules apply to what is fetched)."""
+    from gap_replay.recipe import RecipeError, load_recipe
+
+    try:
+        return load_recipe(path).data
+    except RecipeError as exc:
+        raise click.ClickException(f"invalid recipe: {exc}") from None
 
 
 def _echo_summary(summary: dict) -> None:
@@ -25,7 +26,17 @@ def _echo_summary(summary: dict) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
+def _preflight(output: str) -> None:
+    """The output folder is writable before the first request (gap_replay.preflight)."""
+    from gap_replay.cli.core import fail_before_fetching
+    from gap_replay.preflight import check_output
+
+    fail_before_fetching(check_output(output))
+
+
 def _bar(desc: str):
+    from tqdm import tqdm  # imported after the group set TQDM_DISABLE (tqdm reads it at import)
+
     return lambda it: tqdm(it, desc=desc, unit="file")
 
 
@@ -97,6 +108,7 @@ def download(dataset: str, output: str, base_url: str | None, api_key_file: str 
     from gap_replay.sources.pubmed.acquire import download_dataset, refresh_dataset
     from gap_replay.sources.pubmed.s2api import S2Error, load_api_key
 
+    _preflight(output)
     try:
         key = load_api_key(api_key_file)
         if not key:
@@ -148,6 +160,7 @@ def fetch_oa_cmd(output: str, endpoint_url: str | None, since: str | None, limit
     """
     from gap_replay.sources.pubmed.acquire import fetch_oa
 
+    _preflight(output)
     _run_ncbi_fetch(fetch_oa, "article version", output=output, endpoint_url=endpoint_url,
                     since=since, limit=limit, licenses=licenses or None, rate=rate,
                     recipe=_recipe(recipe), progress=_bar("pmc cloud"))
@@ -170,5 +183,6 @@ def fetch_baseline_cmd(output: str, base_url: str | None, updates: bool, limit: 
     """
     from gap_replay.sources.pubmed.acquire import fetch_baseline
 
+    _preflight(output)
     _run_ncbi_fetch(fetch_baseline, "file", output=output, base_url=base_url, updates=updates,
                     limit=limit, recipe=_recipe(recipe), progress=_bar("pubmed baseline"))

@@ -53,8 +53,10 @@ def push(out: str, repo_id: str, private: bool, include_restricted: bool, dry_ru
         summary = _build(out, staging / "export", include_restricted, repo_id)
         try:
             urls = upload_export(staging / "export", repo_id, private=private)
-        except HfHubHTTPError as exc:
-            raise click.ClickException(f"upload to {repo_id} failed: {exc}") from exc
+        except HfHubHTTPError as exc:  # one line: URL, status, the Hub's reason, the fix
+            from gap_replay.errors import describe
+
+            raise click.ClickException(f"upload to {repo_id} failed: {describe(exc)}") from exc
         _report(summary, f"pushed {len(summary.files)} files to {repo_id} in {len(urls)} commit(s)")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -50,8 +50,11 @@ def refresh(config_path: str, output: str | None, full: bool) -> None:
                                         seconds=time.monotonic() - started).summary_line())
         sys.exit(EXIT_LOCKED)
     except Exception as exc:  # cron needs a summary line and exit 1 whatever went wrong
-        log.debug("refresh failed", exc_info=True)
-        log.error("%s", RefreshResult("failed", error=f"{type(exc).__name__}: {exc}",
+        from gap_replay.errors import describe
+
+        logging.getLogger("gap_replay.refresh").info("refresh failed", exc_info=True)  # with -v
+        error = describe(exc) or f"{type(exc).__name__}: {exc}"
+        log.error("%s", RefreshResult("failed", error=error,
                                       seconds=time.monotonic() - started).summary_line())
         sys.exit(EXIT_FAILED)
     log.info("%s", result.summary_line())

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
-import yaml
-
-from gap_replay.resources import default_recipe_path
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +94,12 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
     from gap_replay.sources.replay.settings import ReplaySettings
     from gap_replay.sources.replay.tasks import HTTPSettings
 
-    recipe_path = Path(recipe) if recipe else default_recipe_path()
-    try:
-        recipe_data = yaml.safe_load(recipe_path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise click.ClickException(f"{recipe_path}: invalid YAML: {exc}") from exc
+    from gap_replay.recipe import RecipeError, load_recipe
+
+    try:  # the whole recipe is checked before any request, not only its replay section
+        recipe_data = load_recipe(recipe).data
+    except RecipeError as exc:
+        raise click.ClickException(f"invalid recipe: {exc}") from None
     overrides = {"target_tokens": target_tokens, "seed": seed, "url_lists": url_lists,
                  "tokenizer": tokenizer, "rate": rate, "missing_subsets": missing_subsets,
                  "subsets": tuple(subsets.split(",")) if subsets else None}
@@ -112,6 +109,10 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
         raise click.UsageError(f"replay settings: {exc}") from exc
     if parquet:
         settings.hub = {**settings.hub, **parquet}
+    from gap_replay.cli.core import fail_before_fetching
+    from gap_replay.preflight import check_output
+
+    fail_before_fetching(check_output(output))
     http = HTTPSettings(base_url=base_url, rate=settings.rate, max_resumes=settings.max_resumes)
     try:
         summary = run_sample(settings, output, http=http, workers=workers, executor=executor,

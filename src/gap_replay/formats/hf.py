@@ -26,6 +26,7 @@ from tqdm import tqdm
 from gap_replay.document import SOURCES, Document
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.io.paths import join, replace_dir
+from gap_replay.redistribution import is_restricted
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ ADVISORY = (
     "wrong recommendations, and models trained on it must not be used to make or support clinical "
     "decisions without independent validation by qualified professionals."
 )
-
-
-def is_restricted(doc: Document) -> bool:
-    """Guidelines need an explicit `meta.redistributable: true`; other sources only a missing `false`."""
-    flag = doc.meta.get("redistributable")
-    if doc.source == "guidelines":
-        return flag is not True
-    return flag is False
 
 
 @dataclass
@@ -204,6 +197,37 @@ def _public_recipe(recipe: dict) -> dict:
     return recipe
 
 
+def recipe_name(manifest: dict, recipe: dict) -> str:
+    """The recipe's `name` (the sample run's config names it gap-replay-sample), with its scale if not 1."""
+    name = recipe.get("name") or (manifest.get("recipe") or {}).get("name") or "recipe"
+    scale = recipe.get("scale", (manifest.get("recipe") or {}).get("scale", 1))
+    return name if float(scale) == 1 else f"{name}, scale {scale:g}"
+
+
+def published_train_tokens(summary: ExportSummary, manifest: dict,
+                           include_restricted: bool) -> tuple[dict[str, int], set[str]]:
+    """Per published source, the train shards' tokens minus those of withheld documents (which `mix`
+    records), and the sources whose withheld tokens an older manifest did not record."""
+    train: Counter = Counter()
+    for shard in manifest.get("shards") or []:
+        if shard.get("path", "").startswith("shards/train/"):
+            train.update(shard.get("tokens_by_source") or {})
+    restricted = ((manifest.get("totals") or {}).get("restricted_tokens_by_split") or {})
+    withheld_sources = {source for source, _ in summary.withheld}
+    tokens, unknown = {}, set()
+    for source in SOURCES:
+        if source not in train or not sum(summary.rows.get(source, {}).values()):
+            continue  # nothing of this source is published
+        tokens[source] = train[source]
+        if include_restricted:
+            continue
+        if "train" in restricted:
+            tokens[source] -= restricted["train"].get(source, 0)
+        elif source in withheld_sources:
+            unknown.add(source)
+    return tokens, unknown
+
+
 def dataset_card(summary: ExportSummary, manifest: dict, recipe: dict, *, repo_id: str,
                  include_restricted: bool) -> str:
     """README.md: YAML metadata with one config per source, then recipe, counts, licences, advisory."""
@@ -230,15 +254,18 @@ def dataset_card(summary: ExportSummary, manifest: dict, recipe: dict, *, repo_i
         if rows:
             lines.append(f"| {source} | {rows['train']:,} | {rows['validation']:,} | "
                          f"{sum(summary.chars[source].values()):,} |")
-    tokens = (manifest.get("totals") or {}).get("tokens_by_source") or {}
+    tokens, unknown = published_train_tokens(summary, manifest, include_restricted)
     targets = (manifest.get("totals") or {}).get("target_tokens_by_source") or {}
     if tokens:
-        lines += ["", "Tokens in the mixed training shards (after repeats) against the recipe:", "",
-                  "| source | tokens | recipe target |", "| --- | ---: | ---: |"]
+        lines += ["", f"Train tokens in the mixed training shards of recipe `{recipe_name(manifest, recipe)}` "
+                  "(after repeats; validation not counted), for the documents published here, against "
+                  "the recipe's target (which includes withheld documents):", "",
+                  "| source | train tokens | recipe target |", "| --- | ---: | ---: |"]
         for source in SOURCES:
             if source in tokens:
                 target = targets.get(source)
-                lines.append(f"| {source} | {tokens[source]:,} | {f'{target:,}' if target else '-'} |")
+                mark = " (incl. withheld)" if source in unknown else ""
+                lines.append(f"| {source} | {tokens[source]:,}{mark} | {f'{target:,}' if target else '-'} |")
     lines += ["", "## Subsets and licences", "",
               "| source | subset | train | validation | licence |", "| --- | --- | ---: | ---: | --- |"]
     for (source, subset), counts in sorted(summary.subsets.items()):
@@ -257,7 +284,7 @@ def dataset_card(summary: ExportSummary, manifest: dict, recipe: dict, *, repo_i
         tok = manifest.get("tokenizer") or {}
         tok_text = ", ".join(f"{k} {tok[k]}" for k in ("vocab_size", "eod_id") if k in tok)
         lines += ["", "## Recipe", "",
-                  f"Seed `{manifest.get('seed', recipe.get('seed'))}`"
+                  f"Recipe `{recipe_name(manifest, recipe)}`, seed `{manifest.get('seed', recipe.get('seed'))}`"
                   + (f", tokenizer: {tok_text}" if tok_text else "")
                   + ". The recipe as run (token budgets are train tokens after the shared stages):", "",
                   "```yaml", yaml.safe_dump(_public_recipe(recipe), sort_keys=False).rstrip(), "```"]

@@ -21,6 +21,7 @@ from gap_replay.decontam.benchmarks import BenchmarkFile, resolve
 from gap_replay.decontam.index import NgramIndex, ngram_hashes, tokens_with_spans, words
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash
+from gap_replay.recipe import reject_unknown
 from gap_replay.stages.base import Stage
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,17 @@ REASON = "contaminated"
 MODES = ("drop", "trim")
 
 
+KEYS = ("benchmarks", "mode", "ngram", "min_hits", "max_item_frequency", "examples")
+
+
 class DecontaminationConfigError(ValueError):
     """A bad `decontamination:` recipe value; the message names the key."""
+
+
+def validate_section(value, key: str = "decontamination") -> None:
+    """The recipe's check of this section at load (gap_replay.recipe), with the same rules as
+    `DecontaminationConfig.from_recipe`; benchmark files are checked by the preflight."""
+    DecontaminationConfig.from_recipe({"decontamination": value})
 
 
 @dataclass(frozen=True)
@@ -52,11 +62,7 @@ class DecontaminationConfig:
         section = recipe.get("decontamination") or {}
         if not isinstance(section, dict):
             raise DecontaminationConfigError("decontamination: must be a mapping")
-        known = {"benchmarks", "mode", "ngram", "min_hits", "max_item_frequency", "examples"}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise DecontaminationConfigError(
-                f"decontamination: unknown key(s) {unknown}; known: {sorted(known)}")
+        reject_unknown(section, KEYS, "decontamination.", DecontaminationConfigError)
         benchmarks = section.get("benchmarks") or []
         if isinstance(benchmarks, str):
             benchmarks = [benchmarks]

@@ -18,24 +18,28 @@ from typing import Iterable, Iterator
 
 from gap_replay.document import Document
 from gap_replay.stages.base import Stage
+from gap_replay.tokenizer_source import TokenizerError, TokenizerSource, resolve
+
+__all__ = ["EOD", "Tokenizer", "TokenizerError", "TokenizeStage"]
 
 EOD = "<EOD>"
-
-
-class TokenizerError(ValueError):
-    pass
 
 
 class Tokenizer:
     """Encode/decode with the extended vocabulary; `vocab_size`, `eod_id`, `special_ids`."""
 
-    def __init__(self, path: str, extra_tokens: Iterable[str] = (), append_eod: bool = True) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | TokenizerSource, extra_tokens: Iterable[str] = (), append_eod: bool = True,
+                 base_dir: str | None = None) -> None:
+        """`path`: any spelling of the recipe's `tokenizer.path` (file, `sample:NAME`,
+        `hf:ORG/NAME[@REV]`; relative files also beside `base_dir`) or a resolved source."""
+        self.source = path if isinstance(path, TokenizerSource) else resolve(str(path), base_dir)
+        self.path = self.source.path
         p = Path(self.path)
         if not p.is_file():
             raise TokenizerError(
                 f"tokenizer file {self.path} not found (set tokenizer.path in the recipe to a "
-                "SentencePiece .model or a tokenizer.json; the sample uses sample:tokenizer.model)")
+                "SentencePiece .model, a tokenizer.json, sample:tokenizer.model or a Hub id "
+                "like hf:meta-llama/Llama-2-7b-hf)")
         self.sha256 = hashlib.sha256(p.read_bytes()).hexdigest()
         self.append_eod = append_eod
         self.extra_tokens = list(extra_tokens)
@@ -50,6 +54,35 @@ class Tokenizer:
         # One alternation, longest first: a single left-to-right scan finds every special token.
         self._special_re = re.compile("|".join(
             re.escape(t) for t in sorted(self.special_ids, key=lambda t: (-len(t), t))))
+
+    @classmethod
+    def from_manifest(cls, entry: dict, base_dir: str | None = None, path: str | None = None,
+                      fallback: str | None = None) -> "Tokenizer":
+        """The tokenizer a manifest's `tokenizer` entry records (its `source` at its `revision`),
+        or the file `path` instead; the recorded ids must match (same vocabulary layout).
+        `fallback` (the run's recipe.json `tokenizer.path`) serves manifests without `source`."""
+        spec = path
+        if spec is None:
+            spec = entry.get("source") or fallback
+            if not spec:
+                raise TokenizerError(f"the manifest records only the tokenizer file name {entry.get('file')!r} "
+                                     "(written before `source` was recorded); pass --tokenizer PATH")
+            if spec.startswith("hf:") and entry.get("revision") and "@" not in spec:
+                spec = f"{spec}@{entry['revision']}"  # the exact commit the shards were made with
+        extra = sorted(entry.get("extra_tokens", {}), key=lambda t: entry["extra_tokens"][t])
+        tok = cls(spec, extra, bool(entry.get("append_eod", True)), base_dir=base_dir)
+        recorded = {"eod_id": entry.get("eod_id"), "base_vocab_size": entry.get("base_vocab_size"),
+                    "extra_tokens": entry.get("extra_tokens", {})}
+        loaded = {"eod_id": tok.eod_id, "base_vocab_size": tok.base_vocab_size, "extra_tokens": tok.extra_ids}
+        if path is None and entry.get("sha256") and entry["sha256"] != tok.sha256:
+            raise TokenizerError(f"tokenizer {spec} ({tok.path}) has sha256 {tok.sha256[:12]}…, the manifest "
+                                 f"records {entry['sha256'][:12]}…; pass --tokenizer PATH with the file the "
+                                 "shards were made with")
+        if recorded != loaded:
+            diff = [k for k in recorded if recorded[k] != loaded[k]]
+            raise TokenizerError(f"tokenizer {spec} gives other ids than the manifest records ({', '.join(diff)}); "
+                                 "it is not the tokenizer the shards were made with")
+        return tok
 
     # --- setup ------------------------------------------------------------------------------
     def _extend(self, base_vocab: dict[str, int], pad: str | None, bos: str | None, eos: str | None) -> None:
@@ -137,9 +170,13 @@ class Tokenizer:
         return "".join(parts)
 
     def describe(self) -> dict:
+        """How to load this tokenizer again (the manifest's `tokenizer`; fields are only added):
+        `source` is the recipe's spelling, `revision` the Hub commit (None for a file)."""
         return {"file": Path(self.path).name, "sha256": self.sha256, "kind": self.kind,
                 "base_vocab_size": self.base_vocab_size, "vocab_size": self.vocab_size,
-                "eod_id": self.eod_id, "extra_tokens": self.extra_ids}
+                "eod_id": self.eod_id, "extra_tokens": self.extra_ids,
+                "source": self.source.spec, "revision": self.source.revision,
+                "append_eod": self.append_eod, "special_tokens": dict(self.special_ids)}
 
 
 class TokenizeStage(Stage):

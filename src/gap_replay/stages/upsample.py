@@ -108,6 +108,54 @@ class Upsample(Stage):
         return doc
 
 
+KEYS = ("enabled", "upfold", "current_date", "publication_types", "mesh", "approved_journals", "date")
+DATE_KEYS = ("recent_days", "recent_factor", "older_days", "older_factor")
+
+
+def validate_section(config, key: str = "sources.papers.upsampling") -> None:
+    """The recipe's check of `sources.papers.upsampling` at load (gap_replay.recipe): known
+    keys, numbers where the stage reads numbers, a readable date, an existing journals file."""
+    from gap_replay.recipe import reject_unknown
+
+    def number(value, name: str, minimum: float | None = None) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or (
+                minimum is not None and value < minimum):
+            raise ValueError(f"{key}.{name}: must be a number{f' >= {minimum}' if minimum is not None else ''}"
+                             f", got {value!r}")
+
+    def mapping(value, name: str) -> dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}.{name}: must be a mapping, got {value!r}")
+        return value
+
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise ValueError(f"{key}: must be a mapping, got {config!r}")
+    reject_unknown(config, KEYS, f"{key}.", ValueError)
+    if not isinstance(config.get("enabled", True), bool):
+        raise ValueError(f"{key}.enabled: must be true or false, got {config['enabled']!r}")
+    number(config.get("upfold", 1.0), "upfold", 0)
+    if "current_date" in config and _parse_date(config["current_date"]) is None:
+        raise ValueError(f"{key}.current_date: must be a date like 2023-07-15, got {config['current_date']!r}")
+    for table in ("publication_types", "mesh"):
+        for name, factor in mapping(config.get(table) or {}, table).items():
+            number(factor, f"{table}.{name}")
+    journals = mapping(config.get("approved_journals") or {}, "approved_journals")
+    reject_unknown(journals, ("file", "factor"), f"{key}.approved_journals.", ValueError)
+    number(journals.get("factor", 1.0), "approved_journals.factor")
+    if journals.get("file") is not None:
+        path = Path(str(journals["file"]))
+        if not path.exists() and not (spec_dir("gap_replay") / path).exists():
+            raise ValueError(f"{key}.approved_journals.file: {path} not found (looked in the current "
+                             f"directory and {spec_dir('gap_replay')})")
+    date = mapping(config.get("date") or {}, "date")
+    reject_unknown(date, DATE_KEYS, f"{key}.date.", ValueError)
+    for name in DATE_KEYS:
+        if name in date:
+            number(date[name], f"date.{name}", 0 if name.endswith("_days") else None)
+
+
 def from_recipe(recipe: dict) -> Upsample | None:
     """The stage configured by `sources.papers.upsampling`, or None when the recipe has none."""
     config = ((recipe.get("sources") or {}).get("papers") or {}).get("upsampling")

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from gap_replay.document import Document
+from gap_replay.errors import is_storage_error
 from gap_replay.hashing import content_hash, sha1_id
 from gap_replay.http import FetchError, PoliteClient, RetryPolicy
 from gap_replay.sources.guidelines.article import ArticleReader, Fetcher, extraction_of
@@ -293,6 +294,8 @@ class SourceScraper:
             self._fail(link.url, exc)
             return
         except Exception as exc:  # unreadable page: record it rather than lose it silently
+            if is_storage_error(exc):  # a full or read-only output: every page would fail
+                raise
             self._fail(link.url, FetchError(link.url, f"unreadable page: {type(exc).__name__}: {exc}"))
             return
         self.failures.clear(link.url)
@@ -389,7 +392,8 @@ def scrape_sources(specs: list[Spec], output: str | os.PathLike, options: Scrape
     Each source keeps its own client and per-host rate limit, so different sites are scraped
     side by side while each still sees at most `rate` requests per second. Returns
     (tag, summary or the exception that stopped that source) in the order given; one broken
-    source never stops the others.
+    source never stops the others. An output folder that cannot be written (read-only, full)
+    would fail every source alike: that error is raised once instead (gap_replay.errors).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -397,7 +401,10 @@ def scrape_sources(specs: list[Spec], output: str | os.PathLike, options: Scrape
         try:
             return spec.tag, scrape_source(spec, output, options)
         except Exception as exc:  # noqa: BLE001 - reported per source
-            log.exception("guidelines %s: scrape failed", spec.tag)
+            if is_storage_error(exc):
+                raise
+            log.error("guidelines %s: scrape failed: %s: %s", spec.tag, type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             return spec.tag, exc
 
     if workers <= 1 or len(specs) <= 1:

@@ -23,6 +23,60 @@ DEFAULT_TARGET_TOKENS = 420_000_000
 # token on English prose (fewer on LaTeX and code, which this slightly under-counts).
 DEFAULT_CHARS_PER_TOKEN = 4.0
 
+# The recipe's `replay:` keys, each with its rule (checked at recipe load and after CLI overrides).
+KEYS = ("url_lists", "subsets", "missing_subsets", "weights", "chars_per_token", "tokenizer",
+        "probe_documents", "read_multiplier", "docs_per_shard", "rate", "max_resumes", "hub",
+        "text_field")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_RULES: dict[str, tuple[Any, str]] = {
+    "url_lists": (lambda v: isinstance(v, str) and bool(v.strip()), "a URL, template or folder"),
+    "subsets": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(s, str) and s for s in v),
+                "a list of RedPajama subset names"),
+    "missing_subsets": (lambda v: v in MISSING_SUBSET_POLICIES,
+                        f"one of {', '.join(MISSING_SUBSET_POLICIES)}"),
+    "weights": (lambda v: isinstance(v, dict) and all(_is_number(w) and w >= 0 for w in v.values()),
+                "a mapping of subset to a weight >= 0"),
+    "chars_per_token": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "tokenizer": (lambda v: isinstance(v, str), "a tokenizer file path or null"),
+    "probe_documents": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "read_multiplier": (lambda v: _is_number(v) and v >= 1, "a number >= 1"),
+    "docs_per_shard": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "rate": (lambda v: _is_number(v) and v >= 0, "requests per second, a number >= 0"),
+    "max_resumes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "hub": (lambda v: isinstance(v, dict) and all(isinstance(p, str) for p in v.values()),
+            "a mapping of subset to a parquet folder or glob"),
+    "text_field": (lambda v: isinstance(v, str) and bool(v), "a field name"),
+}
+
+
+def _check(values: dict[str, Any], prefix: str = "replay.") -> None:
+    for key, value in values.items():
+        ok, what = _RULES[key]
+        if value is not None and not ok(value):
+            raise ValueError(f"{prefix}{key}: must be {what}, got {value!r}")
+
+
+def validate_section(section: Any, key: str = "replay") -> None:
+    """The recipe's check of `replay:` at load (gap_replay.recipe): known keys, types, ranges."""
+    from gap_replay.recipe import reject_unknown
+
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise ValueError(f"{key}: must be a mapping, got {section!r}")
+    reject_unknown(section, KEYS, f"{key}.", ValueError)
+    _check(section, f"{key}.")
+
+
 _SIZE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 
@@ -75,6 +129,7 @@ class ReplaySettings:
     @classmethod
     def from_recipe(cls, recipe: dict[str, Any] | None, **overrides: Any) -> "ReplaySettings":
         recipe = recipe or {}
+        validate_section(recipe.get("replay"))
         section = dict(recipe.get("replay") or {})
         kwargs: dict[str, Any] = {}
         target = ((recipe.get("sources") or {}).get("replay") or {}).get("target_tokens")
@@ -98,14 +153,9 @@ class ReplaySettings:
             kwargs["subsets"] = tuple(kwargs["subsets"].split(","))
         if "target_tokens" in kwargs:
             kwargs["target_tokens"] = parse_size(kwargs["target_tokens"])
+        _check({k: v for k, v in kwargs.items() if k in _RULES})  # CLI overrides obey the same rules
         settings = cls(**kwargs)
         settings.subsets = tuple(dict.fromkeys(s.strip() for s in settings.subsets if s.strip()))
         if not settings.subsets:
-            raise ValueError("no replay subsets chosen")
-        if settings.chars_per_token <= 0 or settings.read_multiplier < 1:
-            raise ValueError("chars_per_token must be > 0 and read_multiplier >= 1")
-        if settings.missing_subsets not in MISSING_SUBSET_POLICIES:
-            raise ValueError(f"replay.missing_subsets must be one of "
-                             f"{', '.join(MISSING_SUBSET_POLICIES)}, "
-                             f"not {settings.missing_subsets!r}")
+            raise ValueError("replay.subsets: no replay subsets chosen")
         return settings

@@ -6,12 +6,23 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from gap_replay.hashing import content_hash
+from gap_replay.recipe import reject_unknown
 
 DEFAULT_SOURCE_PRIORITY = ("papers", "guidelines", "abstracts", "replay")
 
 
+KEYS = ("enabled", "ngram", "bands", "rows", "threshold", "seed", "reduce_memory_mb",
+        "max_bucket_all_pairs", "keep_priority", "examples")
+
+
 class NearDedupConfigError(ValueError):
     """A bad `near_dedup:` recipe value; the message names the key."""
+
+
+def validate_section(value, key: str = "near_dedup") -> None:
+    """The recipe's check of this section at load (gap_replay.recipe): the same rules as
+    `NearDedupConfig.from_recipe`, so a bad value fails before acquisition, not after."""
+    NearDedupConfig.from_recipe({"near_dedup": value})
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,11 @@ class NearDedupConfig:
         section = recipe.get("near_dedup") or {}
         if not isinstance(section, dict):
             raise NearDedupConfigError("near_dedup: must be a mapping")
-        known = {"enabled", "ngram", "bands", "rows", "threshold", "seed", "reduce_memory_mb",
-                 "max_bucket_all_pairs", "keep_priority", "examples"}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise NearDedupConfigError(f"near_dedup: unknown key(s) {unknown}; known: {sorted(known)}")
-        kwargs: dict = {"seed": int(section.get("seed", recipe.get("seed", 42)))}
+        reject_unknown(section, KEYS, "near_dedup.", NearDedupConfigError)
+        seed = section.get("seed", recipe.get("seed", 42))
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise NearDedupConfigError(f"near_dedup.seed: expected an integer, got {seed!r}")
+        kwargs: dict = {"seed": seed}
         for key in ("ngram", "bands", "rows", "reduce_memory_mb", "max_bucket_all_pairs", "examples"):
             if key in section:
                 value = section[key]
@@ -71,6 +81,7 @@ class NearDedupConfig:
         priority = section.get("keep_priority") or {}
         if not isinstance(priority, dict):
             raise NearDedupConfigError("near_dedup.keep_priority: must be a mapping with sources/subsets")
+        reject_unknown(priority, ("sources", "subsets"), "near_dedup.keep_priority.", NearDedupConfigError)
         if "sources" in priority:
             sources = priority["sources"]
             if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
