@@ -37,6 +37,9 @@ from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, p
 log = logging.getLogger(__name__)
 
 Step = Stage | GlobalStep
+# work/process-*/segment-*: written once, read once, deleted; zstd compresses 3x and
+# decompresses 4x faster than gzip (and smaller). clean/ keeps gzip: it is the output.
+INTERMEDIATE_SUFFIX = ".jsonl.zst"
 READ_STAGE = "read"
 ACQUIRE_STAGE = "acquire"  # first: what acquisition made of the input files (sources/ledger.py)
 
@@ -96,7 +99,7 @@ class SegmentTask:
     output: str
     workdir: str
     quarantine: str
-    check_output: bool = True  # False when the key's final output is done (intermediates are gone)
+    check_output: bool = True  # False when the next segment is done for the key (its input is gone)
 
 
 def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_stats: StageStats):
@@ -161,9 +164,35 @@ def _run_segment(task: SegmentTask) -> dict:
 
 
 def run_segment_task(task: SegmentTask) -> dict:
-    """Executor entry point: skip if the marker exists, else run and mark."""
-    return run_once(segment_marker(task.workdir, task.segment, task.key), lambda: _run_segment(task),
-                    outputs=(task.output,) if task.check_output else ())
+    """Executor entry point: skip if the marker exists, else run and mark.
+
+    Once the marker is written the previous segment's shard (this task's input) is consumed and
+    deleted, so `process` holds about one intermediate copy of the corpus, not one per segment.
+    """
+    result = run_once(segment_marker(task.workdir, task.segment, task.key), lambda: _run_segment(task),
+                      outputs=(task.output,) if task.check_output else ())
+    if task.segment > 0:
+        fs, path = filesystem(task.input)
+        if fs.exists(path):
+            fs.rm(path)
+    return result
+
+
+def _segments_done(workdir: str, output_dir: str, key: str, n_segments: int) -> list[bool]:
+    """Per segment: is its work for `key` complete and its output still there or no longer
+    needed (the next segment is complete)? A segment whose successor must run has to
+    provide its output again, so it only counts as done while that output exists."""
+    done = [False] * n_segments
+    for i in reversed(range(n_segments)):
+        out = (join(output_dir, "clean", key + ".jsonl.gz") if i == n_segments - 1
+               else intermediate_path(workdir, i, key))
+        done[i] = read_marker(segment_marker(workdir, i, key)) is not None and (
+            (i < n_segments - 1 and done[i + 1]) or exists(out))
+    return done
+
+
+def intermediate_path(workdir: str, segment: int, key: str) -> str:
+    return join(workdir, f"segment-{segment}", key + INTERMEDIATE_SUFFIX)
 
 
 def segment_marker(workdir: str, segment: int, key: str) -> str:
@@ -234,20 +263,18 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
 
     segs, globals_ = build_steps_segments(recipe)
     keys = [shard_key(raw_root, p) for p, _ in shards]
-    final = len(segs) - 1
-    final_done = {k for k in keys if read_marker(segment_marker(workdir, final, k)) is not None
-                  and exists(join(output_dir, "clean", k + ".jsonl.gz"))}
+    done = {k: _segments_done(workdir, output_dir, k, len(segs)) for k in keys}
     results: list[dict] = []
     reports: dict[str, dict] = {}
     for i in range(len(segs)):
         last = i == len(segs) - 1
         tasks = []
         for (path, source), key in zip(shards, keys):
-            src_path = path if i == 0 else join(workdir, f"segment-{i - 1}", key + ".jsonl.gz")
-            out = join(output_dir, "clean", key + ".jsonl.gz") if last else join(workdir, f"segment-{i}", key + ".jsonl.gz")
+            src_path = path if i == 0 else intermediate_path(workdir, i - 1, key)
+            out = join(output_dir, "clean", key + ".jsonl.gz") if last else intermediate_path(workdir, i, key)
             tasks.append(SegmentTask(recipe.data, recipe.origin, i, key, source, src_path, out, workdir,
                                      join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl"),
-                                     check_output=last or key not in final_done))
+                                     check_output=last or not done[key][i + 1]))
         names = [s.name for s in segs[i]] or ["copy"]
         seg_results = executor.map(run_segment_task, tasks, desc=f"process [{' '.join(names)}]")
         skipped = sum(r["skipped"] for r in seg_results)
@@ -296,7 +323,7 @@ def recipe_for_output(recipe: Recipe) -> bytes:
     """The recipe as run, with the tokenizer path made absolute so `mix` finds it from OUT."""
     data = dict(recipe.data)
     path = data["tokenizer"]["path"]
-    if not path.startswith("sample:"):
+    if not path.startswith(("sample:", "hf:")):  # those spellings mean the same from anywhere
         data["tokenizer"] = {**data["tokenizer"], "path": recipe.tokenizer_path()}
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 

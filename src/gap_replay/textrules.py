@@ -63,10 +63,13 @@ _AUTHORS = rf"{_NAME}(?:\s+et\s+al\.?|\s+(?:and|&)\s+{_NAME})?"
 _YEARS = r"(?:19|20)\d\d[a-z]?(?:\s*,\s*(?:19|20)\d\d[a-z]?)*"
 _AUTHOR_YEAR = rf"\(\s*{_AUTHORS},?\s+{_YEARS}(?:\s*;\s*{_AUTHORS},?\s+{_YEARS})*\s*\)"
 # Several markers in a row ("[2], [3], [4]" or "[2][3]") are one group, removed with the
-# space before it, so no ",," or " ." is left behind.
+# space before it, so no ",," or " ." is left behind. The patterns start at the bracket (a
+# literal the regex engine scans for quickly) and `_remove_marked` takes the spaces before it:
+# the same matches as a leading `[ \t]*`, which made the engine try every position (5x slower).
 _GROUP_SEP = r"(?:\s*[,;]\s*|\s*)"
-_NUMERIC_GROUP = re.compile(rf"(?P<sp>[ \t]*)(?P<cit>{_NUMERIC}(?:{_GROUP_SEP}{_NUMERIC})*)")
-_AUTHOR_YEAR_GROUP = re.compile(rf"[ \t]*{_AUTHOR_YEAR}")
+_NUMERIC_GROUP = re.compile(rf"{_NUMERIC}(?:{_GROUP_SEP}{_NUMERIC})*")
+_AUTHOR_YEAR_GROUP = re.compile(_AUTHOR_YEAR)
+_YEAR_CLOSE = re.compile(r"(?:19|20)\d\d[a-z]?\s*\)")
 # after a marker: the end, whitespace, or punctuation; never a letter or digit ("cucurbit[7]uril",
 # "Pyrimido [1, 2]benzimidazole", "[1,2,4]triazole")
 _AFTER_OK = re.compile(r"$|[\s.,;:!?)\]'\"’”]")
@@ -105,15 +108,32 @@ def _is_data_context(before: str, is_range: bool) -> bool:
         _NUMBER_TOKEN.fullmatch(tokens[-2].strip(_WORD_END + "([{")))
 
 
-def _numeric_marker(m: re.Match) -> str:
+def _is_numeric_marker(m: re.Match) -> bool:
     text = m.string
     if not _AFTER_OK.match(text, m.end()):
-        return m.group(0)
-    cit = m.group("cit")
+        return False
+    cit = m.group(0)
     is_range = any(c in cit for c in ",;-–—")
-    if _is_data_context(text[max(0, m.start("cit") - 80):m.start("cit")], is_range):
-        return m.group(0)
-    return ""
+    return not _is_data_context(text[max(0, m.start() - 80):m.start()], is_range)
+
+
+def _remove_marked(pattern: re.Pattern, text: str, is_marker=None) -> str:
+    """Delete each match of `pattern` (for which `is_marker` holds) with the spaces and tabs
+    right before it; the input object itself when nothing is deleted."""
+    out: list[str] = []
+    pos = 0  # end of the previous match: its spaces are never taken twice
+    for m in pattern.finditer(text):
+        if is_marker is not None and not is_marker(m):
+            continue
+        start = m.start()
+        while start > pos and text[start - 1] in " \t":
+            start -= 1
+        out.append(text[pos:start])
+        pos = m.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def remove_citations(text: str, *, author_year: bool = True) -> str:
@@ -129,9 +149,9 @@ def remove_citations(text: str, *, author_year: bool = True) -> str:
     is never touched elsewhere ("P = .004" stays).
     """
     if "[" in text:
-        text = _NUMERIC_GROUP.sub(_numeric_marker, text)
-    if author_year and "(" in text and re.search(r"(?:19|20)\d\d[a-z]?\s*\)", text):
-        text = _AUTHOR_YEAR_GROUP.sub("", text)
+        text = _remove_marked(_NUMERIC_GROUP, text, _is_numeric_marker)
+    if author_year and "(" in text and _YEAR_CLOSE.search(text):
+        text = _remove_marked(_AUTHOR_YEAR_GROUP, text)
     return text
 
 

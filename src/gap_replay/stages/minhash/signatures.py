@@ -17,6 +17,7 @@ from gap_replay.stages.minhash.config import NearDedupConfig
 
 _WORD = re.compile(r"\w+")
 SCHEME = "affine32"
+BATCH = 1024  # shingles per datasketch update_batch call
 
 
 def words(text: str) -> list[str]:
@@ -31,7 +32,8 @@ def shingles(text: str, n: int) -> list[bytes]:
         return []
     if len(tokens) < n:
         return [" ".join(tokens).encode()]
-    return list({" ".join(tokens[i:i + n]).encode() for i in range(len(tokens) - n + 1)})
+    # n shifted views zipped: no list slice per position; distinct before encoding
+    return [gram.encode() for gram in set(map(" ".join, zip(*(tokens[k:] for k in range(n)))))]
 
 
 class Signer:
@@ -49,7 +51,10 @@ class Signer:
             return None
         mh = MinHash(num_perm=self.config.num_perm, seed=self.config.seed, scheme=SCHEME,
                      hashfunc=xxhash.xxh32_intdigest, permutations=self._permutations)
-        mh.update_batch(grams)
+        # in chunks: the (shingles x permutations) matrix of a 60 KB paper is megabytes, and a
+        # chunk that stays in cache is ~3x faster; a minimum of minima is the same minimum
+        for start in range(0, len(grams), BATCH):
+            mh.update_batch(grams[start:start + BATCH])
         return np.asarray(mh.hashvalues, dtype=np.uint32)
 
     def band_hashes(self, signature: np.ndarray) -> np.ndarray:
