@@ -15,30 +15,32 @@ by labelling every character, which is what made the original slow and fragile:
 * URLs removed; a dropped span leaves a space, so words never glue.
 
 Offsets are code-point indices; Python `str` slicing is by code point, so they are used as is.
-An install compiles this file with mypyc (`hatch_build.py`); see the end of the module for how
-the compiled copy is picked up.
+Pure Python, tuned for speed (docs/pubmed.md, "Measured"): keep it output-identical, the golden
+files in tests/fixtures/pubmed/golden/s2orc pin every byte.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import contains, ge, itemgetter
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
-from gap_replay.sources.pubmed.s2orc_errors import S2orcFormatError
 from gap_replay.sources.pubmed.textutil import (
     is_main_header,
     remove_urls,
     short_caption,
     squash,
 )
+
+
+class S2orcFormatError(ValueError):
+    """The record is not an S2ORC row (the reason is the message, for the quarantine)."""
+
 
 # Only these annotation types are read; the rest (authors, venues, bib authors' first names...)
 # are never decoded, which is most of the JSON in a row.
@@ -47,6 +49,10 @@ USED_ANNOTATIONS = ("abstract", "title", "sectionheader", "paragraph", "formula"
                     "figureref", "tableref", "table")
 LOOKUP_ANNOTATIONS = ("bibtitle", "bibauthorlastname", "figurecaption")
 REF_ANNOTATIONS = ("bibref", "figureref", "tableref")
+# decoded up front; the lookup and reference types only when (and if) they are needed
+_EAGER_ANNOTATIONS = tuple(key for key in USED_ANNOTATIONS
+                           if key not in LOOKUP_ANNOTATIONS and key not in REF_ANNOTATIONS)
+_LAZY_ANNOTATIONS = LOOKUP_ANNOTATIONS + REF_ANNOTATIONS
 _ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)(?:[:.]\s*|\s+(?=[A-Z])|(?=[A-Z]))")
 _FIGURE_HEADER = re.compile(r"^(fig(ure)?s?|tab(le)?s?)\.?\s*\d", re.I)
 
@@ -110,7 +116,7 @@ def _well_formed_spans(items: list, text_len: int) -> list[Span] | None:
     try:
         starts = list(map(_get_start, items))
         ends = list(map(_get_end, items))
-        attrs = [d.get("attributes", _NO_ATTRS) for d in items]
+        attrs = list(map(dict.get, items, repeat("attributes"), repeat(_NO_ATTRS)))
     except (TypeError, KeyError, AttributeError):
         return None
     if not starts or not set(map(type, starts)) | set(map(type, ends)) <= _INT_ONLY:
@@ -140,7 +146,6 @@ class Article:
 
     text: str
     ann: dict[str, list[Span]]
-    _bib_tokens: dict[str, str | None] | None = None
     _fig_cache: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     _figures: dict[str, Span] | None = None
     _fig_tokens: dict[str, str | None] = field(default_factory=dict)
@@ -183,28 +188,34 @@ class Article:
         return [sp[0] for sp in spans], [sp[1] for sp in spans]
 
     # -- references ----------------------------------------------------------------------------
-    def bib_tokens(self) -> dict[str, str | None]:
-        """id → `[bib_ref] title, Author [/bib_ref]` (None: no title) for every bibliography
-        entry, made once per document: papers cite the same entry many times."""
-        if self._bib_tokens is None:
-            text = self.text
-            self._bib_tokens = {key: _bib_token_text(text, title, author)
-                                for key, (title, author) in self._bib_fields().items()}
-        return self._bib_tokens
-
-    def _bib_fields(self) -> dict[str, tuple]:
-        """id → (title span, first-author surname span) of every bibliography entry (the first
-        entry wins for a repeated id), in one loop over the entries rather than two `inside`
-        calls per cited entry."""
+    def bib_token_of(self) -> Callable[[str], str | None]:
+        """id → `[bib_ref] title, Author [/bib_ref]` (None: no entry or no title), made on first
+        use and cached: papers cite the same entry many times, and list entries they never
+        cite. The title and author arrays are read here, before any token is asked for, so a
+        malformed annotation fails the row whether or not a cited entry needs it."""
         title_starts, title_ends = self._lookup_arrays("bibtitle")
         author_starts, author_ends = self._lookup_arrays("bibauthorlastname")
-        fields: dict[str, tuple] = {}
+        entries: dict[str, tuple[int, int]] = {}
         for start, end, attrs in self.spans("bibentry"):
             key = str(attrs.get("id"))
-            if key not in fields:
-                fields[key] = (_first_inside(title_starts, title_ends, start, end),
-                               _first_inside(author_starts, author_ends, start, end))
-        return fields
+            if key not in entries:  # the first entry wins for a repeated id
+                entries[key] = (start, end)
+        text = self.text
+        tokens: dict[str, str | None] = {}
+
+        def token_of(ref_id: str) -> str | None:
+            if ref_id in tokens:
+                return tokens[ref_id]
+            entry = entries.get(ref_id)
+            token = None
+            if entry is not None:
+                start, end = entry
+                token = _bib_token_text(text, _first_inside(title_starts, title_ends, start, end),
+                                        _first_inside(author_starts, author_ends, start, end))
+            tokens[ref_id] = token
+            return token
+
+        return token_of
 
     def figures(self) -> dict[str, Span]:
         if self._figures is None:
@@ -346,10 +357,10 @@ def _all_refs(article: Article) -> list[Ref]:
     append = refs.append
     extend = _extend_brackets
     bibrefs = article.spans("bibref")
-    tokens = article.bib_tokens() if bibrefs else {}
+    token_of = article.bib_token_of() if bibrefs else None
     for start, end, attrs in bibrefs:
         ref_id = attrs.get("ref_id")
-        token = tokens.get(ref_id) if ref_id and isinstance(ref_id, str) else None
+        token = token_of(ref_id) if ref_id and isinstance(ref_id, str) else None
         if not (text[start:start + 1] in "([" and text[end - 1:end] in ")]"):
             start, end = extend(text, start, end)  # (the test is extend's own first line)
         append((start, end, token, "bib"))
@@ -545,9 +556,8 @@ def _blocks(article: Article) -> list[tuple[str, Span]]:
     return blocks
 
 
-def _format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
-    """Format one S2ORC v2 row; returns (text, info) where info has `title`, counts of tokens.
-    (`format_s2orc` below is this function, or its compiled copy.)"""
+def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
+    """Format one S2ORC v2 row; returns (text, info) where info has `title`, counts of tokens."""
     content = record.get("content")
     if not isinstance(content, dict):
         raise S2orcFormatError("no 'content' object (not an S2ORC v2 row)")
@@ -557,13 +567,15 @@ def _format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     annotations = content.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise S2orcFormatError("content.annotations is not an object")
-    ann = {key: _spans(annotations.get(key), len(text)) for key in USED_ANNOTATIONS
-           if key not in LOOKUP_ANNOTATIONS and key not in REF_ANNOTATIONS}
-    article = Article(text=text, ann=ann,
-                      raw={key: annotations.get(key) for key in LOOKUP_ANNOTATIONS + REF_ANNOTATIONS})
+    text_len = len(text)
+    get = annotations.get
+    ann = {key: _spans(get(key), text_len) for key in _EAGER_ANNOTATIONS}
+    article = Article(text=text, ann=ann, raw={key: get(key) for key in _LAZY_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
     items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
+    add = items.append
+    figure_header = _FIGURE_HEADER.match
     header_seen_abstract = False
     refs = _all_refs(article)
     blocks = _blocks(article)
@@ -572,26 +584,26 @@ def _format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     for kind, span in blocks:
         if kind == "sectionheader":
             header = squash(remove_urls(text[span[0]:span[1]]))
-            if header and not _FIGURE_HEADER.match(header):
+            if header and not figure_header(header):
                 # `header_line` without its own squash: the header is squashed already
                 head = header.rstrip(":").strip()
                 level = 1 if is_main_header(head) else 2
-                items.append((level, f"{'#' * level} {head}"))
+                add((level, f"{'#' * level} {head}"))
             continue
         if kind == "formula":
             body = squash(text[span[0]:span[1]])
             if body:
-                items.append((0, f"[formula] {body} [/formula]"))
+                add((0, f"[formula] {body} [/formula]"))
             continue
         rendered = next(rendered_blocks)
         if kind == "abstract" and rendered and not header_seen_abstract:
             header_seen_abstract = True
             rendered = _ABSTRACT_WORD.sub("", rendered)
-            items.append((1, "# Abstract"))
+            add((1, "# Abstract"))
         # never start a block with a dangling token or punctuation left by a mis-parse
         rendered = rendered.lstrip(":;,.) ")
         if rendered:
-            items.append((0, rendered))
+            add((0, rendered))
     captions = _captions(article)
     out = _layout(title, items, captions)
     formulas = sum(1 for kind, _ in blocks if kind == "formula")
@@ -642,33 +654,3 @@ def _captions(article: Article) -> list[str]:
         tag = "table" if fig_id.startswith("tab") or span[2].get("type") == "table" else "fig"
         out.append(f"[{tag}] {name}: {caption} [/{tag}]")
     return out
-
-
-# -- the compiled copy -----------------------------------------------------------------------
-# `hatch_build.py` compiles this file with mypyc, as the top-level module below, when the
-# package is installed on a machine with a C compiler (about 1.2x faster). The copy is stamped
-# with the SHA-256 of this text and used only when the stamp matches, so an edited checkout
-# never runs stale compiled code; GAP_REPLAY_PURE_PYTHON=1 turns it off.
-COMPILED_MODULE = "_gap_replay_s2orc"
-
-
-def load_compiled(module_name: str = COMPILED_MODULE) -> Any:
-    """The compiled formatter module when it was built from exactly this file, else None."""
-    if os.environ.get("GAP_REPLAY_PURE_PYTHON"):
-        return None
-    try:
-        module = __import__(module_name)
-    except ImportError:
-        return None
-    with open(__file__, "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-    return module if getattr(module, "SOURCE_SHA256", None) == digest else None
-
-
-format_s2orc = _format_s2orc
-IMPLEMENTATION = "python"
-if __name__ != COMPILED_MODULE:  # this text is also the compiled module's source
-    _compiled = load_compiled()
-    if _compiled is not None:
-        format_s2orc = _compiled._format_s2orc
-        IMPLEMENTATION = "compiled"

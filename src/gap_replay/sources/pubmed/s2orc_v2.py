@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from gap_replay.sources.pubmed.s2orc_errors import S2orcFormatError
+from gap_replay.sources.pubmed.s2orc import S2orcFormatError
 
 # Annotation types the 2023 formatter reads (see s2orc.USED_ANNOTATIONS); the others
 # (`sentence`, `bib_venue`, first names...) are never decoded.
