@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
+# No test reaches the real Hugging Face Hub (the default recipe's tokenizer is a Hub id): a
+# closed loopback port, unless a test points HF_ENDPOINT at its own fake Hub.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
 
 def cli_env() -> dict[str, str]:

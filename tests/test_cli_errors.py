@@ -217,8 +217,9 @@ def test_guidelines_scrape_that_fetched_nothing_fails_and_names_the_source(tmp_p
 def test_refresh_against_a_closed_port(tmp_path, closed_url):
     res = run("refresh", "--config", cron_config(tmp_path, tmp_path / "root", closed_url))
     assert res.returncode == 1 and "Traceback" not in res.stdout + res.stderr, res.stderr
-    failed = [line for line in res.stderr.splitlines() if "refresh failed" in line]
-    assert len(failed) == 1 and closed_url.split("//")[1] in failed[0], res.stderr
+    lines = res.stderr.splitlines()
+    assert all("refresh failed" in line for line in lines), res.stderr  # one line per failed site
+    assert len(lines) > 1 and all(closed_url.split("//")[1] in line for line in lines), res.stderr
 
 
 # --- -v, usage, and the mapping itself ---------------------------------------------------------

@@ -37,6 +37,19 @@ def test_connection_refused_fails_fast_and_is_remembered_for_the_host(tmp_path):
     assert time.monotonic() - started < 0.5 and waits == [1.0]
 
 
+def test_without_retries_a_refused_connection_is_still_named_unreachable():
+    """--retries 0: the only attempt fails to connect; the error must say the host cannot be
+    reached (the advice is then "check the network/address"), not merely "gave up"."""
+    port = _closed_port()
+    waits: list[float] = []
+    client = PoliteClient(base_url=f"http://127.0.0.1:{port}", rate=0, respect_robots=False,
+                          retry=RetryPolicy(max_retries=0, backoff=10, timeout=5), sleep=waits.append)
+    with pytest.raises(HostUnreachable) as err:
+        client.get("https://example.org/a")
+    assert f"cannot reach 127.0.0.1:{port} (connection refused; no network?)" in str(err.value)
+    assert "gave up" not in str(err.value) and waits == []
+
+
 def test_robots_of_an_unreachable_host_stops_the_source_instead_of_proceeding():
     client = PoliteClient(base_url=f"http://127.0.0.1:{_closed_port()}", rate=0,
                           sleep=lambda s: None)

@@ -59,7 +59,7 @@ MISTAKES = [
      "invalid recipe: {R}: decontamination.mode: expected drop or trim, got 'cut'"),
     ("exact-dedup buckets", {"dedup.exact.buckets": 0}, "invalid recipe: {R}: dedup.exact.buckets: must be >= 1, got 0"),
     ("missing tokenizer file", {"tokenizer.path": "nowhere/tokenizer.model"},
-     "tokenizer: tokenizer file nowhere/tokenizer.model not found"),
+     "tokenizer file nowhere/tokenizer.model not found"),
     ("duplicate extra token", {"tokenizer.extra_tokens": ["[bib]", "[bib]"]},
      "invalid recipe: {R}: tokenizer.extra_tokens: contains a duplicate token"),
     ("source without an acquirer", {"sources.abstract": {"target_tokens": 1}},
@@ -127,7 +127,7 @@ def test_several_mistakes_are_one_line_each(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == HEADER and len(lines) == 3
     assert lines[1].startswith(f"output folder {blocker / 'out'}: cannot write there")
-    assert lines[2].startswith("tokenizer: tokenizer file nowhere/tokenizer.model not found")
+    assert lines[2].startswith("tokenizer file nowhere/tokenizer.model not found")
     assert "Traceback" not in proc.stderr
 
 
@@ -140,15 +140,20 @@ def test_a_bad_recipe_and_a_bad_output_folder_are_both_named(tmp_path):
     recipe.write_text(yaml.safe_dump(data))
     proc, _ = _cli("download", "--output", str(blocker / "out"), "--recipe", str(recipe))
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1 and len(lines) == 3, proc.stderr
+    assert proc.returncode == 1 and len(lines) == 4, proc.stderr
     assert lines[1] == f"invalid recipe: {recipe}: sead: unknown key; did you mean 'seed'?"
     assert lines[2].startswith(f"output folder {blocker / 'out'}: cannot write there")
+    # the recipe's tokenizer section is fine, so it is checked too: the Hub (conftest: a closed
+    # port) cannot be reached, and that is not an access problem, so no HF_TOKEN hint
+    assert lines[3].startswith("tokenizer hf:meta-llama/Llama-2-7b-hf: cannot reach the Hugging Face Hub")
+    assert "is not set" not in lines[3]
 
 
 def test_sample_with_an_explicit_recipe_rejects_its_bad_value_instead_of_replacing_it(tmp_path):
     """configs/sample.yaml sets papers' validation_fraction to 0.15; R's 1.5 must not be replaced."""
     data = yaml.safe_load(open(default_recipe_path(), encoding="utf-8"))
     data["sources"]["papers"]["validation_fraction"] = 1.5
+    data["tokenizer"]["path"] = "sample:tokenizer.model"  # R's own tokenizer wins too; this one loads
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(data))
     proc, elapsed = _cli("download", "--sample", "--output", str(tmp_path / "out"), "--recipe", str(recipe))
@@ -242,7 +247,7 @@ def test_refresh_checks_the_tokenizer_before_fetching(tmp_path):
     path.write_text(yaml.safe_dump(config))
     proc, elapsed = _cli("refresh", "--config", str(path), "--output", str(tmp_path / "root"))
     assert proc.returncode == 1 and elapsed < 5 + 5, proc.stderr
-    assert "nothing was fetched; fix first: tokenizer: tokenizer file nowhere/tokenizer.model" in proc.stderr
+    assert "nothing was fetched; fix first: tokenizer file nowhere/tokenizer.model" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "root" / "state" / "raw").exists()
 
@@ -276,3 +281,81 @@ def test_a_run_that_needs_more_disk_than_is_free_is_warned_before_fetching(tmp_p
                        "--sources", "abstracts", "--recipe", str(recipe))
     first = proc.stderr.splitlines()[0]
     assert first.startswith(f"warning: {tmp_path / 'out'} has ") and "GB free; the plan estimates ~" in first
+
+
+def test_every_problem_of_a_recipe_is_its_own_line_with_the_folder_and_tokenizer_checks(tmp_path):
+    """Not only the first mistake: each section's and each source's problem is named at once."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = yaml.safe_load(open(default_recipe_path(), encoding="utf-8"))
+    data["sead"] = 1
+    data["sources"]["papers"]["validation_fraction"] = 1.5
+    data["near_dedup"]["threshold"] = 7.2
+    data["tokenizer"]["path"] = "nowhere/tokenizer.model"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    proc, elapsed = _cli("download", "--output", str(blocker / "out"), "--recipe", str(recipe))
+    assert proc.returncode == 1 and elapsed < 5 + 5 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[:4] == [HEADER, f"invalid recipe: {recipe}: sead: unknown key; did you mean 'seed'?",
+                         f"invalid recipe: {recipe}: sources.papers.validation_fraction: must be in [0, 1), got 1.5",
+                         f"invalid recipe: {recipe}: near_dedup.threshold: expected a number in (0, 1], got 7.2"]
+    assert lines[4].startswith(f"output folder {blocker / 'out'}: cannot write there")
+    assert lines[5].startswith("tokenizer file nowhere/tokenizer.model not found")
+    assert len(lines) == 6
+
+
+def test_dry_run_of_the_default_recipe_prints_the_plan_and_its_problems(tmp_path):
+    """The default recipe's tokenizer is on the Hub; unreachable (conftest: a closed port), the
+    plan is still printed, then the problem, exit 1, in seconds."""
+    proc, elapsed = _cli("download", "--output", str(tmp_path / "out"), "--dry-run",
+                         env_drop=("S2_API_KEY", "HF_TOKEN"), HF_HOME=str(tmp_path / "hf-home"))
+    assert proc.returncode == 1 and elapsed < 5 + 5, proc.stderr
+    assert proc.stdout.startswith(f"plan for {tmp_path / 'out'} (recipe gap-replay-48.1B")
+    assert [line.split()[0] for line in proc.stdout.splitlines()[2:6]] == [
+        "guidelines", "abstracts", "papers", "replay"]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == HEADER and len(lines) == 2, proc.stderr
+    assert lines[1].startswith("tokenizer hf:meta-llama/Llama-2-7b-hf: cannot reach the Hugging Face Hub "
+                               "at http://127.0.0.1:9")
+    assert "is not set" not in lines[1]  # the network is the problem, not a token
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_gated_hub_tokenizer_without_a_token_says_how_to_get_access(tmp_path, monkeypatch):
+    """Only an access refusal (gated: 401 without a token) adds the HF_TOKEN hint."""
+    from fakehub import FakeHub
+    from gap_replay.preflight import check_tokenizer
+    from gap_replay.recipe import load_recipe
+    from gap_replay.resources import sample_dir
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with FakeHub("hf_secret") as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        hub.add_model("meta-llama/Llama-2-7b-hf", {"tokenizer.model": (sample_dir() / "tokenizer.model").read_bytes()},
+                      gated=True)
+        (line,) = check_tokenizer(load_recipe())  # the default recipe names this repo
+        assert line.startswith("tokenizer hf:meta-llama/Llama-2-7b-hf: meta-llama/Llama-2-7b-hf is gated")
+        assert "accept the license at https://huggingface.co/meta-llama/Llama-2-7b-hf" in line
+        assert "HF_TOKEN is not set" in line and "hf auth login" in line and "\n" not in line
+        monkeypatch.setenv("HF_TOKEN", "hf_secret")
+        assert check_tokenizer(load_recipe()) == []
+
+
+def test_refresh_names_every_recipe_problem_and_the_tokenizer_one_line_each(tmp_path):
+    config = yaml.safe_load((spec_dir("configs") / "cron-sample.yaml").read_text())
+    config["recipe_overrides"]["tokenizer"]["path"] = "nowhere/tokenizer.model"
+    config["recipe_overrides"]["sead"] = 1
+    config["recipe_overrides"]["scale"] = 0
+    path = tmp_path / "cron.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc, elapsed = _cli("refresh", "--config", str(path), "--output", str(tmp_path / "root"))
+    assert proc.returncode == 1 and elapsed < 5 + 5, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr and len(lines) == 3, proc.stderr
+    assert all("refresh failed version=- seconds=" in line for line in lines)
+    assert [line.split(" error: ", 1)[1].split(": ")[3] for line in lines[:2]] == ["sead", "scale"]
+    assert lines[0].endswith("sead: unknown key; did you mean 'seed'? (with the config recipe_overrides)")
+    assert "error: nothing was fetched; fix first: tokenizer file nowhere/tokenizer.model not found" in lines[2]

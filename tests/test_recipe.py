@@ -175,3 +175,34 @@ def test_clean_rules_default_on_and_switch_per_source():
     assert r.clean_rules("guidelines")["lists"] is False  # the site cleaner applied it, once
     assert r.clean_rules("papers")["headers"] is True
     assert r.clean_rules("abstracts")["nfc"] is True  # unset rules are on
+
+
+def test_every_problem_is_reported_one_per_line_each_naming_the_file(tmp_path):
+    """Validation goes on after the first problem: the first one of each section and each source."""
+    data = _default()
+    data["sead"] = 1
+    data["scale"] = 0
+    data["sources"]["papers"]["validation_fraction"] = 1.5
+    data["sources"]["papers"]["min_chars"] = -1  # same source: only its first problem is named
+    data["sources"]["guidelines"]["clean"] = {"emoji": True}
+    data["near_dedup"]["threshold"] = 7.2
+    path = _write(tmp_path, data)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert err.value.problems == [
+        f"{path}: sead: unknown key; did you mean 'seed'?",
+        f"{path}: scale: must be > 0, got 0",
+        f"{path}: sources.guidelines.clean.emoji: unknown cleaning rule; use one of "
+        "ftfy, nfc, urls, citations, lists, headers, whitespace",
+        f"{path}: sources.papers.validation_fraction: must be in [0, 1), got 1.5",
+        f"{path}: near_dedup.threshold: expected a number in (0, 1], got 7.2"]
+    assert str(err.value) == "\n".join(err.value.problems)
+    assert err.value.data["sead"] == 1  # what was read, for preflight's other checks
+
+
+def test_a_recipe_error_survives_pickling_with_its_problems():
+    """Validation may fail in a worker process; the parent must get every line back."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(RecipeError("a: bad", "b: worse")))
+    assert err.problems == ["a: bad", "b: worse"] and str(err) == "a: bad\nb: worse"

@@ -261,3 +261,36 @@ def test_a_failed_page_keeps_its_document_and_an_unlisted_page_is_removed(tmp_pa
     assert len(after) == 3 and set(after) < set(before)
     assert not any("otitis" in text.lower() for text in after.values())
     assert [d["kind"] for d in _delta(root / "current")] == ["removed"]
+
+
+def _refresh_to_file(config: Path, log: Path) -> int:
+    """A refresh as cron runs it: stderr redirected to a file, no terminal."""
+    with open(log, "w") as fh:
+        return subprocess.run([sys.executable, "-m", "gap_replay", "refresh", "--config", str(config)],
+                              env=_env(), stdout=subprocess.DEVNULL, stderr=fh, stdin=subprocess.DEVNULL,
+                              timeout=180).returncode
+
+
+def test_under_cron_a_refresh_logs_one_line_on_success_and_one_clean_line_per_failure(tmp_path, sites):
+    _, server = sites
+    log = tmp_path / "cron.log"
+    assert _refresh_to_file(_config(tmp_path, server.base_url("pages")), log) == 0, log.read_text()
+    (line,) = log.read_text().splitlines()
+    assert "gap_replay.refresh.summary: refresh new-version" in line
+
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = _config(tmp_path, f"http://127.0.0.1:{port}", "cron-down.yaml", sources=["guidelines", "abstracts"],
+                     acquirers={"guidelines": "pages_acquirer:acquire", "abstracts": "pages_acquirer:acquire"})
+    assert _refresh_to_file(config, log) == 1
+    text = log.read_text()
+    lines = text.splitlines()
+    assert "Traceback" not in text and "\\n" not in text and "error='" not in text  # no reprs
+    assert len(lines) == 2, text  # one line per failed source
+    for line, source in zip(lines, ("guidelines", "abstracts")):
+        assert "gap_replay.refresh.summary: refresh failed version=- seconds=" in line
+        assert f"error: cannot acquire: {source}: " in line
+        assert f"cannot reach 127.0.0.1:{port} (connection refused" in line

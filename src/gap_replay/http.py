@@ -418,7 +418,9 @@ class PoliteClient:
                 cause = unreachable_cause(exc)
                 if cause is not None:
                     unreachable_tries += 1
-                    if unreachable_tries > 1:  # one second chance for a blip, then stop
+                    # one second chance for a blip, then stop; the last attempt (--retries 0)
+                    # says the host is unreachable too, not just "gave up"
+                    if unreachable_tries > 1 or attempt == self.retry.max_retries:
                         _UNREACHABLE.add(host, cause)
                         raise HostUnreachable(url, host, cause) from exc
                     last_reason = f"cannot connect ({cause})"

@@ -30,12 +30,25 @@ def check_tokenizer(recipe: Recipe) -> list[str]:
     try:
         load_tokenizer(recipe)
     except TokenizerError as exc:
-        path = str(recipe.tokenizer.get("path", ""))
-        if path.startswith("hf:") and not has_credential("hf"):  # gated models need a token
+        line = str(exc) if str(exc).startswith("tokenizer") else f"tokenizer: {exc}"
+        if _needs_hub_access(exc) and not has_credential("hf"):  # a gated model needs a token
             env, how = CREDENTIALS["hf"]
-            return [f"tokenizer: {exc} (a gated Hub model needs {env}, which is not set: {how})"]
-        return [f"tokenizer: {exc}"]
+            line += f" ({env} is not set: {how})"
+        return [line]
     return []
+
+
+def _needs_hub_access(exc: BaseException) -> bool:
+    """The Hub refused for lack of access (gated, 401, 403), not for the network or a name."""
+    cause = exc.__cause__ or exc.__context__  # the Hub's error, raised `from None` below it
+    if cause is None:
+        return False
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+    if isinstance(cause, GatedRepoError):
+        return True
+    status = getattr(getattr(cause, "response", None), "status_code", None)
+    return isinstance(cause, HfHubHTTPError) and status in (401, 403)
 
 
 def check_output(output: str) -> list[str]:

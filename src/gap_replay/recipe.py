@@ -28,7 +28,25 @@ SPLITS = ("train", "validation")
 
 
 class RecipeError(ValueError):
-    """A recipe that cannot be used; the message names the key and the problem."""
+    """A recipe that cannot be used: `problems` holds one line per problem, each naming the key
+    (validation reports every section's and source's first problem, not only the first one)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = [str(p) for p in problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+    # the recipe as merged, when it was a mapping: preflight still checks what it can of it
+    data: dict[str, Any] | None = None
+    origin: str | None = None
+
+    def prefixed(self, prefix: str, suffix: str = "") -> "RecipeError":
+        """The same problems, each line with `prefix` in front (e.g. the recipe file)."""
+        err = RecipeError(*(f"{prefix}{p}{suffix}" for p in self.problems))
+        err.data, err.origin = self.data, self.origin
+        return err
 
 
 SectionValidator = Callable[[Any, str], None]
@@ -199,28 +217,45 @@ def _validate_dedup(dedup: Any) -> None:
 
 
 def validate(data: Any) -> None:
-    """Raise RecipeError naming the first bad key; sections other parts own are checked by
-    their registered validators, and a top-level key no one knows is rejected."""
+    """Raise RecipeError listing every problem: the first one of each part (an unknown top-level
+    key, each plain setting, each section, each source), so one run names all of them; sections
+    other parts own are checked by their registered validators."""
     _expect(data, dict, "recipe", "a mapping (YAML document)")
-    reject_unknown(data, CORE_SECTIONS + tuple(_SECTION_VALIDATORS))
-    _expect(data.get("name", "recipe"), str, "name", "a string")
-    _number(data.get("seed", 0), "seed", integer=True)
-    scale = data.get("scale", 1)
+    problems: list[str] = []
+
+    def check(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except RecipeError as exc:
+            problems.extend(exc.problems)
+
+    known = CORE_SECTIONS + tuple(_SECTION_VALIDATORS)
+    for key in data:
+        check(reject_unknown, {key: None}, known)
+    check(lambda: _expect(data.get("name", "recipe"), str, "name", "a string"))
+    check(_number, data.get("seed", 0), "seed", integer=True)
+    check(_validate_scale, data.get("scale", 1))
+    check(_validate_tokenizer, data.get("tokenizer"))
+    check(_validate_output, data.get("output", {}))
+    sources = data.get("sources")
+    check(_expect, sources, dict, "sources", "a mapping of source name to its settings")
+    if isinstance(sources, dict):
+        if not sources:
+            check(_fail, "sources", "must name at least one source")
+        for name, src in sources.items():
+            check(_validate_source, str(name), src)
+    check(_validate_dedup, data.get("dedup", {}))
+    for section, validator in _SECTION_VALIDATORS.items():
+        if section in data:
+            check(_call, validator, data[section], section)
+    if problems:
+        raise RecipeError(*problems)
+
+
+def _validate_scale(scale: Any) -> None:
     _number(scale, "scale", minimum=0)
     if scale == 0:
         _fail("scale", "must be > 0, got 0")
-    _validate_tokenizer(data.get("tokenizer"))
-    _validate_output(data.get("output", {}))
-    sources = data.get("sources")
-    _expect(sources, dict, "sources", "a mapping of source name to its settings")
-    if not sources:
-        _fail("sources", "must name at least one source")
-    for name, src in sources.items():
-        _validate_source(str(name), src)
-    _validate_dedup(data.get("dedup", {}))
-    for section, validator in _SECTION_VALIDATORS.items():
-        if section in data:
-            _call(validator, data[section], section)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,9 +273,30 @@ class Recipe:
     """A validated recipe with accessors; `data` is the plain dict (picklable, JSON-able)."""
 
     def __init__(self, data: dict[str, Any], origin: str | None = None) -> None:
-        validate(data)
+        try:
+            validate(data)
+        except RecipeError as exc:
+            exc.data, exc.origin = (data if isinstance(data, dict) else None), origin
+            raise
         self.data = data
         self.origin = origin
+
+    @classmethod
+    def unchecked(cls, data: dict[str, Any], origin: str | None = None) -> "Recipe":
+        """A recipe that failed validation, for preflight to check what it can (the tokenizer)
+        besides its problems; never run anything with it."""
+        recipe = cls.__new__(cls)
+        recipe.data, recipe.origin = data, origin
+        return recipe
+
+    def tokenizer_problems(self) -> list[str]:
+        """The problems of the `tokenizer` section alone, [] when it is valid (preflight loads
+        the tokenizer of an otherwise invalid recipe only then)."""
+        try:
+            _validate_tokenizer(self.data.get("tokenizer"))
+        except RecipeError as exc:
+            return exc.problems
+        return []
 
     # --- plain settings ---------------------------------------------------------------------
     @property
@@ -355,7 +411,7 @@ def load_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             data = deep_merge(data, overrides)
         return Recipe(data, origin=str(path))
     except RecipeError as exc:
-        raise RecipeError(f"{path}: {exc}") from None
+        raise exc.prefixed(f"{path}: ") from None
 
 
 def recipe_from_dict(data: dict[str, Any], origin: str | None = None) -> Recipe:

@@ -49,7 +49,15 @@ DOCS_PER_CLEAN_SHARD = 50_000
 
 
 class RefreshError(RuntimeError):
-    pass
+    """A refresh that cannot run or finish; `problems` holds one line per problem (cron logs
+    each as its own line)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = [str(p) for p in problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -135,9 +143,10 @@ class RefreshResult:
         if self.pruned:
             parts.append(f"pruned={','.join(self.pruned)}")
         parts.append(f"seconds={self.seconds:.1f}")
-        if self.error:
-            parts.append(f"error={self.error!r}")
-        return " ".join(parts)
+        line = " ".join(parts)
+        if self.error:  # last, as written, on the same line (newlines folded: one line for cron)
+            line += f" error: {' '.join(self.error.split())}"
+        return line
 
 
 def load_refresh_recipe(cfg: RefreshConfig):
@@ -149,7 +158,16 @@ def load_refresh_recipe(cfg: RefreshConfig):
     try:
         return load_recipe(cfg.recipe, overrides or None)
     except RecipeError as exc:  # the bad key may be in the config, not in the recipe file
-        raise RecipeError(f"{exc}{' (with the config recipe_overrides)' if cfg.recipe_overrides else ''}") from None
+        where = " (with the config recipe_overrides)" if cfg.recipe_overrides else ""
+        problems = exc.prefixed("invalid recipe: ", where).problems
+        if exc.data is not None:  # the tokenizer is checked too when its own section is valid
+            from gap_replay.preflight import check_tokenizer
+            from gap_replay.recipe import Recipe
+
+            unchecked = Recipe.unchecked(exc.data, exc.origin)
+            if not unchecked.tokenizer_problems():
+                problems += check_tokenizer(unchecked)
+        raise RefreshError(*(f"nothing was fetched; fix first: {p}" for p in problems)) from None
 
 
 def check_before_fetching(cfg: RefreshConfig, recipe, state_dir: Path) -> None:
@@ -165,7 +183,7 @@ def check_before_fetching(cfg: RefreshConfig, recipe, state_dir: Path) -> None:
                 + check_credentials(routes(recipe, builtin, cfg.sample, cfg.base_url, cfg.options),
                                     cfg.options.get("api_key_file")))
     if problems:
-        raise RefreshError("nothing was fetched; fix first: " + "; ".join(problems))
+        raise RefreshError(*(f"nothing was fetched; fix first: {p}" for p in problems))
 
 
 def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
@@ -188,7 +206,7 @@ def acquire_all(cfg: RefreshConfig, recipe, state_dir: Path) -> dict[str, dict]:
                              options={"refresh": True, **cfg.options}, overrides=cfg.acquirers,
                              allow_partial=bool(cfg.options.get("allow_partial", False)))
     except (AcquireError, ImportError, ValueError) as exc:
-        raise RefreshError(f"cannot acquire: {exc}") from exc
+        raise RefreshError(*(f"cannot acquire: {p}" for p in getattr(exc, "problems", [str(exc)]))) from exc
 
 
 def _fetch_failed_since(state_dir: Path, since: float) -> bool:

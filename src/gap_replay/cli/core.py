@@ -12,6 +12,7 @@ import click
 import orjson
 import yaml
 
+from gap_replay.cli.errors import InvalidRecipe
 from gap_replay.recipe import Recipe, RecipeError, load_recipe
 from gap_replay.resources import sample_sites_dir, spec_dir
 
@@ -78,7 +79,7 @@ def resolve_recipe(recipe_path: str | None, config: dict[str, Any], seed: int | 
     except RecipeError as exc:
         where = (f" (with the recipe_overrides of {config['_path']})"
                  if from_config and config.get("_path") and not recipe_path else "")
-        raise click.ClickException(f"invalid recipe: {exc}{where}") from None
+        raise InvalidRecipe(exc, where) from None
 
 
 def parse_formats(value: str | list | None) -> tuple[str, ...]:
@@ -251,7 +252,8 @@ def _settings(config: dict, workers, executor, address) -> tuple[int, str, str |
               help="A source that fails is a warning: process and mix what was acquired.")
 @click.option("--dry-run", is_flag=True,
               help="Check everything (recipe, tokenizer, output folder, credentials), print the "
-                   "plan (route, budget, requests, disk and time per source) and exit; no request.")
+                   "plan (route, budget, requests, disk and time per source) and exit; no request. "
+                   "Exit 1 after the plan when a check failed.")
 @common_options
 def download(sample, sources, output, formats, base_url, allow_partial, dry_run, recipe_path,
              config_path, workers, executor, address, seed):
@@ -284,16 +286,25 @@ def download(sample, sources, output, formats, base_url, allow_partial, dry_run,
     output = absolute(output)
     try:
         recipe = resolve_recipe(recipe_path, config, seed)
-    except click.ClickException as exc:  # report the output folder's problems with it
-        from gap_replay.preflight import check_output
+    except InvalidRecipe as exc:  # report the output folder's and tokenizer's problems with it
+        from gap_replay.preflight import check_output, check_tokenizer
 
-        fail_before_fetching([exc.message] + check_output(output))
+        tokenizer = (check_tokenizer(exc.recipe) if exc.recipe is not None
+                     and not exc.recipe.tokenizer_problems() else [])
+        fail_before_fetching(exc.problems + check_output(output) + tokenizer)
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
+    no_plan = None
+    if dry_run:  # the plan, then the problems (exit 1) if there are any
+        try:
+            click.echo(_plan(output, recipe, chosen, sample, base_url, n_workers))
+        except (ValueError, OSError) as exc:  # the problems below still need printing
+            no_plan = click.ClickException(f"no plan: {exc}")
     fail_on_preflight(output, recipe, chosen, sample, base_url)
     if dry_run:
-        click.echo(_plan(output, recipe, chosen, sample, base_url, n_workers))
+        if no_plan is not None:
+            raise no_plan
         return
     _warn_on_free_space(output, recipe, chosen, sample, base_url)
     with folder_lock(output, "download"):

@@ -26,3 +26,16 @@ class OneLineErrors(click.Group):
             if ctx.find_root().params.get("verbose"):
                 click.echo(traceback.format_exc().rstrip(), err=True)
             raise click.ClickException(line) from exc
+
+
+class InvalidRecipe(click.ClickException):
+    """`invalid recipe: FILE: KEY: problem`, one line per problem (RecipeError.problems);
+    `recipe` is what could be read of it (Recipe.unchecked), so preflight can still check its
+    tokenizer, or None."""
+
+    def __init__(self, error, suffix: str = "") -> None:
+        from gap_replay.recipe import Recipe
+
+        self.problems = error.prefixed("invalid recipe: ", suffix).problems
+        super().__init__("\n".join(self.problems))
+        self.recipe = Recipe.unchecked(error.data, error.origin) if error.data is not None else None

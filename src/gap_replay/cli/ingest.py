@@ -48,7 +48,9 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     try:  # validated like every command's recipe, before any work
         recipe_data = load_recipe(recipe).data
     except RecipeError as exc:
-        raise click.ClickException(f"invalid recipe: {exc}") from None
+        from gap_replay.cli.errors import InvalidRecipe
+
+        raise InvalidRecipe(exc) from None
     try:
         with folder_lock(output, "ingest"):
             report = run_ingest(fmt, paths, output, all_records=all_records, force=force,

@@ -16,7 +16,9 @@ def _recipe(path: str | None) -> dict:
     try:
         return load_recipe(path).data
     except RecipeError as exc:
-        raise click.ClickException(f"invalid recipe: {exc}") from None
+        from gap_replay.cli.errors import InvalidRecipe
+
+        raise InvalidRecipe(exc) from None
 
 
 def _echo_summary(summary: dict) -> None:
@@ -79,7 +81,8 @@ def pubmed() -> None:
 @click.option("--dataset", required=True,
               help="A dataset the release lists: papers, abstracts, s2orc_v2 (s2orc on releases "
                    "before it; either name means the full text the release has).")
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Output directory OUTPUT; documents go to OUTPUT/raw/ (a rerun resumes).")
 @click.option("--base-url", default=None, help="Replace scheme+host of API and file URLs.")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Plain-text key or {\"api_key\": ...}; S2_API_KEY wins when set.")
@@ -127,7 +130,8 @@ def download(dataset: str, output: str, base_url: str | None, api_key_file: str 
 
 
 @pubmed.command("fetch-oa")
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Output directory OUTPUT; documents go to OUTPUT/raw/ (a rerun resumes).")
 @click.option("--endpoint-url", default=None,
               help="An S3 API endpoint serving the bucket pmc-oa-opendata path-style (moto, "
                    "MinIO). [default: the public bucket https://pmc-oa-opendata.s3.amazonaws.com]")
@@ -167,7 +171,8 @@ def fetch_oa_cmd(output: str, endpoint_url: str | None, since: str | None, limit
 
 
 @pubmed.command("fetch-baseline")
-@click.option("--output", "-o", required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
+              help="Output directory OUTPUT; documents go to OUTPUT/raw/ (a rerun resumes).")
 @click.option("--base-url", default=None, help="Replace scheme+host of the NCBI URLs.")
 @click.option("--updates/--no-updates", default=True, help="Also the daily update files.")
 @click.option("--limit", type=int, default=None, help="At most N files (testing).")

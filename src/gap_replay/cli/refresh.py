@@ -38,6 +38,10 @@ def refresh(config_path: str, output: str | None, full: bool) -> None:
     from gap_replay.refresh import EXIT_FAILED, EXIT_LOCKED, LockHeld, RefreshConfig, RefreshError, \
         RefreshResult, run_refresh
 
+    if not click.get_current_context().find_root().params.get("verbose"):
+        # cron keeps the summary lines only: the failures they name are not logged twice (per URL
+        # warnings of the scrapers); -v shows everything
+        logging.getLogger("gap_replay").setLevel(logging.ERROR)
     try:
         cfg = RefreshConfig.load(config_path, output)
     except RefreshError as exc:
@@ -53,9 +57,11 @@ def refresh(config_path: str, output: str | None, full: bool) -> None:
         from gap_replay.errors import describe
 
         logging.getLogger("gap_replay.refresh").info("refresh failed", exc_info=True)  # with -v
-        error = describe(exc) or f"{type(exc).__name__}: {exc}"
-        log.error("%s", RefreshResult("failed", error=error,
-                                      seconds=time.monotonic() - started).summary_line())
+        problems = (getattr(exc, "problems", None)  # RefreshError: one line per problem
+                    or [describe(exc) or f"{type(exc).__name__}: {exc}"])
+        seconds = time.monotonic() - started
+        for problem in problems:  # one line each, however many lines the message had
+            log.error("%s", RefreshResult("failed", error=problem, seconds=seconds).summary_line())
         sys.exit(EXIT_FAILED)
     log.info("%s", result.summary_line())
     sys.exit(result.exit_code)

@@ -71,7 +71,7 @@ def replay() -> None:
 @click.option("--rate", type=float, default=None,
               help="Requests per second per host and worker. [default: recipe replay.rate]")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
-              show_default=True)
+              show_default=True, help="Where the file reads run.")
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray).")
 def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_lists,
            missing_subsets, tokenizer, parquet, rate, executor, address) -> None:
@@ -99,7 +99,9 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
     try:  # the whole recipe is checked before any request, not only its replay section
         recipe_data = load_recipe(recipe).data
     except RecipeError as exc:
-        raise click.ClickException(f"invalid recipe: {exc}") from None
+        from gap_replay.cli.errors import InvalidRecipe
+
+        raise InvalidRecipe(exc) from None
     overrides = {"target_tokens": target_tokens, "seed": seed, "url_lists": url_lists,
                  "tokenizer": tokenizer, "rate": rate, "missing_subsets": missing_subsets,
                  "subsets": tuple(subsets.split(",")) if subsets else None}

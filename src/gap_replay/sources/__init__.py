@@ -95,9 +95,11 @@ def run_acquirers(sources: list[str], output: str, recipe: dict[str, Any], *, se
     write_acquire_report(output, summaries)
     lines = problem_lines(summaries)
     if lines and not allow_partial:
-        raise AcquireError("\n".join(lines + [
+        error = AcquireError("\n".join(lines + [
             "Rerun to resume (completed work is kept); fix what is named above, or pass "
             "--allow-partial to keep what was acquired."]))
+        error.problems = lines  # one per source problem, without the advice (refresh logs these)
+        raise error
     for line in lines:
         log.warning("%s", line)
     return summaries
