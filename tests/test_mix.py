@@ -133,3 +133,39 @@ def test_documents_without_split_are_quarantined_not_mixed(tmp_path):
     assert ids == {"p1"}
     entries = [orjson.loads(line) for p in (tmp_path / "quarantine").rglob("*.jsonl") for line in p.read_bytes().splitlines()]
     assert len(entries) == 1 and "no meta.split" in entries[0]["reason"]
+
+
+def test_shard_count_follows_the_planned_tokens_up_to_the_recipe_maximum():
+    from gap_replay.stages.mix import MIN_SHARDS, SHARD_TOKENS, shard_counts
+
+    plan = plan_sources({"papers": 10 * SHARD_TOKENS + 1, "replay": 5},
+                        {"papers": {"train_tokens": 10, "weighted_tokens": 10, "validation_tokens": 3}})
+    assert shard_counts(plan, {"train": 1024, "validation": 32}) == {"train": 11, "validation": MIN_SHARDS}
+    assert shard_counts(plan, {"train": 4, "validation": 2}) == {"train": 4, "validation": 2}  # the sample's
+    # a source without train tokens writes nothing, so it does not count
+    assert shard_counts(plan_sources({"replay": 100 * SHARD_TOKENS}, {}), {"train": 64, "validation": 1}) == {
+        "train": MIN_SHARDS, "validation": 1}
+
+
+def test_a_small_corpus_gets_few_shards_and_mix_keeps_only_markers(tmp_path):
+    from gap_replay.stages.mix import MIN_SHARDS
+
+    _clean_tree(tmp_path, n_per_source=20)
+    recipe = load_recipe(overrides={**RECIPE.data, "output": {"shards_per_split": {"train": 1024, "validation": 32}}})
+    manifest = run_mix(str(tmp_path), str(tmp_path), recipe, make_executor("local", 1))
+    assert len(manifest["shards"]) == 2 * MIN_SHARDS == len(list((tmp_path / "shards").rglob("*.jsonl.gz")))
+    work = next((tmp_path / "work").iterdir())
+    assert sorted(p.name for p in work.iterdir()) == ["markers", "plan.json"]  # tokens, buckets: deleted
+    markers = sorted(work.rglob("*.json"))
+    assert len(markers) == 1 + 2 * 6 + 2 * MIN_SHARDS  # plan, tokenize + bucket per clean shard, write
+    stamps = {p: p.stat().st_mtime_ns for p in markers}
+    assert run_mix(str(tmp_path), str(tmp_path), recipe, make_executor("local", 1)) == manifest
+    assert {p: p.stat().st_mtime_ns for p in markers if p.name != "plan.json"} == {
+        p: t for p, t in stamps.items() if p.name != "plan.json"}  # a rerun after success: nothing redone
+    # an output shard deleted after the run: its buckets are gone, so mix makes them again
+    shard = tmp_path / manifest["shards"][3]["path"]
+    before = shard.read_bytes()
+    shard.unlink()
+    assert run_mix(str(tmp_path), str(tmp_path), recipe, make_executor("local", 2)) == manifest
+    assert shard.read_bytes() == before
+    assert sorted(p.name for p in work.iterdir()) == ["markers", "plan.json"]

@@ -145,3 +145,26 @@ def test_a_document_over_max_chars_is_quarantined_before_any_stage(tmp_path):
     entry = orjson.loads(qfile.read_bytes().splitlines()[0])
     assert entry["reason"].startswith(f"document big too large: {len(big.text):,} characters")
     assert "sources.papers.max_chars = 5,000" in entry["reason"]
+
+
+def test_after_a_run_work_keeps_only_markers_and_a_lost_clean_shard_is_rebuilt(tmp_path):
+    papers, abstracts = _english(6, 1, "papers"), _english(6, 2, "abstracts")
+    copy_text = Document(id="copy-of-paper", source="abstracts", text=papers[2].text.upper())
+    _write(tmp_path / "raw/papers/a.jsonl.gz", papers)
+    _write(tmp_path / "raw/abstracts/a.jsonl.gz", abstracts)
+    _write(tmp_path / "raw/abstracts/b.jsonl.gz", [copy_text])
+    stats = run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 1))
+    assert stats["stages"]["dedup"]["abstracts"]["dropped"] == {"duplicate_content": 1}
+    work = next((tmp_path / "work").iterdir())
+    # segment shards, dedup buckets and decisions, near-dedup signatures and pairs: all gone
+    assert [p.name for p in work.iterdir()] == ["markers"]
+    clean = {p: p.read_bytes() for p in sorted((tmp_path / "clean").rglob("*.jsonl.gz"))}
+    markers = {p: p.stat().st_mtime_ns for p in work.rglob("*.json")}
+    assert run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 1)) == stats
+    assert {p: p.stat().st_mtime_ns for p in work.rglob("*.json")} == markers  # nothing redone
+    # a clean shard lost after the run needs the dedup decisions, which are gone: all runs again
+    lost = next(p for p in clean if "abstracts" in str(p) and p.name.startswith("b"))
+    lost.unlink()
+    assert run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 2)) == stats
+    assert {p: p.read_bytes() for p in sorted((tmp_path / "clean").rglob("*.jsonl.gz"))} == clean
+    assert [p.name for p in work.iterdir()] == ["markers"]

@@ -8,6 +8,11 @@ Three task phases, each one task per shard with a marker, then the manifest:
 3. bucket: each tokenized shard -> per-output-shard bucket files, one line per repeat;
 4. write: each output shard sorts its bucket lines in memory and writes
    `shards/<split>/shard-NNNNN.jsonl.gz`; its marker holds sha256 and counts.
+
+Intermediates go as soon as their consumer's marker is written: a shard's tokenized rows once
+its bucket marker is, an output shard's buckets once its write marker is. Markers stay, so a
+rerun after success does nothing; an output shard deleted since is rebuilt from scratch
+(`_reset_if_consumed`), because the buckets it was made of are gone.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from typing import Any
 
 import orjson
 
+from gap_replay.executors import map_largest_first
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
 from gap_replay.redistribution import is_restricted
 from gap_replay.stages.mix import (bucket_line, parse_bucket_line, placement, plan_sources,
-                                   quality_weight, repeat_count, shard_row)
+                                   quality_weight, repeat_count, shard_counts, shard_row)
 from gap_replay.stages.tokenize import Tokenizer
-from gap_replay.tasks import file_fingerprint, fingerprint, key_file, prepare_workdir, run_once
+from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
+                              run_once)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ class MixTask:
     workdir: str
     quarantine: str = ""
     plan: dict | None = None
+    shards: dict[str, int] | None = None  # output shards per split (stages/mix.shard_counts)
+    need_tokens: bool = True  # the bucket phase still has to read this shard's tokenized rows
 
 
 def _tokenize(task: MixTask) -> dict:
@@ -62,7 +71,7 @@ def _tokenize(task: MixTask) -> dict:
     tokenizer = load_tokenizer(recipe)
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     quarantine = Quarantine()
-    out = join(task.workdir, "tokens", task.key + ".jsonl.gz")
+    out = tokens_path(task)
     n = 0
     with ShardWriter(out, compresslevel=1) as writer:
         for doc in iter_documents(task.input, quarantine, source=task.key.split("/", 1)[0]):
@@ -86,15 +95,19 @@ def _tokenize(task: MixTask) -> dict:
             "totals": {s: dict(v) for s, v in totals.items()}}
 
 
+def tokens_path(task: MixTask) -> str:
+    return join(task.workdir, "tokens", task.key + ".jsonl.gz")
+
+
 def tokenize_task(task: MixTask) -> dict:
     return run_once(join(task.workdir, "markers", "tokenize", key_file(task.key) + ".json"),
-                    lambda: _tokenize(task))
+                    lambda: _tokenize(task), outputs=(tokens_path(task),) if task.need_tokens else ())
 
 
 def _bucket(task: MixTask) -> dict:
     recipe = recipe_from_dict(task.recipe, task.recipe_origin)
     seed = recipe.seed
-    n_shards = {split: recipe.shards_per_split(split) for split in SPLITS}
+    n_shards = task.shards
     pending: dict[tuple[str, int], list[bytes]] = defaultdict(list)
     parts: dict[tuple[str, int], int] = defaultdict(int)
     pending_bytes = 0
@@ -114,7 +127,7 @@ def _bucket(task: MixTask) -> dict:
     repeats = 0
     # tokens `push` withholds (licence), so the dataset card counts only what it publishes
     restricted: dict[str, dict[str, int]] = {split: defaultdict(int) for split in SPLITS}
-    for line in _read_lines(join(task.workdir, "tokens", task.key + ".jsonl.gz")):
+    for line in _read_lines(tokens_path(task)):
         doc_id, source, split, weight, ids, *flag = orjson.loads(line)
         if split == "validation":
             count = 1
@@ -139,8 +152,11 @@ def _bucket(task: MixTask) -> dict:
 
 
 def bucket_task(task: MixTask) -> dict:
-    return run_once(join(task.workdir, "markers", "bucket", key_file(task.key) + ".json"),
-                    lambda: _bucket(task))
+    """Bucket one tokenized shard; its rows are deleted once the marker is written."""
+    result = run_once(join(task.workdir, "markers", "bucket", key_file(task.key) + ".json"),
+                      lambda: _bucket(task))
+    _remove(tokens_path(task))
+    return result
 
 
 @dataclass
@@ -152,7 +168,7 @@ class WriteTask:
 
 
 def _write_shard(task: WriteTask) -> dict:
-    fs, bucket_dir = filesystem(join(task.workdir, "buckets", task.split, f"{task.shard:05d}"))
+    fs, bucket_dir = filesystem(bucket_path(task))
     lines: list[bytes] = []
     if fs.exists(bucket_dir):
         for path in sorted(fs.find(bucket_dir)):
@@ -191,10 +207,38 @@ def _read_lines(path: str):
                 yield line
 
 
+def bucket_path(task: WriteTask) -> str:
+    return join(task.workdir, "buckets", task.split, f"{task.shard:05d}")
+
+
 def write_task(task: WriteTask) -> dict:
+    """Write one output shard; its buckets are deleted once the marker is written."""
     rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
-    return run_once(join(task.workdir, "markers", "write", f"{task.split}-{task.shard:05d}.json"),
-                    lambda: _write_shard(task), outputs=(join(task.output, rel),))
+    result = run_once(join(task.workdir, "markers", "write", f"{task.split}-{task.shard:05d}.json"),
+                      lambda: _write_shard(task), outputs=(join(task.output, rel),))
+    _remove(bucket_path(task))
+    return result
+
+
+def _remove(path: str) -> None:
+    fs, fs_path = filesystem(path)
+    if fs.exists(fs_path):
+        fs.rm(fs_path, recursive=True)
+
+
+def _reset_if_consumed(workdir: str, output_dir: str) -> None:
+    """An output shard with a write marker but no file must be written again, and its buckets
+    (and the tokenized rows they came from) were deleted when the marker was written: drop the
+    bucket markers so every tokenized shard is made and bucketed again (same bytes)."""
+    fs, markers = filesystem(join(workdir, "markers", "write"))
+    if not fs.exists(markers):
+        return
+    for path in fs.ls(markers, detail=False):
+        split, shard = path.rsplit("/", 1)[-1].removesuffix(".json").rsplit("-", 1)
+        if not exists(join(output_dir, "shards", split, f"shard-{shard}.jsonl.gz")):
+            log.info("mix: output shard %s/%s is missing; bucketing again", split, shard)
+            _remove(join(workdir, "markers", "bucket"))
+            return
 
 
 def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: tuple[str, ...] = ("jsonl",)) -> dict:
@@ -204,14 +248,19 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
     if not shards:
         raise FileNotFoundError(f"no cleaned shards below {clean_root}: run `gap-replay process` first")
     tokenizer = load_tokenizer(recipe)
-    fp = fingerprint("mix", recipe.fingerprint(), tokenizer.sha256, file_fingerprint(shards))
+    identity = file_fingerprint(shards)
+    fp = fingerprint("mix", recipe.fingerprint(), tokenizer.sha256, identity)
     workdir, resumed = prepare_workdir(output_dir, "mix", fp, ["shards", "quarantine/mix"])
     log.info("mix: %d clean shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
     keys = [_key(clean_root, p) for p in shards]
+    _reset_if_consumed(workdir, output_dir)
     tasks = [MixTask(recipe.data, recipe.origin, k, p, workdir,
-                     join(output_dir, "quarantine", "mix", key_file(k) + ".jsonl")) for k, p in zip(keys, shards)]
+                     join(output_dir, "quarantine", "mix", key_file(k) + ".jsonl"),
+                     need_tokens=read_marker(join(workdir, "markers", "bucket", key_file(k) + ".json")) is None)
+             for k, p in zip(keys, shards)]
 
-    tok_results = executor.map(tokenize_task, tasks, desc="mix [tokenize]")
+    sizes = [size for _, size, _ in identity]
+    tok_results = map_largest_first(executor, tokenize_task, tasks, sizes, desc="mix [tokenize]")
     measured: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for result in tok_results:
         for source, t in result["totals"].items():
@@ -229,11 +278,12 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
                 "source %s: target %d tokens but no train tokens were measured", source, p["target_tokens"])
     with atomic_write(join(workdir, "plan.json")) as fh:
         fh.write(orjson.dumps(plan, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    n_shards = shard_counts(plan, {split: recipe.shards_per_split(split) for split in SPLITS})
     for t in tasks:
         t.plan = plan
-    bucket_results = executor.map(bucket_task, tasks, desc="mix [bucket]")
-    write_tasks = [WriteTask(workdir, output_dir, split, i)
-                   for split in SPLITS for i in range(recipe.shards_per_split(split))]
+        t.shards = n_shards
+    bucket_results = map_largest_first(executor, bucket_task, tasks, sizes, desc="mix [bucket]")
+    write_tasks = [WriteTask(workdir, output_dir, split, i) for split in SPLITS for i in range(n_shards[split])]
     shard_results = executor.map(write_task, write_tasks, desc="mix [write shards]")
     manifest = build_manifest(recipe, tokenizer, shard_results, targets, _restricted_tokens(bucket_results))
     with atomic_write(join(output_dir, "manifest.json")) as fh:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from gap_replay.executors import map_largest_first
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.recipe import Recipe
@@ -32,7 +33,7 @@ from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
 from gap_replay.stages.upsample import Upsample
 from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
-                              run_once)
+                              run_once, write_marker)
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +258,16 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
         raise FileNotFoundError(f"no raw shards for {', '.join(sorted(wanted))} below {raw_root}")
     # steps that read files of their own (benchmark files) add those files' identity
     inputs = [step.input_fingerprint() for step in build_steps(recipe) if hasattr(step, "input_fingerprint")]
-    fp = fingerprint("process", recipe.fingerprint(), file_fingerprint([p for p, _ in shards]), *inputs)
+    identity = file_fingerprint([p for p, _ in shards])
+    fp = fingerprint("process", recipe.fingerprint(), identity, *inputs)
     workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
     log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
 
     segs, globals_ = build_steps_segments(recipe)
     keys = [shard_key(raw_root, p) for p, _ in shards]
     done = {k: _segments_done(workdir, output_dir, k, len(segs)) for k in keys}
+    if globals_ and _reset_if_consumed(workdir, done):
+        done = {k: _segments_done(workdir, output_dir, k, len(segs)) for k in keys}
     results: list[dict] = []
     reports: dict[str, dict] = {}
     for i in range(len(segs)):
@@ -276,7 +280,8 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
                                      join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl"),
                                      check_output=last or not done[key][i + 1]))
         names = [s.name for s in segs[i]] or ["copy"]
-        seg_results = executor.map(run_segment_task, tasks, desc=f"process [{' '.join(names)}]")
+        seg_results = map_largest_first(executor, run_segment_task, tasks, [size for _, size, _ in identity],
+                                        desc=f"process [{' '.join(names)}]")
         skipped = sum(r["skipped"] for r in seg_results)
         if skipped:
             log.info("segment %d: %d of %d task(s) already complete, skipped", i, skipped, len(tasks))
@@ -285,6 +290,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
             step = globals_[i]
             marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
             summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
+            _remove_paths(step.reduce_inputs(workdir))
             reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
             log.info("%s reduce: %s", step.name, reports[step.name])
     read_by_key = {r["key"]: r["stats"][READ_STAGE] for r in results if READ_STAGE in r["stats"]}
@@ -311,7 +317,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
     with atomic_write(join(output_dir, "recipe.json")) as fh:
         fh.write(recipe_for_output(recipe) + b"\n")
-    _remove_intermediate(workdir, len(segs))
+    _remove_consumed(workdir, len(segs), globals_)
     return stats
 
 
@@ -328,9 +334,35 @@ def recipe_for_output(recipe: Recipe) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 
 
-def _remove_intermediate(workdir: str, n_segments: int) -> None:
-    """Intermediate segment shards are only needed until the run completes (markers stay)."""
-    for i in range(n_segments - 1):
-        fs, path = filesystem(join(workdir, f"segment-{i}"))
+def _consumed_marker(workdir: str) -> str:
+    return join(workdir, "markers", "consumed.json")
+
+
+def _remove_consumed(workdir: str, n_segments: int, globals_: list[GlobalStep]) -> None:
+    """Once every shard is in clean/, only the markers are needed (a rerun reads nothing else):
+    segment shards and the global steps' files go. The marker saying so is written first."""
+    if globals_ and read_marker(_consumed_marker(workdir)) is None:
+        write_marker(_consumed_marker(workdir), {"removed": "segment shards and global step files"})
+    paths = [join(workdir, f"segment-{i}") for i in range(n_segments - 1)]
+    for step in globals_:
+        paths += step.reduce_inputs(workdir) + step.decisions(workdir)
+    _remove_paths(paths)
+
+
+def _reset_if_consumed(workdir: str, done: dict[str, list[bool]]) -> bool:
+    """A clean shard that disappeared after a completed run cannot be rebuilt from the markers:
+    the global steps' decisions it needs are gone. Start the work directory again (same bytes)."""
+    if read_marker(_consumed_marker(workdir)) is None or all(d[-1] for d in done.values()):
+        return False
+    log.info("process: a clean shard is missing after a completed run; running every segment again")
+    fs, path = filesystem(workdir)
+    fs.rm(path, recursive=True)
+    fs.makedirs(path, exist_ok=True)
+    return True
+
+
+def _remove_paths(paths: list[str]) -> None:
+    for p in paths:
+        fs, path = filesystem(p)
         if fs.exists(path):
             fs.rm(path, recursive=True)

@@ -6,6 +6,6 @@ so any executor (local processes or Ray) can rerun a task list and skip finished
 
 from __future__ import annotations
 
-from gap_replay.executors.base import Executor, make_executor
+from gap_replay.executors.base import Executor, make_executor, map_largest_first
 
-__all__ = ["Executor", "make_executor"]
+__all__ = ["Executor", "make_executor", "map_largest_first"]

@@ -38,3 +38,11 @@ class GlobalStep:
 
     def stage(self, workdir: str, task_key: str) -> Stage:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def reduce_inputs(self, workdir: str) -> list[str]:
+        """What only the reduce reads: `process` deletes it once the reduce's marker is written."""
+        return []
+
+    def decisions(self, workdir: str) -> list[str]:
+        """What `stage` reads: `process` deletes it once every shard's last segment is done."""
+        return []

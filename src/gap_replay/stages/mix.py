@@ -10,6 +10,9 @@
   `hash(seed, id, r)`. Map: each tokenized shard appends lines to per-output-shard bucket files;
   reduce: one output shard's bucket files are sorted in memory and written. Memory is bounded by
   the largest output shard.
+* Shard count: `recipe.output.shards_per_split` is the most a split gets; a split gets no more
+  than one shard per `SHARD_TOKENS` planned tokens, and never fewer than `MIN_SHARDS` (the write
+  phase is one task per shard), so a small corpus is not spread over a thousand tiny files.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import orjson
 from gap_replay.hashing import stable_hash, unit_interval
 
 SHARD_ROW_KEYS = ("id", "source", "split", "n_tokens", "input_ids")
+# ~4M tokens: about 25 MB of bucket lines sorted in memory by one write task, ~10 MB of gzip
+SHARD_TOKENS = 1 << 22
+MIN_SHARDS = 8
 
 
 def plan_sources(targets: dict[str, int], measured: dict[str, dict[str, float]]) -> dict[str, dict]:
@@ -40,6 +46,16 @@ def plan_sources(targets: dict[str, int], measured: dict[str, dict[str, float]])
             "multiplier": (target / weighted) if weighted else 0.0,
         }
     return plan
+
+
+def shard_counts(plan: dict[str, dict], maximum: dict[str, int]) -> dict[str, int]:
+    """Output shards per split from the plan's token counts (before bucketing, so every bucket
+    task agrees): train is planned at the targets of the sources that have train tokens,
+    validation at its measured tokens (it is written once)."""
+    planned = {"train": sum(p["target_tokens"] for p in plan.values() if p["multiplier"] > 0),
+               "validation": sum(p["validation_tokens"] for p in plan.values())}
+    return {split: min(most, max(MIN_SHARDS, -(-planned.get(split, 0) // SHARD_TOKENS)))
+            for split, most in maximum.items()}
 
 
 def quality_weight(meta: dict) -> float:

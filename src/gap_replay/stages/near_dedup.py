@@ -218,3 +218,9 @@ class NearDedupStep(GlobalStep):
 
     def stage(self, workdir: str, task_key: str) -> Stage:
         return NearDuplicateFilter(load_removals(self._work(workdir), task_key))
+
+    def reduce_inputs(self, workdir: str) -> list[str]:  # signatures, buckets, candidate pairs
+        return [join(self._work(workdir), "map"), join(self._work(workdir), "pairs")]
+
+    def decisions(self, workdir: str) -> list[str]:
+        return [self._work(workdir)]
