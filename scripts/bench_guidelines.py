@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gap_replay.resources import sample_sites_dir
 from gap_replay.sample.server import SiteServer
-from gap_replay.sources.guidelines.clean import clean_article
+from gap_replay.sources.guidelines.site_rules import apply_site_rules
 from gap_replay.sources.guidelines.extract import extract_page
 from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
 from gap_replay.sources.guidelines.spec import get_spec, load_specs
@@ -39,9 +39,9 @@ def main() -> None:
     started = time.perf_counter()
     for _ in range(args.repeat):
         extracted = extract_page(page, "https://www.idsociety.org/x", spec.article)
-        clean_article(extracted.text, extracted.title, spec.clean)
+        apply_site_rules(extracted.text, extracted.title, spec.clean)
     elapsed = time.perf_counter() - started
-    print(f"extract+clean: {args.repeat / elapsed:.0f} pages/s ({len(page)} bytes/page, {elapsed:.2f}s)")
+    print(f"extract+site rules: {args.repeat / elapsed:.0f} pages/s ({len(page)} bytes/page, {elapsed:.2f}s)")
 
 
 if __name__ == "__main__":

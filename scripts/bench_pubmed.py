@@ -5,7 +5,7 @@
 
 * S2ORC formatting (pure Python), docs/s and MB/s of JSON rows on one core (CPU time), on the
   real S2ORC v2 sample row replicated, next to `original_style`, a re-implementation of the
-  original per-character labelling algorithm (sources.md §5.5) run on the same rows and
+  original per-character labelling algorithm (docs/sources.md §5.5) run on the same rows and
   machine, for an honest ratio; the two alternate in short rounds so a shared machine's
   changing load hits both alike. The original research code reported about 57 docs/s.
 * JATS: articles/s and MB/s over the three real JATS samples.
@@ -42,7 +42,7 @@ from gap_replay.sources.pubmed.s2orc import format_s2orc  # noqa: E402
 
 def original_style(record: dict) -> str:
     """Per-character labels, later annotation types overwrite earlier ones, then runs of equal
-    labels are grouped and emitted (sources.md §5.5). Used only as the benchmark baseline."""
+    labels are grouped and emitted (docs/sources.md §5.5). Used only as the benchmark baseline."""
     content = record["content"]
     text = content["text"]
     ann = {k: (json.loads(v) if v else []) for k, v in content["annotations"].items()}

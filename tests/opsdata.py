@@ -11,7 +11,7 @@ from pathlib import Path
 from gap_replay.document import Document
 from gap_replay.io import ShardWriter
 
-GUIDELINE_TAGS = {  # tag -> redistributable (DESIGN / sources.md §2.0)
+GUIDELINE_TAGS = {  # tag -> redistributable (docs/sources.md §2.0)
     "cco": True, "nice": True, "wikidoc": True, "who": True,
     "aafp": False, "mayo": False, "drugs": False, "rch": False,
 }

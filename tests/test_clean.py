@@ -112,3 +112,18 @@ def test_cleaning_is_idempotent_so_pre_cleaned_sources_are_not_damaged():
     texts.append("# T\n\n## A\n\n- a [1]\n\n\n see https://x.org/a.")
     once = [clean_text(t) for t in texts]
     assert [clean_text(t) for t in once] == once
+
+
+def test_rule_options_from_the_recipe_and_the_document():
+    from gap_replay.document import Document
+
+    stage = CleanStage({"guidelines": {"ftfy": True, "html_tags": True, "symbols": True,
+                                       "whitespace": {"attach_punct": True}},
+                        "papers": {}})
+    text = "Take <b>two</b> doses , daily\ue000.\no Twice at night"
+    doc = stage.process(Document("a", "guidelines", text, meta={"clean_options": {"lists": {"pdf_bullets": True}}}))
+    assert doc.text == "Take two doses, daily.\n- Twice at night"
+    # html_tags and symbols stay off where the recipe does not name them
+    assert stage.process(Document("b", "papers", text)).text == text
+    with pytest.raises(ValueError, match="meta.clean_options.lists: unknown option 'glyphs'"):
+        stage.process(Document("c", "guidelines", text, meta={"clean_options": {"lists": {"glyphs": True}}}))

@@ -2,7 +2,8 @@
 
 A real SiteServer on 127.0.0.1 serves the bundled sample sites; the engine runs the shipped specs
 through the polite HTTP client; records are read back from the raw shards with the project's
-shard reader.
+shard reader and given the shared `clean` stage the recipe runs over them; rejected records
+come from the state (they are not written to raw).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import pytest
 from gap_replay.hashing import sha1_id
 from gap_replay.http import RetryPolicy
 from gap_replay.io import Quarantine, iter_documents, list_shards
+from gap_replay.recipe import load_recipe
 from gap_replay.resources import sample_sites_dir
 from gap_replay.sample.server import Fault, SiteServer
 from gap_replay.sources.guidelines.scrape import (ScrapeOptions, output_paths, reclean_source,
                                                    scrape_source)
 from gap_replay.sources.guidelines.spec import load_specs
 from gap_replay.sources.guidelines.store import RecordStore
-from gap_replay.sources.guidelines.supersede import page_name, supersede_microchapters
+from gap_replay.sources.guidelines.wikidoc import page_name, supersede_microchapters
+from gap_replay.stages.clean import CleanStage
 from gap_replay.state import State
 
 PDF_ARTEFACTS = re.compile(r"(?m)^(Page \d+|\d+)$|\x7f|■|\ufffd|\uf0b7")
@@ -46,10 +49,15 @@ def scrape(server, specs, tag, out, **kw):
     summary = scrape_source(specs[tag], out, options)
     docs = {}
     quarantine = Quarantine()
+    stage = CleanStage({"guidelines": load_recipe().clean_rules("guidelines")})
     for shard in list_shards(Path(out) / "raw" / "guidelines" / tag):
         for doc in iter_documents(shard, quarantine, "guidelines"):
-            docs[doc.url] = doc
+            assert not doc.meta.get("rejected")
+            docs[doc.url] = stage.process(doc)
     assert len(quarantine) == 0
+    for doc in RecordStore(State(output_paths(out, tag)["state"]), tag).iter_records():
+        if doc.meta.get("rejected"):
+            docs[doc.url] = doc
     return summary, docs
 
 
@@ -226,7 +234,7 @@ def test_wikidoc_overview_supersedes_only_its_microchapters(server, specs, tmp_p
     # Unrelated articles sharing the prefix survive (the original deleted them).
     for name in ("Asthma in pregnancy", "Asthmatic bronchitis", "Asthma overview", "Bronchiolitis"):
         assert after[name].text, name
-    assert len(after) == 7  # nothing lost: superseded records stay in raw, marked
+    assert len(after) == 7  # nothing lost: superseded records stay in the state, marked
     # Idempotent, and `guidelines clean` (re-deriving text from raw_text) keeps the rule.
     store = RecordStore(State(output_paths(tmp_path, "wikidoc")["state"]), "wikidoc")
     assert supersede_microchapters(store) == 0
@@ -234,7 +242,7 @@ def test_wikidoc_overview_supersedes_only_its_microchapters(server, specs, tmp_p
     quarantine = Quarantine()
     recleaned = {page_name(d.url): d for s in list_shards(output_paths(tmp_path, "wikidoc")["raw"])
                  for d in iter_documents(s, quarantine)}
-    assert recleaned["Asthma causes"].text == "" and recleaned["Asthmatic bronchitis"].text
+    assert "Asthma causes" not in recleaned and recleaned["Asthmatic bronchitis"].text
 
 
 def test_cma_categories_pagination_and_triage(server, specs, tmp_path):

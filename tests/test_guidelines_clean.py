@@ -1,23 +1,47 @@
-"""Guideline cleaning: every defect of the original cleaner (sources.md §3, §9), fed the text it mangled."""
+"""Guideline text: every defect of the original cleaner (docs/guidelines.md), fed the text it
+mangled. The site rules (site_rules.py) run at extraction; the shared rules are the `clean`
+stage with the recipe's guideline options (`stage_text`)."""
 
 from __future__ import annotations
 
-from gap_replay.sources.guidelines.clean import (
-    clean_article,
-    common_clean,
-    drop_sections,
-    normalize_bullets,
-    normalize_headings,
-    normalize_spacing,
+from gap_replay.recipe import load_recipe
+from gap_replay.sources.guidelines.extract import extract_page
+from gap_replay.sources.guidelines.site_rules import apply_site_rules, clean_options, drop_sections, truncate
+from gap_replay.sources.guidelines.spec import Article, CleanRules
+from gap_replay.sources.guidelines.wikidoc import wikidoc_overview_title, wikidoc_superseded
+from gap_replay.stages.clean import clean_text, rule_chain
+from gap_replay.textrules import (
+    normalize_headers as normalize_headings,
+    normalize_lists as normalize_bullets,
     remove_citations,
     remove_html_tags,
     remove_urls,
-    truncate,
-    wikidoc_overview_title,
-    wikidoc_superseded,
 )
-from gap_replay.sources.guidelines.extract import extract_page
-from gap_replay.sources.guidelines.spec import Article, CleanRules
+
+GUIDELINE_RULES = load_recipe().clean_rules("guidelines")
+
+
+def stage_text(text: str, rules: CleanRules = CleanRules()) -> str:
+    """What the `clean` stage makes of a guideline text (the recipe's options, the spec's)."""
+    for _name, rule in rule_chain(GUIDELINE_RULES, clean_options(rules)):
+        text = rule(text)
+    return text
+
+
+common_clean = stage_text
+
+
+def normalize_spacing(text: str) -> str:
+    return clean_text(text, {"whitespace": GUIDELINE_RULES["whitespace"]} |
+                      {r: False for r in GUIDELINE_RULES if r != "whitespace"})
+
+
+def clean_article(raw: str, title: str, rules: CleanRules):
+    """The site rules, then the shared stage: the text `process` writes to clean/."""
+    result = apply_site_rules(raw, title, rules)
+    if result.text:
+        result.text = stage_text(result.text, rules)
+    return result
 
 
 # -- defect 1: the list cleaner ------------------------------------------------------------------
@@ -78,7 +102,7 @@ AAFP_STOPPERS = ["references", "related content", "sources", "more about choosin
 
 
 def test_stopper_before_the_starter_does_not_truncate():
-    # sources.md §3.1: "Menu / Sources of funding / Key recommendations / …" returned just "Menu".
+    # docs/sources.md §3.1: "Menu / Sources of funding / Key recommendations / …" returned just "Menu".
     text = "Menu\nSources of funding\n## Key recommendations\nScreen adults for hypertension yearly.\n## References\n1. A."
     out = truncate(text, AAFP_STARTERS, [], AAFP_STOPPERS)
     assert out == "## Key recommendations\nScreen adults for hypertension yearly."
@@ -195,3 +219,13 @@ def test_removed_characters_are_reported_per_rule():
     assert result.text == "# Introduction\n\nKeep this sentence."
     assert result.removed["truncate"] == len("Menu bar\n") + len("\n## References\n1. Smith.")
     assert result.removed["drop_lines_containing"] == len("\nA | B table row")
+
+
+def test_numbered_items_become_bullets_in_the_shared_stage_only():
+    # "1. Text" → "- Text" is a list rule: the spec asks for it, the `clean` stage applies it;
+    # a decimal ("2.5 mg") and a number alone on its line stay.
+    rules = CleanRules(numbered_bullets=True)
+    site = apply_site_rules("Doses:\n1. Give 2.5 mg daily.\n12) Review.\n3.\nEnd.", "T", rules)
+    assert site.text == "Doses:\n1. Give 2.5 mg daily.\n12) Review.\n3.\nEnd."
+    assert stage_text(site.text, rules) == "Doses:\n- Give 2.5 mg daily.\n- Review.\n3.\nEnd."
+    assert stage_text(site.text) == site.text   # a spec without the option: unchanged

@@ -16,6 +16,8 @@ from gap_replay.resources import sample_sites_dir, spec_dir
 from gap_replay.sample.server import SiteServer
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.guidelines.acquire import acquire
+from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.state import State
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +125,9 @@ def test_several_sources_side_by_side_share_state_and_cache(server, tmp_path):
     options = ScrapeOptions(site_urls={t: server.base_url(t) for t in tags}, rate=0, progress=False)
     out = scrape_sources([get_spec(t) for t in tags], tmp_path, options, workers=4)
     assert [(tag, s.records, s.failed) for tag, s in out] == [(t, 3, 0) for t in tags]
-    for tag in tags:
-        assert len(records(tmp_path, tag)) == 3
+    for tag in tags:   # rejected pages (no guideline in them) stay in the state, out of raw
+        store = RecordStore(State(tmp_path / "state.sqlite"), tag)
+        assert len(records(tmp_path, tag)) + store.rejected() == 3
 
 
 def test_workers_with_a_shared_base_url_is_refused():
@@ -140,7 +143,7 @@ def test_hook_after_records_runs_before_shards_are_written(server, tmp_path):
     from gap_replay.sources.guidelines.spec import get_spec
 
     @hooks.register("test_mark_all")
-    class MarkAll:
+    class MarkAll(hooks.Hook):
         def after_records(self, store):
             for doc in list(store.iter_records()):
                 meta = {**doc.meta, "rejected": "marked by the test hook"}
@@ -150,8 +153,10 @@ def test_hook_after_records_runs_before_shards_are_written(server, tmp_path):
         import dataclasses
         spec = dataclasses.replace(get_spec("rch"), hook="test_mark_all")
         scrape_source(spec, tmp_path, ScrapeOptions(base_url=server.base_url("rch"), rate=0, progress=False))
-        assert {r["meta"]["rejected"] for r in records(tmp_path, "rch")} == {"marked by the test hook"}
+        store = RecordStore(State(tmp_path / "state.sqlite"), "rch")
+        assert records(tmp_path, "rch") == []   # rejected records stay in the state
+        assert {d.meta["rejected"] for d in store.iter_records()} == {"marked by the test hook"}
         reclean_source(spec, tmp_path)   # re-cleaning restores text, then the hook marks again
-        assert all(r["text"] == "" for r in records(tmp_path, "rch"))
+        assert records(tmp_path, "rch") == [] and store.rejected() == 3
     finally:
         hooks.HOOKS.pop("test_mark_all")

@@ -73,8 +73,8 @@ def test_transient_faults_are_retried_and_nothing_is_lost(server, tmp_path, path
     server.inject(path, fault)
     summary = scrape(server, tmp_path)
     assert sorted(statuses(server, path, len(logged))) == sorted(logged)  # log order = completion order
-    records = read_shards(tmp_path, "idsa")
-    assert len(records) == 3 and len({r["id"] for r in records}) == 3
+    records = read_shards(tmp_path, "idsa")   # the in-development page is rejected: state only
+    assert len(records) == 2 and len({r["id"] for r in records}) == 2
     assert summary.failed == 0 and State(tmp_path / "state.sqlite").failures() == []
     cdi = next(r for r in records if "clostridioides" in r["url"])
     assert cdi["text"].endswith("acceptable alternative for an initial episode.")  # complete body
@@ -94,7 +94,7 @@ def test_429_retry_after_is_honoured(server, tmp_path):
     scrape_source(get_spec("idsa"), tmp_path, ScrapeOptions(progress=False), client=client)
     assert statuses(server, CAP) == [429, 200]
     assert waits == [1.0] and time.monotonic() - started >= 1.0
-    assert len(read_shards(tmp_path, "idsa")) == 3
+    assert len(read_shards(tmp_path, "idsa")) == 2   # and the rejected in-development page
 
 
 def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp_path):
@@ -105,7 +105,8 @@ def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp
     failures = State(tmp_path / "state.sqlite").failures("idsa")
     assert failures == [("https://www.idsociety.org/practice-guideline/community-acquired-pneumonia-in-adults/",
                          "gave up after 3 attempts: HTTP 500", 500)]
-    assert len(read_shards(tmp_path, "idsa")) == 2            # the other two are written
+    assert len(read_shards(tmp_path, "idsa")) == 1            # the other two are recorded; one
+                                                              # is rejected (state only)
 
     server.faults.clear()
     server.clear_log()
@@ -113,7 +114,7 @@ def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp
     assert statuses(server, CAP) == [200]
     assert statuses(server, CDI) == []                        # already done: not fetched again
     assert summary.failed == 0 and State(tmp_path / "state.sqlite").failures() == []
-    assert len(read_shards(tmp_path, "idsa")) == 3
+    assert len(read_shards(tmp_path, "idsa")) == 2   # and the rejected in-development page
 
 
 def test_failed_listing_page_is_recorded_not_fatal(server, tmp_path):

@@ -8,11 +8,16 @@ import re
 import orjson
 import pytest
 
+from gap_replay.document import Document
 from gap_replay.hashing import sha1_id
+from gap_replay.recipe import load_recipe
 from gap_replay.resources import sample_sites_dir
 from gap_replay.sample.server import SiteServer
 from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
 from gap_replay.sources.guidelines.spec import get_spec
+from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.stages.clean import CleanStage
+from gap_replay.state import State
 
 # tag -> {url path: (title, [phrases in text], [phrases not in text]) or (title, "rejected")}
 EXPECTED = {
@@ -136,7 +141,15 @@ def read_shards(out, tag):
 def test_source_end_to_end(tag, server, tmp_path):
     spec = get_spec(tag)
     summary = scrape_source(spec, tmp_path, ScrapeOptions(base_url=server.base_url(tag), rate=0, progress=False))
+    stage = CleanStage({"guidelines": load_recipe().clean_rules("guidelines")})
     records = read_shards(tmp_path, tag)
+    for rec in records:   # the text `process` makes of it: the shared clean stage
+        assert "rejected" not in rec["meta"]
+        rec["text"] = stage.process(Document.from_dict(rec)).text
+    # rejected pages stay in the state only: no raw record
+    records += [doc.to_dict() for doc in RecordStore(State(tmp_path / "state.sqlite"), tag).iter_records()
+                if doc.meta.get("rejected")]
+    records.sort(key=lambda r: r["url"])
     expected = EXPECTED[tag]
     assert summary.failed == 0 and summary.failures == []
     assert [r["url"] for r in records] == sorted(expected)   # one record per article, URL order

@@ -138,10 +138,13 @@ def test_download_datasets_join_metadata_and_dedup_abstracts(server, tmp_path):
     assert paper.id == "pmid:90000001" and paper.meta["journal"] == "Proceedings of the CHI Conference"
     assert paper.text.startswith("CiteSee: Augmenting Citations")
     assert "quality_weight" not in paper.meta  # set by `process` from the current recipe
+    # the abstract with a full text stays in raw/, marked for the `filter` stage to drop
     docs = _docs(out, "abstracts")
-    assert len(docs) == 3 and "pmid:90000001" not in {d.id for d in docs}
-    assert {d.title for d in docs} == {"Derived sample paper 2", "Derived sample paper 3",
-                                       "Derived sample paper 4"}
+    marked = {d.id: d.meta.get("drop_reason") for d in docs}
+    assert len(docs) == 4 and marked.pop("pmid:90000001") == "has_full_text:pmid"
+    assert set(marked.values()) == {None}
+    assert {d.title for d in docs if d.id != "pmid:90000001"} == {
+        "Derived sample paper 2", "Derived sample paper 3", "Derived sample paper 4"}
     # a rerun skips the files already done
     server.clear_log()
     download_dataset(out, "s2orc", api_key="k", client=client, recipe=_recipe())

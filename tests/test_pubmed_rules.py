@@ -1,4 +1,5 @@
-"""Corpus rules (full-text dedup, retractions, declared language), up-sampling, the ingest CLI."""
+"""PubMed drop marks (full-text abstracts, retractions) and the `filter` stage that drops them,
+up-sampling, the ingest CLI."""
 
 from __future__ import annotations
 
@@ -14,50 +15,82 @@ import yaml
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.resources import default_recipe_path
-from gap_replay.sources.pubmed.rules import (
-    DeclaredLanguage,
-    FullTextDedup,
+from gap_replay.io import ShardWriter
+from gap_replay.sources.pubmed.drop_marks import (
     FullTextIndex,
-    Retractions,
+    fulltext_index_path,
+    mark_fulltext_abstracts,
+    mark_retraction,
 )
 from gap_replay.stages.base import Pipeline
-from gap_replay.stages.upsample import Upsample, from_recipe, load_approved_journals, normalise_journal
+from gap_replay.stages.filter import FilterStage
+from gap_replay.stages.upsample import Upsample, load_approved_journals, normalise_journal
 
 FIX = Path(__file__).parent / "fixtures" / "pubmed"
 SRC = Path(__file__).parent.parent / "src"
+
+
+def default_upsample() -> Upsample:
+    """The stage as `process` builds it from the default recipe's `sources.papers.upsampling`."""
+    return Upsample(yaml.safe_load(default_recipe_path().read_text())["sources"]["papers"]["upsampling"])
 
 
 def doc(i, source="abstracts", **meta) -> Document:
     return Document(id=f"d{i}", source=source, text="text", title=meta.pop("title", ""), meta=meta)
 
 
-def test_fulltext_dedup_by_pmid_pmcid_and_doi(tmp_path):
-    index = FullTextIndex(tmp_path / "ft.sqlite")
+def filter_stage() -> FilterStage:
+    return FilterStage({"abstracts": 0, "papers": 0}, {"abstracts": None, "papers": None})
+
+
+def test_fulltext_abstracts_marked_by_pmid_pmcid_and_doi_then_dropped_by_filter(tmp_path):
+    index = FullTextIndex(fulltext_index_path(tmp_path))
     index.add_all([doc(0, "papers", pmid="1"), doc(1, "papers", pmcid="PMC2"),
                    doc(2, "papers", doi="10.1/ABC")])
-    stage = FullTextDedup(index)
-    pipeline = Pipeline([stage])
-    docs = [doc(10, pmid="1"), doc(11, pmcid="PMC2"), doc(12, doi="10.1/abc"), doc(13, pmid="9"),
-            doc(14, "papers", pmid="1")]
-    kept = [d.id for d in pipeline.run(docs)]
-    assert kept == ["d13", "d14"]
-    stats = pipeline.stats()["fulltext_dedup"]["abstracts"]
-    assert stats["dropped"] == {"has_full_text:doi": 1, "has_full_text:pmcid": 1, "has_full_text:pmid": 1}
-    assert stats["in"] == 4 and stats["out"] == 1
+    index.close()
+    shard = tmp_path / "raw" / "abstracts" / "pubmed" / "a.jsonl.gz"
+    with ShardWriter(shard) as writer:
+        for d in [doc(10, pmid="1"), doc(11, pmcid="PMC2"), doc(12, doi="10.1/abc"), doc(13, pmid="9")]:
+            writer.write(d)
+    expected = {"has_full_text:doi": 1, "has_full_text:pmcid": 1, "has_full_text:pmid": 1}
+    assert mark_fulltext_abstracts(tmp_path) == expected
+    assert mark_fulltext_abstracts(tmp_path) == {}  # idempotent: marked once
+    raw = list(iter_documents(str(shard), Quarantine(), "abstracts"))
+    assert [d.id for d in raw] == ["d10", "d11", "d12", "d13"]  # raw keeps every record
+    pipeline = Pipeline([filter_stage()])
+    assert [d.id for d in pipeline.run(raw + [doc(14, "papers", pmid="1")])] == ["d13", "d14"]
+    stats = pipeline.stats()["filter"]["abstracts"]
+    assert stats["dropped"] == expected and stats["in"] == 4 and stats["out"] == 1
 
 
-def test_retractions_and_declared_language_dropped_with_reasons():
+def test_retractions_marked_and_dropped_by_filter_with_reasons():
     docs = [doc(1, publication_types=["Journal Article", "Retracted Publication"]),
             doc(2, publication_types=["Retraction of Publication"]),
-            doc(3, title="Retraction: a bad study"), doc(4, language="de"),
-            doc(5, language="en"), doc(6), doc(7, language="und")]
-    retractions, language = Retractions(), DeclaredLanguage(["en"])
-    pipeline = Pipeline([retractions, language])
-    assert [d.id for d in pipeline.run(docs)] == ["d5", "d6", "d7"]
-    stats = pipeline.stats()
-    assert stats["retractions"]["abstracts"]["dropped"] == {"retracted_publication": 1,
-                                                             "retraction_notice": 2}
-    assert stats["declared_language"]["abstracts"]["dropped"] == {"language:de": 1}
+            doc(3, title="Retraction: a bad study"), doc(4, article_type="retraction"),
+            doc(5, language="en"), doc(6)]
+    marked = [mark_retraction(d) for d in docs]
+    assert [d.meta.get("drop_reason") for d in marked] == [
+        "retracted_publication", "retraction_notice", "retraction_notice", "retraction_notice",
+        None, None]
+    pipeline = Pipeline([filter_stage()])
+    assert [d.id for d in pipeline.run(marked)] == ["d5", "d6"]
+    assert pipeline.stats()["filter"]["abstracts"]["dropped"] == {"retracted_publication": 1,
+                                                                  "retraction_notice": 3}
+
+
+def test_ingest_writes_retractions_marked_and_they_give_no_abstract_a_full_text(tmp_path):
+    from gap_replay.sources.pubmed.ingest import ingest_documents
+
+    retracted = doc(1, "papers", pmid="7", publication_types=["Retracted Publication"])
+    fine = doc(2, "papers", pmid="8")
+    abstracts = [doc(3, pmid="7"), doc(4, pmid="8")]
+    report = ingest_documents([("p", iter([retracted, fine])), ("a", iter(abstracts))], tmp_path)
+    assert report.marked == {"retracted_publication": 1} and report.written["papers"] == 2
+    assert report.fulltext_dedup == {"has_full_text:pmid": 1}
+    raw = {d.id: d.meta.get("drop_reason") for s in list_shards(tmp_path / "raw")
+           for d in iter_documents(s, Quarantine())}
+    assert raw == {"d1": "retracted_publication", "d2": None, "d3": None,
+                   "d4": "has_full_text:pmid"}
 
 
 def test_approved_journals_normalised_on_both_sides():
@@ -78,14 +111,14 @@ def test_approved_journals_normalised_on_both_sides():
     ({"publication_types": ["Editorial"], "journal": "Annals of Allergy, Asthma & Immunology"}, 1.1, 2.1),
 ])
 def test_upsample_weights(meta, factor, weight):
-    stage = from_recipe(yaml.safe_load(default_recipe_path().read_text()))
+    stage = default_upsample()
     out = stage.process(doc(1, "papers", **meta))
     assert out.meta["quality_factor"] == pytest.approx(factor)
     assert out.meta["quality_weight"] == pytest.approx(weight)
 
 
 def test_upsample_removes_animal_studies_and_preprints_and_ignores_other_sources():
-    stage = from_recipe(yaml.safe_load(default_recipe_path().read_text()))
+    stage = default_upsample()
     pipeline = Pipeline([stage])
     docs = [doc(1, "papers", mesh=["Animals", "Rats"], publication_types=["Review"]),
             doc(2, "papers", publication_types=["Preprint"]), doc(3, "abstracts", mesh=["Animals"]),

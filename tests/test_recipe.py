@@ -172,9 +172,20 @@ def test_scale_and_overrides_keep_shares(tmp_path):
 def test_clean_rules_default_on_and_switch_per_source():
     r = load_recipe()
     assert r.clean_rules("abstracts")["lists"] is False
-    assert r.clean_rules("guidelines")["lists"] is False  # the site cleaner applied it, once
+    assert r.clean_rules("guidelines")["lists"] is True  # guideline acquisition only extracts
+    assert r.clean_rules("guidelines")["whitespace"] == {"attach_punct": True, "headers_apart": True}
+    assert r.clean_rules("guidelines")["html_tags"] is True
+    assert r.clean_rules("abstracts")["html_tags"] is False  # off unless a source turns it on
     assert r.clean_rules("papers")["headers"] is True
     assert r.clean_rules("abstracts")["nfc"] is True  # unset rules are on
+
+
+def test_clean_rule_options_are_validated_by_name(tmp_path):
+    data = _default()
+    data["sources"]["guidelines"]["clean"] = {"whitespace": {"glue": True}}
+    with pytest.raises(RecipeError, match="sources.guidelines.clean.whitespace.glue: unknown option; "
+                                          "use one of attach_punct, headers_apart"):
+        load_recipe(_write(tmp_path, data))
 
 
 def test_every_problem_is_reported_one_per_line_each_naming_the_file(tmp_path):
@@ -193,7 +204,7 @@ def test_every_problem_is_reported_one_per_line_each_naming_the_file(tmp_path):
         f"{path}: sead: unknown key; did you mean 'seed'?",
         f"{path}: scale: must be > 0, got 0",
         f"{path}: sources.guidelines.clean.emoji: unknown cleaning rule; use one of "
-        "ftfy, nfc, urls, citations, lists, headers, whitespace",
+        "ftfy, nfc, urls, html_tags, citations, lists, symbols, headers, whitespace",
         f"{path}: sources.papers.validation_fraction: must be in [0, 1), got 1.5",
         f"{path}: near_dedup.threshold: expected a number in (0, 1], got 7.2"]
     assert str(err.value) == "\n".join(err.value.problems)

@@ -159,9 +159,10 @@ def test_a_shard_changed_behind_the_ledger_is_counted_from_what_it_holds(tmp_pat
     assert stage["papers"] == {"in": 4, "out": 4, "dropped": {}, "quarantined": 0}
 
 
-def test_documents_removed_from_raw_shards_later_are_counted_as_dropped(tmp_path):
-    """Full-text dedup rewrites an abstracts shard after ingest: the ledger hears of it, so the
-    acquire stage names the reason and still hands `read` exactly what the shard holds."""
+def test_abstracts_marked_in_raw_shards_later_are_dropped_by_the_filter_stage(tmp_path):
+    """Full-text marking rewrites an abstracts shard after ingest: the ledger hears of the new
+    bytes, so acquire still hands `read` what the shard holds, and `filter` drops the marked
+    abstract under its reason."""
     from gap_replay.sources.pubmed.ingest import ingest_documents
 
     text = "A sentence about hypertension treatment in adults with diabetes. " * 20
@@ -170,9 +171,9 @@ def test_documents_removed_from_raw_shards_later_are_counted_as_dropped(tmp_path
     abstracts = [Document(id=f"pmid:{p}", source="abstracts", subset="pubmed", text=text + p,
                           meta={"pmid": p}) for p in ("123", "456")]
     report = ingest_documents([("abs", iter(abstracts)), ("full", iter([paper]))], tmp_path)
-    assert sum(report.fulltext_dedup.values()) == 1
+    assert report.fulltext_dedup == {"has_full_text:pmid": 1}
     stats = run_process(str(tmp_path), str(tmp_path), RECIPE, make_executor("local", 1))
     acquired = stats["stages"]["acquire"]["abstracts"]
-    assert acquired["in"] == 2 and acquired["out"] == 1
-    assert acquired["dropped"] == report.fulltext_dedup
-    assert stats["stages"]["read"]["abstracts"]["in"] == 1
+    assert acquired == {"in": 2, "out": 2, "dropped": {}, "quarantined": 0}
+    assert stats["stages"]["read"]["abstracts"]["in"] == 2
+    assert stats["stages"]["filter"]["abstracts"]["dropped"] == report.fulltext_dedup

@@ -10,7 +10,7 @@ import pytest
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.recipe import load_recipe
 from gap_replay.resources import sample_dir
-from gap_replay.stages.tokenize import Tokenizer, TokenizerError
+from gap_replay.tokenizer import Tokenizer, TokenizerError
 
 EXTRA = load_recipe().tokenizer["extra_tokens"]
 MODEL = str(sample_dir() / "tokenizer.model")
@@ -192,7 +192,7 @@ def test_without_network_the_cached_tokenizer_is_used_and_otherwise_the_endpoint
     first = Tokenizer("hf:org/sample", EXTRA)
     endpoint = hub.endpoint
     hub.__exit__(None, None, None)
-    code = ("import sys\nfrom gap_replay.stages.tokenize import Tokenizer, TokenizerError\n"
+    code = ("import sys\nfrom gap_replay.tokenizer import Tokenizer, TokenizerError\n"
             "try:\n    t = Tokenizer(sys.argv[1])\n    print(t.path, t.source.revision)\n"
             "except TokenizerError as exc:\n    print('ERROR', exc)\n")
     env = {**cli_env(), "HF_ENDPOINT": endpoint}

@@ -17,7 +17,7 @@ class InvalidDocument(ValueError):
 
 @dataclass(slots=True)
 class Document:
-    """One corpus document; source-specific fields live in ``meta`` (see DESIGN.md)."""
+    """One corpus document; source-specific fields live in ``meta`` (see docs/contract.md)."""
 
     id: str
     source: str

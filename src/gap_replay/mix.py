@@ -27,15 +27,17 @@ from typing import Any
 import orjson
 
 from gap_replay.executors import map_largest_first
+from gap_replay.formats.megatron import write_megatron
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
-from gap_replay.io.paths import atomic_write, filesystem, join
+from gap_replay.io.jsonl import shard_key
+from gap_replay.io.paths import atomic_write, exists, filesystem, join
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
 from gap_replay.redistribution import is_restricted
 from gap_replay.stages.mix import (bucket_line, parse_bucket_line, placement, plan_sources,
                                    quality_weight, repeat_count, shard_counts, shard_row)
-from gap_replay.stages.tokenize import Tokenizer
-from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
+from gap_replay.tasks import (file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
                               run_once)
+from gap_replay.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +254,7 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
     fp = fingerprint("mix", recipe.fingerprint(), tokenizer.sha256, identity)
     workdir, resumed = prepare_workdir(output_dir, "mix", fp, ["shards", "quarantine/mix"])
     log.info("mix: %d clean shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
-    keys = [_key(clean_root, p) for p in shards]
+    keys = [shard_key(clean_root, p) for p in shards]
     _reset_if_consumed(workdir, output_dir)
     tasks = [MixTask(recipe.data, recipe.origin, k, p, workdir,
                      join(output_dir, "quarantine", "mix", key_file(k) + ".jsonl"),
@@ -291,7 +293,7 @@ def run_mix(input_dir: str, output_dir: str, recipe: Recipe, executor, formats: 
     with atomic_write(join(output_dir, "mix_plan.json")) as fh:
         fh.write(orjson.dumps(plan, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
     if "megatron" in formats:
-        write_megatron_hook(output_dir, manifest, tokenizer)
+        write_megatron(output_dir, manifest, tokenizer)
     _remove_intermediate(workdir)
     return manifest
 
@@ -330,24 +332,6 @@ def build_manifest(recipe: Recipe, tokenizer: Tokenizer, shard_results: list[dic
             **({"restricted_tokens_by_split": restricted_tokens} if restricted_tokens is not None else {}),
         },
     }
-
-
-def write_megatron_hook(output_dir: str, manifest: dict, tokenizer: Tokenizer) -> None:
-    """`--format megatron` is written by `gap_replay.formats.megatron.write_megatron`."""
-    try:
-        from gap_replay.formats.megatron import write_megatron
-    except ImportError as exc:
-        raise RuntimeError("--format megatron needs gap_replay.formats.megatron, which is not "
-                           f"installed in this build ({exc})") from exc
-    write_megatron(output_dir, manifest, tokenizer)
-
-
-def _key(root: str, path: str) -> str:
-    rel = path[len(root.rstrip("/")) + 1:]
-    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl"):
-        if rel.endswith(suffix):
-            return rel[: -len(suffix)]
-    return rel
 
 
 def _remove_intermediate(workdir: str) -> None:

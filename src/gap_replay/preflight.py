@@ -25,7 +25,7 @@ CREDENTIALS = {
 def check_tokenizer(recipe: Recipe) -> list[str]:
     """The recipe's tokenizer loads and takes its extra tokens (mix needs it at the end)."""
     from gap_replay.mix import load_tokenizer
-    from gap_replay.stages.tokenize import TokenizerError
+    from gap_replay.tokenizer import TokenizerError
 
     try:
         load_tokenizer(recipe)

@@ -19,7 +19,8 @@ import orjson
 
 from gap_replay.executors import map_largest_first
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
-from gap_replay.io.paths import atomic_write, filesystem, join
+from gap_replay.io.jsonl import shard_key
+from gap_replay.io.paths import atomic_write, exists, filesystem, join
 from gap_replay.recipe import Recipe
 from gap_replay.sources.ledger import acquire_stage
 from gap_replay.stages.base import Stage, StageStats
@@ -32,7 +33,7 @@ from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
 from gap_replay.stages.upsample import Upsample
-from gap_replay.tasks import (exists, file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
+from gap_replay.tasks import (file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
                               run_once, write_marker)
 
 log = logging.getLogger(__name__)
@@ -198,14 +199,6 @@ def intermediate_path(workdir: str, segment: int, key: str) -> str:
 
 def segment_marker(workdir: str, segment: int, key: str) -> str:
     return join(workdir, "markers", f"segment-{segment}", key_file(key) + ".json")
-
-
-def shard_key(raw_root: str, path: str) -> str:
-    rel = path[len(raw_root.rstrip("/")) + 1:]
-    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl", ".json.gz", ".json"):
-        if rel.endswith(suffix):
-            return rel[: -len(suffix)]
-    return rel
 
 
 def merge_stats(results: list[dict]) -> dict[str, dict]:

@@ -23,7 +23,13 @@ import yaml
 
 from gap_replay.resources import default_recipe_path
 
-CLEAN_RULES = ("ftfy", "nfc", "urls", "citations", "lists", "headers", "whitespace")
+CLEAN_RULES = ("ftfy", "nfc", "urls", "html_tags", "citations", "lists", "symbols", "headers",
+               "whitespace")
+CLEAN_OFF_BY_DEFAULT = ("html_tags", "symbols")   # on only where a source's recipe says so
+# keyword options a rule takes as `rule: {option: value}` (gap_replay.textrules)
+CLEAN_OPTIONS = {"urls": ("keep_link_text",), "citations": ("author_year",),
+                 "lists": ("pdf_bullets", "numbered"), "headers": ("max_level",),
+                 "whitespace": ("attach_punct", "headers_apart")}
 SPLITS = ("train", "validation")
 
 
@@ -184,7 +190,13 @@ def _validate_source(name: str, src: Any) -> None:
     for rule, on in clean.items():
         if rule not in CLEAN_RULES:
             _fail(f"{key}.clean.{rule}", f"unknown cleaning rule; use one of {', '.join(CLEAN_RULES)}")
-        _expect(on, bool, f"{key}.clean.{rule}", "true or false")
+        if isinstance(on, dict):
+            for option in on:
+                if option not in CLEAN_OPTIONS.get(rule, ()):
+                    _fail(f"{key}.clean.{rule}.{option}", "unknown option; use one of "
+                          f"{', '.join(CLEAN_OPTIONS.get(rule, ())) or 'none (true or false)'}")
+        else:
+            _expect(on, bool, f"{key}.clean.{rule}", "true, false or a mapping of its options")
     _number(src.get("priority", 0), f"{key}.priority", integer=True)
     for (source, extra), validator in SOURCE_SECTIONS.items():
         if source == name and extra in src:
@@ -339,10 +351,13 @@ class Recipe:
     def languages(self, name: str) -> list[str] | None:
         return self.source(name).get("languages")
 
-    def clean_rules(self, name: str) -> dict[str, bool]:
-        """Every cleaning rule with its on/off switch for this source (unset rules are on)."""
+    def clean_rules(self, name: str) -> dict[str, Any]:
+        """Every cleaning rule for this source: false, true or its options (a mapping: on).
+        Unset rules are on, except CLEAN_OFF_BY_DEFAULT."""
         rules = self.source(name).get("clean", {})
-        return {rule: bool(rules.get(rule, True)) for rule in CLEAN_RULES}
+        return {rule: (dict(rules[rule]) if isinstance(rules.get(rule), dict)
+                       else bool(rules.get(rule, rule not in CLEAN_OFF_BY_DEFAULT)))
+                for rule in CLEAN_RULES}
 
     def priority(self, name: str) -> int:
         """Who wins an exact-duplicate tie: lower first, then the order sources are listed."""

@@ -37,8 +37,9 @@ import yaml
 
 from gap_replay.docindex import DocIndex, fingerprint  # noqa: F401  (fingerprint: re-exported)
 from gap_replay.document import Document
-from gap_replay.hashing import content_hash
+from gap_replay.executors import make_executor
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
+from gap_replay.stages.dedup import normalised_content_key  # the merge agrees with `process`
 from gap_replay.versions import (LockHeld, current_version, fsync_dir, new_version_name,  # noqa: F401
                                  prune_versions, refresh_lock, swap_current, versions)
 
@@ -309,14 +310,6 @@ def _batched(docs, size: int):
         yield batch
 
 
-def _content_key(text: str) -> str:
-    try:  # the core's exact-dedup key, so the merge agrees with `process`
-        from gap_replay.stages.dedup import normalised_content_key
-    except ImportError:  # pragma: no cover - core not installed
-        return content_hash(" ".join(text.lower().split()))
-    return normalised_content_key(text)
-
-
 def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, sources: list[str]
                 ) -> dict[str, int]:
     """`out/clean/` = the previous version's cleaned documents that did not change, plus the
@@ -335,7 +328,7 @@ def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, 
                         if doc.id in stale:
                             continue
                         keys.executemany("INSERT OR IGNORE INTO seen VALUES (?)",
-                                         [(f"id:{doc.id}",), (f"c:{_content_key(doc.text)}",)])
+                                         [(f"id:{doc.id}",), (f"c:{normalised_content_key(doc.text)}",)])
                         writer.write(doc)
                         counts["reused"] += 1
         writer.close()
@@ -343,7 +336,7 @@ def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, 
         writer = _RollingWriter(out / "clean" / source, "delta")
         for shard in list_shards(delta / "clean" / source):
             for doc in iter_documents(shard, Quarantine(), source):
-                pair = (f"id:{doc.id}", f"c:{_content_key(doc.text)}")
+                pair = (f"id:{doc.id}", f"c:{normalised_content_key(doc.text)}")
                 if keys.execute("SELECT 1 FROM seen WHERE key IN (?, ?)", pair).fetchone():
                     counts["duplicates"] += 1
                     continue
@@ -353,17 +346,6 @@ def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, 
     keys.close()
     (out / ".merge.sqlite").unlink()
     return counts
-
-
-@contextlib.contextmanager
-def _executor(cfg: RefreshConfig):
-    from gap_replay.executors import make_executor
-
-    ex = make_executor(cfg.executor, cfg.workers, cfg.address)
-    try:
-        yield ex
-    finally:
-        ex.close()
 
 
 def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
@@ -405,7 +387,7 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
                 return RefreshResult("unchanged", previous.name, counts, seconds=time.monotonic() - started)
             counts["processed"] = write_delta_raw(state_dir, delta, index, cfg.sources)
             link_raw(state_dir, tmp, cfg.sources)
-            with _executor(cfg) as ex:
+            with contextlib.closing(make_executor(cfg.executor, cfg.workers, cfg.address)) as ex:
                 if counts["processed"]:
                     run_process(str(delta), str(delta), recipe, ex, cfg.sources)
                 counts.update(merge_clean(None if full else previous, tmp, delta, index, cfg.sources))

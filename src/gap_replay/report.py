@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import logging
 import os
 from collections import Counter, defaultdict
@@ -26,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from gap_replay.document import SOURCES  # noqa: E402
 from gap_replay.formats.shards import iter_shard_records, shard_path, shard_split  # noqa: E402
-from gap_replay.io.paths import atomic_write  # noqa: E402
+from gap_replay.io.paths import atomic_write, read_json  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +43,6 @@ def _png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata=PNG_METADATA)
     plt.close(fig)
     return buf.getvalue()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -281,8 +273,8 @@ def _special_html(stats: dict) -> str:
 
 def render_html(out_dir: str | os.PathLike, *, samples_per_source: int = 50_000) -> tuple[str, dict]:
     out = Path(out_dir)
-    manifest = _read_json(out / "manifest.json")
-    stats = _read_json(out / "stats.json")
+    manifest = read_json(out / "manifest.json", missing={})
+    stats = read_json(out / "stats.json", missing={})
     if not manifest and not stats:
         raise FileNotFoundError(f"{out}: no manifest.json or stats.json; run `gap-replay download` first")
     charts = {

@@ -15,17 +15,14 @@ from typing import Any, Callable
 
 import orjson
 
-from gap_replay.io.paths import atomic_write, filesystem, join, remove_stale_temporaries
+from gap_replay.io.paths import atomic_write, exists, filesystem, join, read_json, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 
 def read_marker(path: str) -> dict | None:
-    fs, fs_path = filesystem(path)
-    if not fs.exists(fs_path):
-        return None
-    with fs.open(fs_path, "rb") as fh:
-        return orjson.loads(fh.read())
+    """A finished task's recorded result; None when the task has not finished."""
+    return read_json(path, missing=None)
 
 
 def write_marker(path: str, result: dict) -> None:
@@ -44,11 +41,6 @@ def run_once(marker: str, work: Callable[[], dict], outputs: tuple[str, ...] = (
     result = work()
     write_marker(marker, result)
     return {**result, "skipped": False}
-
-
-def exists(path: str) -> bool:
-    fs, fs_path = filesystem(path)
-    return fs.exists(fs_path)
 
 
 def file_fingerprint(paths: list[str]) -> list[tuple[str, int, int]]:

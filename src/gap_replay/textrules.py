@@ -1,4 +1,4 @@
-"""The text rules every source shares: URLs, citations, lists, headers, whitespace.
+"""The text rules every source shares: URLs, markup residue, citations, lists, headers, whitespace.
 
 One definition of each rule (guidelines at acquisition, the PubMed formatters and the `clean`
 stage all call these); per-source differences are keyword options, never copies. Every rule is
@@ -155,6 +155,31 @@ def remove_citations(text: str, *, author_year: bool = True) -> str:
     return text
 
 
+# --- markup residue (HTML tags, symbol-font glyphs) -----------------------------------------
+
+_HTML_TAGS = ("a|abbr|b|br|div|em|font|h[1-6]|hr|i|img|li|ol|p|span|strong|sub|sup|table|tbody|td|"
+              "th|thead|tr|u|ul|blockquote|code|pre|small|big|section|article|nav|label|center")
+_HTML_TAG = re.compile(rf"</?(?:{_HTML_TAGS})(?:\s+[a-zA-Z-]+(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*\s*/?>",
+                       re.IGNORECASE)
+_SYMBOLS = re.compile("[\ue000-\uf8ff\ufffd]")
+
+
+def remove_html_tags(text: str) -> str:
+    """Remove leftover HTML tags by name only: `p < 0.05 in A and B > C` is not a tag."""
+    if "<" not in text:
+        return text
+    return _HTML_TAG.sub("", text)
+
+
+def remove_symbols(text: str) -> str:
+    """Private-use glyphs (Symbol/Wingdings residue of PDFs), U+FFFD and `**` bold markers."""
+    if not text.isascii():
+        text = _SYMBOLS.sub("", text)
+    if "**" in text:
+        text = text.replace("**", "")
+    return text
+
+
 # --- lists ----------------------------------------------------------------------------------
 
 # Real bullet glyphs (•, ◦, ▪, ■, □, ◆, ●, ‣, ∙, ⁃, and Symbol/Wingdings private-use bullets)
@@ -167,15 +192,22 @@ _MARKDOWN_BULLET = re.compile(r"^([ \t]*)[*+][ \t]+(?=\S)", re.MULTILINE)
 _PDF_SUBBULLET = re.compile(r"^([ \t]*)[oq][ \t]+(?=[A-Z(0-9])", re.MULTILINE)
 
 
-def normalize_lists(text: str, *, pdf_bullets: bool = False) -> str:
+# numbered items "1. Text" / "12) Text" (1-3 digits, never a decimal such as "2.5 mg")
+_NUMBERED_ITEM = re.compile(r"^([^\S\n]*)\d{1,3}[.)][^\S\n]+(?=\S)", re.MULTILINE)
+
+
+def normalize_lists(text: str, *, pdf_bullets: bool = False, numbered: bool = False) -> str:
     """Rewrite bullet markers at the start of a line as `- `; `pdf_bullets` also rewrites the
-    letter bullets PDF extraction leaves ("o Take twice daily")."""
+    letter bullets PDF extraction leaves ("o Take twice daily"), `numbered` the numbers of
+    numbered items ("1. Text": a site whose numbering carries no meaning)."""
     if _HAS_GLYPH.search(text):
         text = _GLYPH_BULLET.sub(r"\1- ", text)
     if "* " in text or "+ " in text or "*\t" in text or "+\t" in text:
         text = _MARKDOWN_BULLET.sub(r"\1- ", text)
     if pdf_bullets:
         text = _PDF_SUBBULLET.sub(r"\1- ", text)
+    if numbered:
+        text = _NUMBERED_ITEM.sub(r"\1- ", text)
     return text
 
 

@@ -104,18 +104,15 @@ def parse_sources(value: str | list | None, recipe: Recipe) -> list[str]:
     return sources
 
 
-@contextlib.contextmanager
-def executor_from(kind: str, workers: int, address: str | None):
+def executor_from(kind: str, workers: int, address: str | None) -> contextlib.closing:
+    """The executor for `with`, closed when the block ends; a bad kind or a missing extra is one
+    line, not a traceback."""
     from gap_replay.executors import make_executor
 
     try:
-        ex = make_executor(kind, workers, address)
+        return contextlib.closing(make_executor(kind, workers, address))
     except (RuntimeError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        yield ex
-    finally:
-        ex.close()
 
 
 @contextlib.contextmanager
@@ -360,7 +357,7 @@ def _plan(output: str, recipe: Recipe, sources: list[str], sample: bool, base_ur
 
 
 def _guard(fn):
-    from gap_replay.stages.tokenize import TokenizerError
+    from gap_replay.tokenizer import TokenizerError
 
     try:
         return fn()
@@ -427,10 +424,12 @@ def mix(input_dir, output, formats, recipe_path, config_path, workers, executor,
     click.echo(source_table(output))
 
 
-def _read_json(path: Path):
+def _read_run_json(path: Path):
     """A damaged stats.json / manifest.json is one line naming it, not a traceback."""
+    from gap_replay.io.paths import read_json
+
     try:
-        return orjson.loads(path.read_bytes())
+        return read_json(path)
     except orjson.JSONDecodeError as exc:
         raise click.ClickException(f"{path} is not valid JSON ({exc}); rerun the command that "
                                    "wrote it (`gap-replay process`, then `mix`)") from None
@@ -453,8 +452,8 @@ def stats(output, as_json, html_path):
     out = Path(output)
     if not (out / "stats.json").exists():
         raise click.ClickException(f"{out / 'stats.json'} not found: run `gap-replay process` first")
-    data = _read_json(out / "stats.json")
-    manifest = _read_json(out / "manifest.json") if (out / "manifest.json").exists() else None
+    data = _read_run_json(out / "stats.json")
+    manifest = _read_run_json(out / "manifest.json") if (out / "manifest.json").exists() else None
     if html_path:
         from gap_replay.report import write_html_report
 

@@ -49,7 +49,7 @@ def decode(out: str, shard: str | None, doc_id: str | None, split: str | None, l
         gap-replay decode out/ --megatron --split validation --limit 2
         gap-replay decode out/ --tokenizer ~/llama-2/tokenizer.model
     """
-    from gap_replay.stages.tokenize import Tokenizer, TokenizerError
+    from gap_replay.tokenizer import Tokenizer, TokenizerError
 
     manifest_path = Path(out) / "manifest.json"
     if not manifest_path.is_file():

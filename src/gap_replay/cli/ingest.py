@@ -10,9 +10,22 @@ from gap_replay.sources.pubmed.ingest import FORMATS, run_ingest
 
 log = logging.getLogger(__name__)
 
+# Formats of other families, read through their source (sources/base.py); the others are the
+# PubMed family's (sources/pubmed/ingest.py FORMATS).
+OTHER_FORMATS = ("redpajama",)
+
+
+def _source(fmt: str):
+    """The replay family's source for `redpajama`; None lets run_ingest read a PubMed format."""
+    if fmt == "redpajama":
+        from gap_replay.sources.replay.ingest import RedPajamaFiles
+
+        return RedPajamaFiles()
+    return None
+
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True,
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, *OTHER_FORMATS]), required=True,
               help="jats: PMC/Europe PMC XML, .nxml, OA .tar.gz; medline: PubMed XML(.gz); "
                    "s2orc / s2-papers / s2-abstracts: Semantic Scholar JSON lines; "
                    "redpajama: RedPajama JSON lines.")
@@ -54,12 +67,10 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
     try:
         with folder_lock(output, "ingest"):
             report = run_ingest(fmt, paths, output, all_records=all_records, force=force,
-                                recipe=recipe_data,
+                                recipe=recipe_data, source=_source(fmt),
                                 progress=lambda it: tqdm(it, desc=f"ingest {fmt}", unit="file"))
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from exc
-    except ImportError as exc:
-        raise click.ClickException(f"format {fmt!r} is not available: {exc}") from exc
     summary = report.to_dict()
     click.echo(f"files ingested: {summary['files']} (skipped, already done: {summary['skipped_files']})")
     click.echo(f"records in: {summary['records_in']}")
@@ -67,6 +78,9 @@ def ingest(fmt: str, paths: tuple[str, ...], output: str, recipe: str | None, al
         click.echo(f"  written {source}: {n}")
     for reason, n in summary["dropped"].items():
         click.echo(f"  dropped {reason}: {n}")
+    for reason, n in summary["marked"].items():
+        click.echo(f"  written, marked for the filter stage to drop ({reason}): {n}")
     click.echo(f"  quarantined: {summary['quarantined']} (see {output}/quarantine/)")
     for reason, n in summary["fulltext_dedup"].items():
-        click.echo(f"  abstracts removed (full text now present, {reason}): {n}")
+        click.echo(f"  abstracts marked for the filter stage to drop (full text now present, "
+                   f"{reason}): {n}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, join, list_shards
-from gap_replay.io.paths import atomic_write, filesystem, remove_stale_temporaries
+from gap_replay.io.paths import atomic_write, exists, filesystem, read_json, remove_stale_temporaries
 from gap_replay.stages.base import Pipeline, StageStats
 from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
 from gap_replay.tasks import fingerprint, key_file, read_marker, write_marker
@@ -35,11 +35,6 @@ class CleanShardTask:
     config: DecontaminationConfig
 
 
-def _exists(path: str) -> bool:
-    fs, p = filesystem(path)
-    return fs.exists(p)
-
-
 def _move(src: str, dst: str) -> None:
     fs, s = filesystem(src)
     fs.mv(s, filesystem(dst)[1])
@@ -48,7 +43,7 @@ def _move(src: str, dst: str) -> None:
 def decontaminate_shard(task: CleanShardTask) -> dict:
     done = read_marker(task.marker)
     if done is not None:
-        if _exists(task.staged):  # killed between the marker and the rename
+        if exists(task.staged):  # killed between the marker and the rename
             _move(task.staged, task.shard)
         return {**done, "skipped": True}
     quarantine = Quarantine()
@@ -111,11 +106,7 @@ def run_decontaminate(output_dir: str, config: DecontaminationConfig, executor) 
     report = merge_reports([r["report"] for r in results], config.examples)
 
     stats_path = join(output_dir, "stats.json")
-    stats = {"stages": {}}
-    if _exists(stats_path):
-        fs, p = filesystem(stats_path)
-        with fs.open(p, "rb") as fh:
-            stats = orjson.loads(fh.read())
+    stats = read_json(stats_path, missing={"stages": {}})
     runs = stats.setdefault("decontamination_runs", [])
     if fp not in runs:  # a rerun after a kill must not count the same pass twice
         stats["stages"][STAGE] = _chain_merge(stats["stages"].get(STAGE, {}), stage)

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from gap_replay.document import SOURCES, Document
 from gap_replay.io import Quarantine, iter_documents, list_shards
-from gap_replay.io.paths import join, replace_dir
+from gap_replay.io.paths import join, read_json, replace_dir
+from gap_replay.recipe import SPLITS
 from gap_replay.redistribution import is_restricted
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ SCHEMA = pa.schema([
     ("text", pa.string()), ("url", pa.string()), ("license", pa.string()),
     ("meta", pa.string()),  # JSON object (sorted keys): heterogeneous per source, so one string column
 ])
-SPLITS = ("train", "validation")
 DROPPED_META = ("raw_text",)  # the pre-cleaning text would double the size; `text` is what we publish
 MANAGED_FILE = re.compile(r"^(%s)/(%s)-\d{5}\.parquet$" % ("|".join(SOURCES), "|".join(SPLITS)))
 ROW_GROUP_ROWS = 5_000
@@ -157,8 +157,8 @@ def build_export(out_dir: str | os.PathLike, dest: str | os.PathLike, *, include
                 log.warning("%s: %d cleaned records could not be exported; see %s", source,
                             len(quarantine), join(out_dir, "quarantine", f"push-{source}.jsonl"))
                 quarantine.flush(join(out_dir, "quarantine", f"push-{source}.jsonl"))
-        manifest = _read_json(Path(out_dir) / "manifest.json")
-        recipe = _read_json(Path(out_dir) / "recipe.json") or manifest.get("recipe") or {}
+        manifest = read_json(Path(out_dir) / "manifest.json", missing={})
+        recipe = read_json(Path(out_dir) / "recipe.json", missing={}) or manifest.get("recipe") or {}
         card = dataset_card(summary, manifest, recipe, repo_id=repo_id, include_restricted=include_restricted)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         summary.files.append("README.md")
@@ -168,13 +168,6 @@ def build_export(out_dir: str | os.PathLike, dest: str | os.PathLike, *, include
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return summary
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
 
 
 def card_configs(summary: ExportSummary) -> list[dict]:

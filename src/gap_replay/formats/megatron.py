@@ -29,14 +29,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gap_replay.formats.shards import (
-    SPLITS,
-    ShardError,
-    iter_shard_records,
-    manifest_shards,
-    shard_path,
-)
+from gap_replay.formats.shards import ShardError, iter_shard_records, manifest_shards, shard_path
 from gap_replay.io.paths import replace_dir
+from gap_replay.recipe import SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ import orjson
 import zstandard
 
 from gap_replay.io.paths import join
-
-SPLITS = ("train", "validation")
+from gap_replay.recipe import SPLITS
 
 
 class ShardError(RuntimeError):

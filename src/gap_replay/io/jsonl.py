@@ -76,6 +76,17 @@ def iter_documents(path: str | os.PathLike, quarantine: Quarantine, source: str 
                            raw=orjson.dumps(obj), source=obj.get("source") or source)
 
 
+def shard_key(root: str | os.PathLike, path: str | os.PathLike) -> str:
+    """`papers/pmc/name` for `root/papers/pmc/name.jsonl.gz`: a shard's path below `root` (as
+    `list_shards(root)` gives it) without its suffix, the name its tasks, markers and ledger row
+    go by."""
+    rel = str(path)[len(str(root).rstrip("/")) + 1:]
+    for suffix in SHARD_SUFFIXES:
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
 def list_shards(directory: str | os.PathLike) -> list[str]:
     """All shard files below `directory`, sorted, so task order never depends on the filesystem."""
     fs, fs_path = filesystem(directory)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 import fsspec
+import orjson
 
 
 def join(base: str | os.PathLike, *parts: str) -> str:
@@ -23,6 +24,28 @@ def join(base: str | os.PathLike, *parts: str) -> str:
 def filesystem(path: str | os.PathLike):
     fs, fs_path = fsspec.core.url_to_fs(str(path))
     return fs, fs_path
+
+
+def exists(path: str | os.PathLike) -> bool:
+    fs, fs_path = filesystem(path)
+    return fs.exists(fs_path)
+
+
+_REQUIRED = object()
+
+
+def read_json(path: str | os.PathLike, missing=_REQUIRED):
+    """The JSON value in `path` (local or fsspec); `missing` instead when the file does not
+    exist, if given (otherwise FileNotFoundError). Malformed JSON raises orjson.JSONDecodeError."""
+    fs, fs_path = filesystem(path)
+    try:
+        with fs.open(fs_path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        if missing is _REQUIRED:
+            raise
+        return missing
+    return orjson.loads(data)
 
 
 def _same_local_file(fs, a: str, b: str) -> bool:

@@ -12,7 +12,8 @@ Two kinds of rows in `OUT/work/acquire/ledger.sqlite`:
 `process` sums both into the `acquire` stage and checks that what acquisition says it left in a
 shard is what the shard holds. A shard changed by anything that does not update the ledger (its
 size or mtime differ) is counted from what it holds, as are shards of sources that keep no
-ledger (guidelines, replay): never a wrong count, at worst a less detailed one.
+shard rows (guidelines, replay): never a wrong count, at worst a less detailed one. Guidelines
+keep one input row per site (`guidelines/<tag>`): the pages their site rules rejected.
 """
 
 from __future__ import annotations
@@ -25,20 +26,19 @@ from typing import Iterable
 
 import orjson
 
-SHARD_SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl", ".json.gz", ".json")
+from gap_replay.io.jsonl import shard_key
 
 
 def ledger_path(output: str | os.PathLike) -> Path:
     return Path(output) / "work" / "acquire" / "ledger.sqlite"
 
 
-def shard_key(output: str | os.PathLike, shard: str | os.PathLike) -> str:
+def raw_shard_key(output: str | os.PathLike, shard: str | os.PathLike) -> str:
     """`papers/pmc/name` for `OUT/raw/papers/pmc/name.jsonl.gz` (the key `process` uses)."""
-    rel = Path(os.path.abspath(shard)).relative_to(Path(os.path.abspath(output)) / "raw").as_posix()
-    for suffix in SHARD_SUFFIXES:
-        if rel.endswith(suffix):
-            return rel[: -len(suffix)]
-    return rel
+    raw, shard = os.path.join(os.path.abspath(output), "raw"), os.path.abspath(shard)
+    if not shard.startswith(raw + os.sep):
+        raise ValueError(f"{shard} is not below {raw}: the ledger only records raw shards")
+    return shard_key(raw, shard)
 
 
 def _fingerprint(path: str | os.PathLike) -> tuple[int, int]:
@@ -73,11 +73,11 @@ class Ledger:
         size, mtime = _fingerprint(shard)
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, '{}', ?, ?)",
-                            (shard_key(self.output, shard), source, written, size, mtime))
+                            (raw_shard_key(self.output, shard), source, written, size, mtime))
 
     def shard_rewritten(self, shard: str | os.PathLike, removed: dict[str, int]) -> None:
         """Documents removed from a shard that was rewritten in place (after the rewrite)."""
-        key = shard_key(self.output, shard)
+        key = raw_shard_key(self.output, shard)
         row = self.db.execute("SELECT removed FROM shards WHERE key = ?", (key,)).fetchone()
         if row is None:
             return  # a shard the ledger never saw written stays counted from what it holds

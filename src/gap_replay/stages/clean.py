@@ -1,10 +1,14 @@
 """`clean`: shared text normalisation, every rule a pure function switchable per source.
 
-Order (sources.md 3.2, with the original's defects fixed): ftfy, NFC, URLs, citation markers,
-bullet lists, section headers, whitespace. The last five are gap_replay.textrules, the same
-functions the sources' own cleaners and formatters call; a source whose acquisition already
-applied a rule turns it off in the recipe (`sources.<s>.clean`), so no rule runs twice. Unlike
-the original it never deletes `<...>` spans (clinical thresholds such as "p < 0.05 ... > 2"),
+Order (docs/sources.md §3.2, with the original's defects fixed): ftfy, NFC, URLs, HTML tags, citation
+markers, bullet lists, symbol glyphs, section headers, whitespace. All but the first two are
+gap_replay.textrules, the same functions the PubMed formatters call; a source whose acquisition
+already applied a rule turns it off in the recipe (`sources.<s>.clean`), so no rule runs twice.
+A rule's value there is true/false or a mapping of its keyword options (`whitespace:
+{attach_punct: true}`); a document may add options of its own in `meta.clean_options` (a
+guideline spec's `pdf_bullets`), which win over the recipe's for the rules that are on.
+`html_tags` and `symbols` are off unless the recipe turns them on. Unlike the original it never
+deletes `<...>` spans that are not HTML tags (clinical thresholds such as "p < 0.05 ... > 2"),
 never deletes data in brackets (intervals, `[3H]thymidine`, `[Ca2+]i`, `CB[7]`, the corpus'
 `[bib_ref]` tokens), only rewrites real bullet glyphs, and keeps paragraph breaks and
 numeric-only lines.
@@ -14,25 +18,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
 import ftfy
 import ftfy.fixes
 from ftfy.chardata import HTML_ENTITY_RE
 
 from gap_replay.document import Document
+from gap_replay.recipe import CLEAN_OFF_BY_DEFAULT, CLEAN_OPTIONS
 from gap_replay.stages.base import Stage
 from gap_replay.textrules import (
     normalize_headers,
     normalize_lists,
     normalize_whitespace,
     remove_citations,
+    remove_html_tags,
+    remove_symbols,
     remove_urls,
 )
 
 __all__ = ["CleanStage", "RULES", "clean_text", "fix_encoding", "normalize_headers",
            "normalize_lists", "normalize_unicode", "normalize_whitespace", "remove_citations",
-           "remove_urls"]
+           "remove_html_tags", "remove_symbols", "remove_urls"]
 
 # --- ftfy / NFC ---------------------------------------------------------------------------
 
@@ -112,24 +120,51 @@ def normalize_unicode(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-# URLs, citations, lists, headers and whitespace: the one shared library (gap_replay.textrules)
+# URLs, markup, citations, lists, headers and whitespace: the one shared library (textrules)
 
-RULES: dict[str, Callable[[str], str]] = {
+RULES: dict[str, Callable[..., str]] = {
     "ftfy": fix_encoding,
     "nfc": normalize_unicode,
     "urls": remove_urls,
+    "html_tags": remove_html_tags,
     "citations": remove_citations,
     "lists": normalize_lists,
+    "symbols": remove_symbols,
     "headers": normalize_headers,
     "whitespace": normalize_whitespace,
 }
 
+Chain = list[tuple[str, Callable[[str], str]]]
 
-def clean_text(text: str, rules: dict[str, bool] | None = None) -> str:
-    """Apply the enabled rules in the fixed order above (all of them when `rules` is None)."""
+
+def _is_on(rules: dict[str, Any] | None, name: str) -> bool:
+    if rules is None or name not in rules:
+        return name not in CLEAN_OFF_BY_DEFAULT
+    return rules[name] is not False
+
+
+def rule_chain(rules: dict[str, Any] | None, extra: dict[str, dict] | None = None) -> Chain:
+    """The enabled rules in the fixed order above, each bound to its options (the recipe's
+    mapping, then `extra`, a document's `meta.clean_options`)."""
+    for name, options in (extra or {}).items():
+        unknown = set(options) - set(CLEAN_OPTIONS.get(name, ()))
+        if unknown:
+            raise ValueError(f"meta.clean_options.{name}: unknown option {sorted(unknown)[0]!r}; "
+                             f"use one of {', '.join(CLEAN_OPTIONS.get(name, ())) or 'none'}")
+    chain: Chain = []
     for name, rule in RULES.items():
-        if rules is None or rules.get(name, True):
-            text = rule(text)
+        if not _is_on(rules, name):
+            continue
+        options = dict(rules[name]) if rules and isinstance(rules.get(name), dict) else {}
+        options.update((extra or {}).get(name, {}))
+        chain.append((name, partial(rule, **options) if options else rule))
+    return chain
+
+
+def clean_text(text: str, rules: dict[str, Any] | None = None) -> str:
+    """Apply the enabled rules in the fixed order above (the default ones when `rules` is None)."""
+    for _name, rule in rule_chain(rules):
+        text = rule(text)
     return text
 
 
@@ -142,28 +177,33 @@ class CleanStage(Stage):
 
     name = "clean"
 
-    def __init__(self, rules_by_source: dict[str, dict[str, bool]]) -> None:
+    def __init__(self, rules_by_source: dict[str, dict[str, Any]]) -> None:
         super().__init__()
         self.rules_by_source = rules_by_source
-        self._chains = {src: [(r, RULES[r]) for r in RULES if rules.get(r, True)]
-                        for src, rules in rules_by_source.items()}
+        self._chains = {src: rule_chain(rules) for src, rules in rules_by_source.items()}
+        self._with_options: dict[tuple[str, str], Chain] = {}
         self._changed: dict[str, dict[str, int]] = {}
 
     def changes(self) -> dict[str, dict[str, int]]:
         return {src: dict(sorted(c.items())) for src, c in sorted(self._changed.items())}
 
-    def process(self, doc: Document) -> Document | None:
-        if doc.meta.get("rejected"):
-            # The source's own rules rejected it at acquisition (kept raw so a rule change can
-            # bring it back with `guidelines clean`); count it under its own reason.
-            self.drop(doc, "rejected_by_source_rules")
-            return None
-        chain = self._chains.get(doc.source)
+    def _chain(self, doc: Document) -> Chain:
+        extra = doc.meta.get("clean_options")
+        if not extra:
+            chain = self._chains.get(doc.source)
+            if chain is None:
+                chain = self._chains[doc.source] = rule_chain(None)
+            return chain
+        key = (doc.source, repr(sorted((k, sorted(v.items())) for k, v in extra.items())))
+        chain = self._with_options.get(key)
         if chain is None:
-            chain = list(RULES.items())
+            chain = self._with_options[key] = rule_chain(self.rules_by_source.get(doc.source), extra)
+        return chain
+
+    def process(self, doc: Document) -> Document | None:
         text = doc.text
         changed = self._changed.setdefault(doc.source, {})
-        for name, rule in chain:
+        for name, rule in self._chain(doc):
             new = rule(text)
             if new is not text and new != text:
                 changed[name] = changed.get(name, 0) + 1

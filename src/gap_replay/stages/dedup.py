@@ -24,6 +24,7 @@ from gap_replay.hashing import content_hash, stable_hash
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.stages.base import Stage
 from gap_replay.stages.global_step import GlobalStep, Observer
+from gap_replay.tasks import key_file
 
 
 def normalised_content_key(text: str) -> str:
@@ -39,10 +40,6 @@ def normalised_title_key(doc: Document) -> str | None:
 
 
 KINDS = ("id", "content", "title")
-
-
-def task_file_name(task_key: str) -> str:
-    return task_key.replace("/", "__")
 
 
 class _DedupObserver(Observer):
@@ -79,7 +76,7 @@ class _DedupObserver(Observer):
         for section, data in blocks:
             index[section] = [offset, len(data)]
             offset += len(data)
-        with atomic_write(join(self.workdir, "dedup", "map", f"{task_file_name(self.task_key)}.jsonl")) as fh:
+        with atomic_write(join(self.workdir, "dedup", "map", f"{key_file(self.task_key)}.jsonl")) as fh:
             fh.write(orjson.dumps(index) + b"\n")
             for _, data in blocks:
                 fh.write(data)
@@ -144,7 +141,7 @@ def reduce_bucket(args: tuple[str, str, int]) -> int:
     for task, ordinal, winner in losers:
         by_task.setdefault(task, []).append(orjson.dumps([ordinal, f"duplicate_{kind}", winner]))
     for task, lines in by_task.items():
-        path = join(workdir, "dedup", "drop", task_file_name(task), f"{kind}-{bucket:04d}.jsonl")
+        path = join(workdir, "dedup", "drop", key_file(task), f"{kind}-{bucket:04d}.jsonl")
         with atomic_write(path) as fh:
             fh.write(b"\n".join(lines) + b"\n")
     with atomic_write(join(workdir, "dedup", "losers", kind, f"{bucket:04d}.jsonl")) as fh:
@@ -161,7 +158,7 @@ class DedupStage(Stage):
     def __init__(self, workdir: str, task_key: str) -> None:
         super().__init__()
         self.drop_reasons: dict[int, str] = {}
-        fs, root = filesystem(join(workdir, "dedup", "drop", task_file_name(task_key)))
+        fs, root = filesystem(join(workdir, "dedup", "drop", key_file(task_key)))
         if fs.exists(root):
             for path in sorted(fs.find(root)):
                 if ".tmp-" in path:

@@ -1,4 +1,4 @@
-"""`filter`: drop documents that are too short or not in one of the source's languages."""
+"""`filter`: drop documents their source marked, too short, or not in the source's languages."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ from gap_replay.document import Document
 from gap_replay.stages.base import Stage
 from gap_replay.stages.language import LanguageDetector
 
+# A source that knows a record is not corpus text (a retraction, an abstract whose full text is
+# in the corpus) extracts it anyway with this meta key set to the reason (sources/base.py).
+DROP_REASON = "drop_reason"
+
 
 class FilterStage(Stage):
     """Per-source rules from the recipe: `min_chars` and `languages` (null keeps every language).
 
     The detected language is stored in `meta.language` when the source filters on language.
-    Length is checked first: it is cheap and short texts are where detectors disagree.
+    A document carrying `meta.drop_reason` is dropped first, under that reason. Length is
+    checked next: it is cheap and short texts are where detectors disagree.
     """
 
     name = "filter"
@@ -25,6 +30,10 @@ class FilterStage(Stage):
         self.detector = detector or LanguageDetector()
 
     def process(self, doc: Document) -> Document | None:
+        marked = doc.meta.get(DROP_REASON)
+        if marked:
+            self.drop(doc, str(marked))
+            return None
         if len(doc.text) < self.min_chars.get(doc.source, 0):
             self.drop(doc, "too_short")
             return None

@@ -20,13 +20,12 @@ import orjson
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, join
-from gap_replay.io.paths import filesystem, remove_stale_temporaries
+from gap_replay.io.paths import exists, filesystem, read_json, remove_stale_temporaries
 from gap_replay.stages.base import Pipeline, Stage, StageStats
 from gap_replay.stages.global_step import GlobalStep, Observer
 from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.minhash.phases import (ClusterTask, MapTask, ReduceTask, ShardSigner, cluster,
-                                              exists, load_removals, map_shard, read_json,
-                                              reduce_band, shard_dir, write_json)
+                                              load_removals, map_shard, reduce_band, shard_dir, write_json)
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""PMC quality up-sampling (sources.md §6.3) as a stage: sets `meta["quality_weight"]`.
+"""PMC quality up-sampling (docs/sources.md §6.3) as a stage: sets `meta["quality_weight"]`.
 
 The factor of a paper is the sum of its publication-type factors, its MeSH factors (`Animals`
 removes it), +1 for an approved journal, and, only when that running factor is already > 0, a
@@ -154,11 +154,3 @@ def validate_section(config, key: str = "sources.papers.upsampling") -> None:
     for name in DATE_KEYS:
         if name in date:
             number(date[name], f"date.{name}", 0 if name.endswith("_days") else None)
-
-
-def from_recipe(recipe: dict) -> Upsample | None:
-    """The stage configured by `sources.papers.upsampling`, or None when the recipe has none."""
-    config = ((recipe.get("sources") or {}).get("papers") or {}).get("upsampling")
-    if not config or not config.get("enabled", True):
-        return None
-    return Upsample(config)

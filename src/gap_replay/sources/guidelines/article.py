@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 from gap_replay.http import FetchError, PoliteClient
 from gap_replay.sources.guidelines.discover import Link, article_key
 from gap_replay.sources.guidelines.extract import Extracted, extract_content, extract_page, parse_html
+from gap_replay.sources.guidelines.fallback import main_text
 from gap_replay.sources.guidelines.spec import Spec
 
 # meta.extraction values
@@ -95,8 +96,6 @@ class ArticleReader:
             page.extraction = "none"  # a listed page without the content (AAFP topic pages
             return page               # with no recommendations): the clean rules reject it
         if not page.text.strip() and "content" not in page.matched and fmt in ("html", "auto"):
-            from gap_replay.sources.guidelines.fallback import main_text   # lazy: trafilatura
-
             page.text = main_text(body, link.url, art.drop)
             page.extraction = BY_FALLBACK
         if not page.text.strip():

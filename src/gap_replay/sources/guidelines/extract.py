@@ -3,7 +3,7 @@
 Headings become `#`/`##`/`###` by their tag level, paragraphs are separated by blank lines,
 list items become `- ` (indented two spaces per nesting level), tables are skipped or flattened
 one row per line, and superscript citation markers are dropped. A heading always starts its own
-block, so it can never be glued to the previous line (sources.md §3.3, defect 8).
+block, so it can never be glued to the previous line (docs/sources.md §3.3, defect 8).
 """
 
 from __future__ import annotations

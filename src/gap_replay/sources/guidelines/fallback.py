@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import re
 
+from gap_replay.sources.guidelines.extract import parse_html
+
 log = logging.getLogger(__name__)
 # Markdown output marks bold/italic and escapes literal markdown characters; extract.py's text
 # has neither, so both are undone: "**bold** snake\\_case" -> "bold snake_case".
@@ -29,8 +31,6 @@ def main_text(body: bytes | str, url: str, drop: tuple[str, ...] = ()) -> str:
 
     html = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     if drop:
-        from gap_replay.sources.guidelines.extract import parse_html
-
         soup = parse_html(html)
         for selector in drop:
             for el in soup.select(selector):

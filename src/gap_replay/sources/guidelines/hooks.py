@@ -1,14 +1,15 @@
 """Small named hooks for the few sources whose pages need code, referenced as `hook: NAME`.
 
-A hook is a class with any of these optional methods; the engine calls what exists:
+A hook subclasses `Hook` and overrides what its site needs:
 
 * `to_html(body: bytes, url: str) -> str`: turn a non-HTML article answer (JSON) into HTML
-  that the spec's `article` rules then read like any page.
-* `clean(text: str, title: str) -> str`: source-specific text rules the YAML cannot express,
-  run after the spec's rules and before the common rules.
+  that the spec's `article` rules then read like any page (needed by `format: json`).
+* `clean(text: str, title: str) -> str`: site rules the YAML cannot express, run after the
+  spec's site rules at extraction (site_rules.py); the shared text rules run later, in the
+  `clean` stage.
 * `after_records(store: RecordStore) -> None`: a rule that needs every record of the source
-  (WikiDoc's "X overview" supersedes X's microchapters); runs after a scrape and after
-  `guidelines clean`, before the shards are written; it updates records through the store.
+  (WikiDoc's "X overview" supersedes X's microchapters, wikidoc.py); runs after a scrape and
+  after `guidelines clean`, before the shards are written; it updates records through the store.
 
 Register with `@register("name")`. Keep hooks short: a hook replaces a rule, not a scraper.
 """
@@ -18,27 +19,48 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import Any
 
-HOOKS: dict[str, type] = {}
+from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.sources.guidelines.wikidoc import supersede_microchapters
+
+
+class Hook:
+    """The no-op hook: every method leaves the page, text or records as they are."""
+
+    def to_html(self, body: bytes, url: str) -> str:
+        raise NotImplementedError(f"{type(self).__name__} cannot read the non-HTML answer of {url}; "
+                                  "give the spec a hook with to_html()")
+
+    def clean(self, text: str, title: str) -> str:
+        return text
+
+    def after_records(self, store: RecordStore) -> None:
+        return None
+
+
+HOOKS: dict[str, type[Hook]] = {}
 
 
 def register(name: str):
-    def deco(cls: type) -> type:
+    def deco(cls: type[Hook]) -> type[Hook]:
         HOOKS[name] = cls
         return cls
     return deco
 
 
-def get_hook(name: str | None) -> Any:
-    if name is None:
-        return None
-    return HOOKS[name]()
+def get_hook(name: str | None) -> Hook:
+    """The hook named by a spec, or the no-op `Hook` when it names none."""
+    return Hook() if name is None else HOOKS[name]()
+
+
+def reads_non_html(name: str) -> bool:
+    """Whether the hook can turn a JSON answer into HTML (overrides `Hook.to_html`)."""
+    return HOOKS[name].to_html is not Hook.to_html
 
 
 # ---------------------------------------------------------------------------------------------
 @register("magicapp")
-class MagicApp:
+class MagicApp(Hook):
     """MAGICapp serves guidelines to its single-page app as JSON; render that JSON as HTML.
 
     The guideline JSON (the catalogue's `jsonPath`, api/v1 era, 2024–2026) is `{"name",
@@ -101,11 +123,9 @@ class MagicApp:
 
 
 @register("wikidoc")
-class WikiDoc:
+class WikiDoc(Hook):
     """WikiDoc: an "X overview" page supersedes X's microchapters (and nothing else), a rule over
-    all the source's records; the rule itself lives in supersede.py / clean.wikidoc_superseded."""
+    all the source's records (wikidoc.py)."""
 
-    def after_records(self, store) -> None:
-        from gap_replay.sources.guidelines.supersede import supersede_microchapters
-
+    def after_records(self, store: RecordStore) -> None:
         supersede_microchapters(store)

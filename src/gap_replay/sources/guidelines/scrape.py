@@ -1,4 +1,9 @@
-"""The spec-driven scraper: discovery → article pages → text → cleaned record → state → shards.
+"""The spec-driven scraper: discovery → article pages → extracted text → record → state → shards.
+
+A record's `text` is the page's article as extracted and cut by the spec's site rules
+(site_rules.py); the shared text rules run later, in `gap-replay process`'s `clean` stage.
+A page the site rules reject stays in the state (so `guidelines clean` can bring it back) and is
+counted in the acquisition ledger (`rejected_by_source_rules`) instead of being written to raw.
 
 One `scrape_source(spec, output, options)` call scrapes one source politely through the shared
 PoliteClient (per-host rate, robots.txt, retries, SQLite HTTP cache at OUT/cache/http.sqlite).
@@ -38,15 +43,16 @@ from gap_replay.errors import is_storage_error
 from gap_replay.hashing import content_hash, sha1_id
 from gap_replay.http import FetchError, PoliteClient, RetryPolicy
 from gap_replay.sources.guidelines.article import ArticleReader, Fetcher, extraction_of
-from gap_replay.sources.guidelines.clean import clean_article
 from gap_replay.sources.guidelines.discover import Link, article_key
 from gap_replay.sources.guidelines.drift import (ObservedDiscoverer, RunCounts, RunLog, Verdict,
                                                  diagnose, page_alternatives)
 from gap_replay.sources.guidelines.extract import Extracted
 from gap_replay.sources.guidelines.failures import DEFAULT_GIVE_UP_AFTER, FailureBook, is_permanent
-from gap_replay.sources.guidelines.hooks import get_hook
+from gap_replay.sources.guidelines.hooks import Hook, get_hook
+from gap_replay.sources.guidelines.site_rules import apply_site_rules, clean_options
 from gap_replay.sources.guidelines.spec import Spec
 from gap_replay.sources.guidelines.store import RecordStore
+from gap_replay.sources.ledger import Ledger
 from gap_replay.state import State
 
 log = logging.getLogger(__name__)
@@ -79,7 +85,8 @@ class ScrapeSummary:
     given_up: int = 0         # permanent failures (404/410 for give_up_after runs): not requested
     removed: int = 0          # records no longer listed by the site (full discovery): out of the shards
     restored: int = 0         # removed records listed again
-    records: int = 0          # records in the shards after this run
+    records: int = 0          # records listed by the site after this run (rejected ones
+                              # included: they stay in the state, not in the raw shards)
     requests: int = 0         # network requests (cache hits excluded, 304s included)
     listing_pages: int = 0
     seconds: float = 0.0
@@ -117,6 +124,7 @@ class SourceScraper:
                  client: PoliteClient | None = None) -> None:
         self.spec = spec
         self.options = options
+        self.output = output
         self.paths = output_paths(output, spec.tag)
         rate = options.rate
         if spec.rate and rate:
@@ -221,8 +229,7 @@ class SourceScraper:
         self.summary.listing_pages = discoverer.pages
         full = complete and self.listing_failed == 0 and self.options.limit is None
         self._track_removals(listed, full)
-        after_records(self.hook, self.store)
-        written = self.store.write_shards(self.paths["raw"])
+        written = write_raw(self.hook, self.store, self.paths["raw"], self.output)
         self.summary.records = self.store.count()
         self.summary.requests = self.client.network_requests
         self.summary.seconds = round(time.monotonic() - started, 3)
@@ -345,7 +352,7 @@ class SourceScraper:
         spec = self.spec
         title = page.title or link.title
         raw_text = page.text
-        result = clean_article(raw_text, title, spec.clean, self.hook)
+        result = apply_site_rules(raw_text, title, spec.clean, self.hook)
         meta: dict[str, Any] = {
             "raw_text": raw_text,
             "overview": page.overview or link.fields.get("overview", ""),
@@ -363,15 +370,21 @@ class SourceScraper:
             meta["pdf_pages"] = page.pages
         if result.rejected:
             meta["rejected"] = result.rejected
+        elif clean_options(spec.clean):
+            meta["clean_options"] = clean_options(spec.clean)
         return Document(id=sha1_id("guidelines", spec.tag, canonical), source="guidelines",
                         subset=spec.tag, title=title, url=canonical, text=result.text, meta=meta)
 
 
-def after_records(hook, store: RecordStore) -> None:
-    """Run a hook's whole-source step (e.g. WikiDoc's overview/microchapter rule) before the
-    shards are written; it sees every record of the source through the store."""
-    if hook is not None and hasattr(hook, "after_records"):
-        hook.after_records(store)
+def write_raw(hook: Hook, store: RecordStore, folder: Path, output: str | os.PathLike) -> list[Path]:
+    """Run the hook's whole-source step (e.g. WikiDoc's overview/microchapter rule), write the
+    raw shards, and count the rejected records (not written) in the acquisition ledger."""
+    hook.after_records(store)
+    written = store.write_shards(folder)
+    with Ledger(output) as ledger:
+        ledger.input_counts(f"guidelines/{store.tag}", "guidelines",
+                            dropped={"rejected_by_source_rules": store.rejected()})
+    return written
 
 
 def _chain(first: list[Link], rest):
@@ -423,14 +436,17 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
     updates: list[Document] = []
     for doc in store.iter_records(include_removed=True):
         counts["records"] += 1
-        result = clean_article(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
+        result = apply_site_rules(doc.meta.get("raw_text", ""), doc.title, spec.clean, hook)
         for rule, chars in result.removed.items():
             counts["removed"][rule] = counts["removed"].get(rule, 0) + chars
         meta = dict(doc.meta)
         meta.pop("rejected", None)
+        meta.pop("clean_options", None)
         if result.rejected:
             meta["rejected"] = result.rejected
             counts["rejected"] += 1
+        elif clean_options(spec.clean):
+            meta["clean_options"] = clean_options(spec.clean)
         if result.text != doc.text or meta != doc.meta:
             counts["changed"] += 1
             updates.append(Document(doc.id, doc.source, result.text, doc.subset, doc.title, doc.url, meta))
@@ -440,6 +456,5 @@ def reclean_source(spec: Spec, output: str | os.PathLike) -> dict[str, int]:
             updates = []
     for d in updates:
         store.put(d)
-    after_records(hook, store)
-    store.write_shards(paths["raw"])
+    write_raw(hook, store, paths["raw"], output)
     return counts

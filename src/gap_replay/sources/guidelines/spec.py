@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from gap_replay.resources import spec_dir
+from gap_replay.sources.guidelines.hooks import HOOKS, reads_non_html
 from gap_replay.sources.guidelines.selectors import Alternatives
 
 AUDIENCES = ("doctor", "patient", "both")
@@ -121,7 +122,8 @@ class Article:
 
 @dataclass(frozen=True)
 class CleanRules:
-    """Per-source cleaning; the common rules in clean.py always run after these."""
+    """The spec's site rules (site_rules.py, at extraction); the shared text rules run later in
+    the `clean` stage, `pdf_bullets` being the one option the spec passes on to them."""
 
     starters: tuple[str, ...] = ()            # text starts at the first heading matching one
     removers: tuple[str, ...] = ()            # lines starting with one are dropped
@@ -129,7 +131,7 @@ class CleanRules:
     drop_lines_containing: tuple[str, ...] = ()
     drop_sections: tuple[str, ...] = ()       # regexes on heading text: drop heading + its body
     replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) applied to the whole text
-    reject_if_contains: tuple[str, ...] = ()  # the article is rejected (kept in raw, text "")
+    reject_if_contains: tuple[str, ...] = ()  # the article is rejected (kept in the state, not in raw)
     reject_if_line_matches: tuple[str, ...] = ()  # regexes; a line matching rejects the article
     min_words_per_line: int = 0               # drop non-heading, non-bullet lines with fewer words
     pdf_bullets: bool = False                 # PDF sub-bullets ("o ", "q ", "", "•") -> "- "
@@ -485,13 +487,10 @@ def parse_spec(data: Any, file: str | Path) -> Spec:
                 notes=r.str("notes", ""), rate=r.number("rate"), path=file,
                 redirect_hosts=_hosts(r))
     r.finish()
-    if hook is not None:
-        from gap_replay.sources.guidelines.hooks import HOOKS
-        if hook not in HOOKS:
-            raise r.error("hook", f"unknown hook {hook!r}; known: {', '.join(sorted(HOOKS)) or 'none'}")
+    if hook is not None and hook not in HOOKS:
+        raise r.error("hook", f"unknown hook {hook!r}; known: {', '.join(sorted(HOOKS)) or 'none'}")
     if article.format == "json":
-        from gap_replay.sources.guidelines.hooks import HOOKS
-        if hook is None or not hasattr(HOOKS[hook], "to_html"):
+        if hook is None or not reads_non_html(hook):
             raise SpecError(file, "article.format",
                             "json articles need a `hook` with to_html() that turns them into HTML")
     return spec

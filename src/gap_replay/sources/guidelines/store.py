@@ -104,13 +104,16 @@ class RecordStore:
                 yield Document.from_json(value)
 
     def write_shards(self, folder: str | os.PathLike, per_part: int = RECORDS_PER_PART) -> list[Path]:
-        """Rewrite `folder/part-NNNNN.jsonl.gz` from the state; stale higher parts are removed."""
+        """Rewrite `folder/part-NNNNN.jsonl.gz` from the state; stale higher parts are removed.
+        Rejected records (`meta.rejected`: no guideline in the page) stay in the state only."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         writer: ShardWriter | None = None
         try:
             for doc in self.iter_records():
+                if doc.meta.get("rejected"):
+                    continue
                 if writer is None or writer.count >= per_part:
                     if writer is not None:
                         writer.__exit__(None, None, None)
@@ -129,3 +132,7 @@ class RecordStore:
             if old.name not in keep:
                 old.unlink()
         return written
+
+    def rejected(self) -> int:
+        """Listed records with no guideline (`meta.rejected`), left out of the raw shards."""
+        return sum(1 for doc in self.iter_records() if doc.meta.get("rejected"))

@@ -2,8 +2,8 @@
 file it came from (S2ORC, JATS, MEDLINE, S2 abstracts).
 
 Rule: the first known of `pmid:<digits>`, `pmcid:PMC<digits>`, `corpusid:<digits>`,
-`doi:<lower-cased DOI>`. Abstracts that have a full text are removed by `rules.py`, so an
-abstract and a paper never both keep the same id.
+`doi:<lower-cased DOI>`. Abstracts that have a full text are marked by `drop_marks.py` and
+dropped by the `filter` stage, so an abstract and a paper never both keep the same id.
 """
 
 from __future__ import annotations

@@ -24,11 +24,12 @@ from gap_replay.io.paths import remove_stale_temporaries
 from gap_replay.sources.ledger import Ledger
 from gap_replay.sources.pubmed import jats, medline
 from gap_replay.sources.pubmed.joins import PaperIndex
-from gap_replay.sources.pubmed.rules import (
+from gap_replay.sources.base import DROP_REASON, Source, files_below
+from gap_replay.sources.pubmed.drop_marks import (
     FullTextIndex,
-    Retractions,
-    apply_fulltext_dedup,
     fulltext_index_path,
+    mark_fulltext_abstracts,
+    mark_retraction,
 )
 from gap_replay.sources.pubmed.s2records import (
     RecordError,
@@ -40,7 +41,6 @@ from gap_replay.sources.pubmed.s2records import (
 )
 from gap_replay.sources.pubmed.xmlsafe import HostileXML
 from gap_replay.state import State
-from gap_replay.stages.base import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,15 @@ _JSON_SINGLE_LIMIT = 256 << 20
 
 @dataclass
 class IngestReport:
-    """Counts that reconcile: records in = written + dropped (by reason) + quarantined."""
+    """Counts that reconcile: records in = written + dropped (by reason) + quarantined; `marked`
+    and `fulltext_dedup` count written documents the `filter` stage will drop (drop_marks.py)."""
 
     files: int = 0
     skipped_files: int = 0
     records_in: int = 0
     written: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
+    marked: Counter = field(default_factory=Counter)  # written with meta.drop_reason, by reason
     quarantined: int = 0
     shards: list[str] = field(default_factory=list)
     fulltext_dedup: dict = field(default_factory=dict)
@@ -64,7 +66,8 @@ class IngestReport:
     def to_dict(self) -> dict:
         return {"files": self.files, "skipped_files": self.skipped_files,
                 "records_in": self.records_in, "written": dict(sorted(self.written.items())),
-                "dropped": dict(sorted(self.dropped.items())), "quarantined": self.quarantined,
+                "dropped": dict(sorted(self.dropped.items())),
+                "marked": dict(sorted(self.marked.items())), "quarantined": self.quarantined,
                 "shards": len(self.shards), "fulltext_dedup": dict(sorted(self.fulltext_dedup.items())),
                 "empty_files": list(self.empty_files)}
 
@@ -144,7 +147,7 @@ def iter_s2_abstracts(path: str, quarantine: Quarantine, ctx: Context) -> Iterat
         ids = external_ids(row)
         paper = ctx.papers.get(ids["corpusid"]) if ctx.papers is not None else None
         # Abstracts rows carry no PMID: a row is PubMed when its corpusid is a PubMed paper
-        # (the papers index) or it links a PMC id (sources.md §5.3, bug 7).
+        # (the papers index) or it links a PMC id (docs/sources.md §5.3, bug 7).
         if not ctx.all_records and paper is None and not ids["pmcid"]:
             ctx.dropped["not_pubmed"] += 1
             continue
@@ -245,12 +248,6 @@ def _medline_winners(path: str, file_no: int, resolver: medline.MedlineResolver,
         pass  # already quarantined in pass 1
 
 
-def _redpajama(path: str, quarantine: Quarantine, ctx: Context) -> Iterator[Document]:
-    from gap_replay.sources.replay.ingest import iter_redpajama_file  # written by the replay side
-
-    return iter_redpajama_file(path, quarantine)
-
-
 # The one format → parser table (per-file parsers, except MEDLINE which resolves across files).
 FORMATS: dict[str, Callable] = {
     "jats": iter_jats,
@@ -258,35 +255,42 @@ FORMATS: dict[str, Callable] = {
     "s2orc": iter_s2orc,
     "s2-abstracts": iter_s2_abstracts,
     "s2-papers": iter_s2_papers,
-    "redpajama": _redpajama,
 }
 ACROSS_FILES = {"medline"}
 # the source each format's records belong to (what a parser drops or quarantines is counted there)
 FORMAT_SOURCE = {"jats": "papers", "medline": "abstracts", "s2orc": "papers",
-                 "s2-abstracts": "abstracts", "s2-papers": "papers", "redpajama": "replay"}
+                 "s2-abstracts": "abstracts", "s2-papers": "papers"}
 SUFFIXES = {
     "jats": (".nxml", ".xml", ".tar.gz", ".tgz"),
     "medline": (".xml", ".xml.gz"),
     "s2orc": (".jsonl", ".jsonl.gz", ".gz", ".json"),
     "s2-abstracts": (".jsonl", ".jsonl.gz", ".gz", ".json"),
     "s2-papers": (".jsonl", ".jsonl.gz", ".gz", ".json"),
-    "redpajama": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".gz", ".zst"),
 }
 
 
 def expand_inputs(paths: Iterable[str], fmt: str) -> list[str]:
     """Files as given, plus the matching files below any directory, sorted."""
-    out: list[str] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            out += sorted(str(f) for f in path.rglob("*") if f.is_file()
-                          and f.name.endswith(SUFFIXES[fmt]) and ".part" not in f.name)
-        elif path.exists():
-            out.append(str(path))
-        else:
-            raise FileNotFoundError(f"{p}: no such file or directory")
-    return out
+    return files_below(paths, SUFFIXES[fmt])
+
+
+class PubMedFiles:
+    """Local PubMed / S2 files of one format behind the source interface (sources/base.py);
+    MEDLINE resolves versions across files, so `run_ingest` reads it through FORMATS whole."""
+
+    def __init__(self, fmt: str, ctx: Context) -> None:
+        self.name = fmt
+        self.source = FORMAT_SOURCE[fmt]
+        self.ctx = ctx
+
+    def discover(self, inputs: Iterable[str]) -> list[str]:
+        return expand_inputs(inputs, self.name)
+
+    def fetch(self, item: str) -> str:
+        return item  # local already
+
+    def extract(self, path: str | os.PathLike, quarantine: Quarantine) -> Iterator[Document]:
+        return FORMATS[self.name](str(path), quarantine, self.ctx)
 
 
 def _shard_name(path: str) -> str:
@@ -336,17 +340,23 @@ class _Writers:
 
 def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
                all_records: bool = False, force: bool = False, recipe: dict | None = None,
-               progress: Callable[[Iterable], Iterable] | None = None) -> IngestReport:
-    """Parse `paths` as `fmt` into `OUT/raw/...`; quarantine under `OUT/quarantine/`."""
-    if fmt not in FORMATS:
+               progress: Callable[[Iterable], Iterable] | None = None,
+               source: Source | None = None) -> IngestReport:
+    """Parse `paths` as `fmt` into `OUT/raw/...`; quarantine under `OUT/quarantine/`.
+
+    `source` reads another family's files (e.g. the replay family's RedPajama files) through
+    the same writers, resume state and ledger; by default the PubMed format `fmt`."""
+    if source is None and fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output / "raw")
-    files = expand_inputs(paths, fmt)
     state = State(output / "state.sqlite")
     report = IngestReport()
-    ctx = Context(output, all_records=all_records, source=FORMAT_SOURCE[fmt])
+    ctx = Context(output, all_records=all_records,
+                  source=source.source if source is not None else FORMAT_SOURCE[fmt])
+    source = source if source is not None else PubMedFiles(fmt, ctx)
+    files = source.discover(paths)
     ctx.fulltext = FullTextIndex(fulltext_index_path(output))
     wrap = progress or (lambda it: it)
     quarantined = 0
@@ -382,14 +392,14 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
                     continue
                 quarantine = Quarantine()
                 seen = report.records_in
-                _ingest_stream(FORMATS[fmt](path, quarantine, ctx), _shard_name(path), output,
+                _ingest_stream(source.extract(source.fetch(path), quarantine), _shard_name(path), output,
                                report, ctx, ledger_name=f"ingest-{fmt}-{_shard_name(path)}")
                 report.files += 1
                 log.info("%s: %d quarantined", path, len(quarantine))
                 if report.records_in == seen and not len(quarantine):
                     # nothing read, nothing refused: an empty or foreign file is reported (and
                     # retried next run), never marked done as if it had been ingested
-                    quarantine.add(file=path, line=None, source=FORMAT_SOURCE[fmt],
+                    quarantine.add(file=path, line=None, source=source.source,
                                    reason=f"no {fmt} records in this file (empty, or another format)")
                     report.empty_files.append(path)
                     log.warning("%s: no %s records in this file", path, fmt)
@@ -402,14 +412,14 @@ def run_ingest(fmt: str, paths: Iterable[str], output: str | os.PathLike, *,
     report.quarantined = quarantined
     report.records_in += report.quarantined
     # Abstracts already on disk (this run's or earlier runs') that now have a full text.
-    report.fulltext_dedup = apply_fulltext_dedup(output)
+    report.fulltext_dedup = mark_fulltext_abstracts(output)
     return report
 
 
 def ingest_documents(batches: Iterable[tuple[str, Iterator[Document]]], output: str | os.PathLike,
                      *, on_written: Callable[[str], None] | None = None) -> IngestReport:
     """Documents an acquirer parsed itself (e.g. one JATS object per HTTP GET), one shard per
-    named batch, through the same retraction rules, writers and full-text dedup as run_ingest.
+    named batch, through the same retraction marks, writers and full-text marks as run_ingest.
     `on_written(name)` runs once a batch's shard is safely on disk (for resume markers)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -425,7 +435,7 @@ def ingest_documents(batches: Iterable[tuple[str, Iterator[Document]]], output: 
                 on_written(name)
     finally:
         ctx.close()
-    report.fulltext_dedup = apply_fulltext_dedup(output)
+    report.fulltext_dedup = mark_fulltext_abstracts(output)
     return report
 
 
@@ -435,15 +445,21 @@ def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: In
     (under `ledger_name`, default the shard name) for stats.json's `acquire` stage."""
     # Quality up-sampling is not applied here: `process` runs it from the current recipe, so a
     # recipe change needs no re-acquisition.
-    pipeline = Pipeline([Retractions()])
+    # PubMed retractions are written with `meta.drop_reason` (drop_marks.py): the `filter`
+    # stage drops them, and a marked paper gives no abstract a full text.
     writers = _Writers(output, name)
     dropped_before = Counter(ctx.dropped)
     error: BaseException | None = None
     try:
-        for doc in pipeline.run(docs):
+        for doc in docs:
+            report.records_in += 1
+            if doc.source in ("papers", "abstracts"):  # PubMed's rule, not another family's
+                mark_retraction(doc)
+            if doc.meta.get(DROP_REASON):
+                report.marked[doc.meta[DROP_REASON]] += 1
             writers.write(doc)
             report.written[doc.source] += 1
-            if doc.source == "papers" and ctx.fulltext is not None:
+            if doc.source == "papers" and ctx.fulltext is not None and not doc.meta.get(DROP_REASON):
                 ctx.fulltext.add(doc)
     except BaseException as exc:
         error = exc
@@ -453,14 +469,6 @@ def _ingest_stream(docs: Iterator[Document], name: str, output: Path, report: In
     for (source, _subset), writer in writers.open.items():
         ctx.ledger.shard_written(writer.path, source, writers.counts[(source, _subset)])
     dropped_by_source: dict[str, Counter] = {}
-    stats = pipeline.stats()
-    for stage_no, stage_stats in enumerate(stats.values()):
-        for source, counts in stage_stats.items():
-            if stage_no == 0:
-                report.records_in += counts["in"]
-            for reason, n in counts["dropped"].items():
-                report.dropped[reason] += n
-                dropped_by_source.setdefault(source, Counter())[reason] += n
     parser_drops = ctx.dropped - dropped_before
     for reason, n in parser_drops.items():
         report.dropped[reason] += n

@@ -4,7 +4,7 @@ One run: find the newest inventory, stream it into `OUT/work/pubmed/pmc_cloud.sq
 version per PMCID), pick the article versions not yet fetched at that version and ETag (resume
 and refresh in one SQL join against the done markers in `OUT/state.sqlite`), GET each
 article's metadata JSON and JATS XML and write them through the shared ingest (retraction
-rules, writers, full-text dedup), one shard per batch, then drop the older copies of articles
+marks, writers, full-text marks), one shard per batch, then drop the older copies of articles
 that got a new version. Abstract-only articles go to `raw/abstracts/pmc/` as with local JATS.
 
 Accounting: every candidate ends as written, skipped (not open access, retracted, licence not

@@ -1,6 +1,6 @@
 """Semantic Scholar dataset rows (`papers`, `abstracts`, `s2orc`) → metadata dicts and Documents.
 
-Key spelling differs per dataset (see sources.md §5.2): papers use CamelCase inside
+Key spelling differs per dataset (see docs/sources.md §5.2): papers use CamelCase inside
 `externalids` (`PubMed`, `PubMedCentral`, `DOI`), s2orc rows use lowercase, abstracts keep
 their ids under `openaccessinfo.externalids`. Everything is read through `_ext` so a renamed
 case never silently drops a record.
@@ -92,7 +92,7 @@ def medline_publication_types(types: list[str]) -> list[str]:
 
 
 def paper_meta(row: dict) -> dict:
-    """The metadata of a `papers` row, under the DESIGN.md meta names."""
+    """The metadata of a `papers` row, under the meta names of docs/contract.md."""
     ids = external_ids(row)
     journal = row.get("journal") if isinstance(row.get("journal"), dict) else {}
     types = row.get("publicationtypes") or []

@@ -9,6 +9,8 @@ Modules, one concern each:
   tasks      one data file -> sampled documents in a part file (runs in executor workers)
   sampler    file order, first-sample probe, document rate, rounds, merge and trim to budget
   hub        parquet files (local or hf://) read with `datasets` streaming
+  source     the release behind the source interface (sources/base.py): discover, fetch, extract
   acquire    `gap-replay download` entry point
-  ingest     local RedPajama files for `gap-replay ingest --format redpajama`
+  ingest     local RedPajama files for `gap-replay ingest --format redpajama` (RedPajamaFiles:
+             the source interface of sources/base.py)
 """

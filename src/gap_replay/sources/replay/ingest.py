@@ -5,19 +5,21 @@ Same normalisation and quarantine as the HTTP sampler; compression by suffix (.j
 `red_pajama_subset` (hub exports), a path folder named like a RedPajama subset, the file
 name's prefix (`arxiv_...`, `wiki.jsonl` -> wikipedia), else "unknown". Ids key on the path
 below the subset's folder (else the whole path), so files named alike in different folders
-never share ids.
+never share ids. `RedPajamaFiles` is this family's local-files side of the source interface
+(sources/base.py), which `gap-replay ingest` drives like the PubMed formats.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import fsspec
 import orjson
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine
+from gap_replay.sources.base import files_below
 from gap_replay.sources.replay.records import BadRecord, iter_file_records, to_document
 from gap_replay.sources.replay.settings import PUBLISHED_BILLION_TOKENS
 from gap_replay.sources.replay.urllists import file_key, subset_from_name
@@ -48,3 +50,22 @@ def iter_redpajama_file(path: str | os.PathLike, quarantine: Quarantine,
             except BadRecord as exc:
                 quarantine.add(file=name, line=line, reason=f"invalid record: {exc}",
                                raw=orjson.dumps(obj), source="replay")
+
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".gz", ".zst")
+
+
+class RedPajamaFiles:
+    """Local RedPajama files (discover below folders, fetch = the file, extract = documents)."""
+
+    name = "redpajama"
+    source = "replay"
+
+    def discover(self, inputs: Iterable[str]) -> list[str]:
+        return files_below(inputs, SUFFIXES)
+
+    def fetch(self, item: str) -> str:
+        return item  # local already
+
+    def extract(self, path: str | os.PathLike, quarantine: Quarantine) -> Iterator[Document]:
+        return iter_redpajama_file(path, quarantine)

@@ -42,11 +42,12 @@ from gap_replay.executors import make_executor
 from gap_replay.io import Quarantine, atomic_write
 from gap_replay.sources.replay.settings import ReplaySettings
 from gap_replay.sources.replay.shards import ShardSeries
-from gap_replay.sources.replay.tasks import (FileTask, HTTPSettings, client_for, file_unit,
+from gap_replay.sources.replay.source import RedPajamaRelease
+from gap_replay.sources.replay.tasks import (FileTask, HTTPSettings, file_unit,
                                              iter_part, open_documents, sample_file)
 from gap_replay.sources.replay.tokens import (TokenCounter, estimate_tokens,
                                               load_token_counter, tokens_per_char)
-from gap_replay.sources.replay.urllists import DataFile, checked_location, list_data_files
+from gap_replay.sources.replay.urllists import DataFile, checked_location
 
 log = logging.getLogger(__name__)
 PROBE_CHUNK = 4096
@@ -156,16 +157,10 @@ def choose_rate(budget: int, subset_tokens: float, read_multiplier: float) -> fl
 
 
 def list_files(settings: ReplaySettings, http: HTTPSettings) -> dict[str, list[DataFile]]:
-    http_subsets = tuple(s for s in settings.subsets if s not in settings.hub)
-    files: dict[str, list[DataFile]] = {}
-    if http_subsets:
-        files.update(list_data_files(client_for(http), settings.url_lists, http_subsets))
-    if settings.hub:
-        from gap_replay.sources.replay.hub import list_parquet_files
-
-        for subset in settings.subsets:
-            if subset in settings.hub:
-                files[subset] = list_parquet_files(subset, settings.hub[subset])
+    """The chosen subsets' data files (the source's `discover`), by subset ([] for none)."""
+    files: dict[str, list[DataFile]] = {s: [] for s in settings.subsets}
+    for file in RedPajamaRelease(settings, http).discover(settings.subsets):
+        files[file.subset].append(file)
     return files
 
 

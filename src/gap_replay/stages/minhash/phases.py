@@ -25,20 +25,16 @@ import orjson
 
 from gap_replay.document import Document
 from gap_replay.io import Quarantine, atomic_write, iter_documents, join
-from gap_replay.io.paths import filesystem
+from gap_replay.io.paths import exists, filesystem, read_json
 from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.minhash.pairruns import DocUnion, pair_bound, windows as pair_windows
 from gap_replay.stages.minhash.signatures import Signer, estimated_jaccard
+from gap_replay.tasks import key_file
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 # ---------------------------------------------------------------- small array/file helpers
-
-def exists(path: str) -> bool:
-    fs, p = filesystem(path)
-    return fs.exists(p)
-
 
 def save_array(path: str, array: np.ndarray) -> None:
     with atomic_write(path) as fh:
@@ -60,23 +56,12 @@ def write_json(path: str, obj) -> None:
         fh.write(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
 
 
-def read_json(path: str):
-    fs, p = filesystem(path)
-    with fs.open(p, "rb") as fh:
-        return orjson.loads(fh.read())
-
-
-def file_name(name: str) -> str:
-    """A task name (may contain '/') as one path component."""
-    return name.replace("/", "__")
-
-
 def shard_dir(work: str, name: str) -> str:
-    return join(work, "map", file_name(name))
+    return join(work, "map", key_file(name))
 
 
 def removal_path(work: str, name: str) -> str:
-    return join(work, "remove", f"{file_name(name)}.jsonl")
+    return join(work, "remove", f"{key_file(name)}.jsonl")
 
 
 # ---------------------------------------------------------------- (a) map: signatures and buckets

@@ -1,6 +1,7 @@
-"""`tokenize`: SentencePiece `.model` or Hugging Face `tokenizer.json`, laid out like Megatron-LLM.
+"""The tokenizer the mix uses: SentencePiece `.model` or Hugging Face `tokenizer.json`, laid out
+like Megatron-LLM.
 
-Megatron-LLM's SentencePiece wrapper (the one MEDITRON used, sources.md 8) extends the base
+Megatron-LLM's SentencePiece wrapper (the one MEDITRON used, docs/sources.md §8) extends the base
 vocabulary in this order: `<CLS> <SEP> <EOD> <MASK>`, the pad piece (`<PAD>` when the model has
 none), the BOS/EOS pieces (already in Llama-2), then `--vocab_extra_ids_list` in list order.
 Each token gets a new id only if the base vocabulary lacks it. For Llama-2 that gives
@@ -14,13 +15,11 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from gap_replay.document import Document
-from gap_replay.stages.base import Stage
 from gap_replay.tokenizer_source import TokenizerError, TokenizerSource, resolve
 
-__all__ = ["EOD", "Tokenizer", "TokenizerError", "TokenizeStage"]
+__all__ = ["EOD", "Tokenizer", "TokenizerError"]
 
 EOD = "<EOD>"
 
@@ -177,18 +176,3 @@ class Tokenizer:
                 "eod_id": self.eod_id, "extra_tokens": self.extra_ids,
                 "source": self.source.spec, "revision": self.source.revision,
                 "append_eod": self.append_eod, "special_tokens": dict(self.special_ids)}
-
-
-class TokenizeStage(Stage):
-    """Adds `meta.input_ids` to every document (used by the mix; kept out of clean/)."""
-
-    name = "tokenize"
-
-    def __init__(self, tokenizer: Tokenizer) -> None:
-        super().__init__()
-        self.tokenizer = tokenizer
-
-    def run(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
-            doc.meta["input_ids"] = self.tokenizer.encode(doc.text)
-            yield doc
