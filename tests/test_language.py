@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 from gap_replay.document import Document
-from gap_replay.sample.textgen import make_documents
+from gap_replay.sample.textgen import make_documents, sentence_pools
 from gap_replay.stages.filter import FilterStage
-from gap_replay.stages.language import LanguageDetector, english_fast_path, langdetect_reference
+from gap_replay.stages.language import (FASTTEXT_CONFIDENCE, WINDOW, LanguageDetector, _fasttext_model,
+                                        english_fast_path, langdetect_reference)
 
 
 def test_agreement_with_langdetect_on_a_mixed_fixture_set():
@@ -47,3 +50,33 @@ def test_filter_drops_by_length_then_language_and_records_the_language():
     assert [d.id for d in kept] == [en.id, "r"]
     assert en.meta["language"] == "en" and "language" not in other.meta
     assert stage.stats.to_dict()["abstracts"]["dropped"] == {"language_fr": 1, "too_short": 1}
+
+
+def _mixed_documents(n: int, seed: int) -> list[str]:
+    """English text with ~40% sentences of one other language of the sample, ~400 characters."""
+    pools = sentence_pools()
+    others = sorted(lang for lang in pools if lang != "en")
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        other = rng.choice(others)
+        parts: list[str] = []
+        while sum(map(len, parts)) < 400:
+            parts.append(rng.choice(pools["en"] if rng.random() < 0.6 else pools[other]))
+        texts.append(" ".join(parts))
+    return texts
+
+
+def test_mixed_language_text_gets_the_langdetect_answer_not_fasttexts_guess():
+    # Where fastText is unsure it often names the other language while seeded langdetect says
+    # 'en' (a kept document): a "fastText says not English, so drop" shortcut would change
+    # these decisions, which is why the cascade still asks langdetect below the threshold.
+    texts = _mixed_documents(60, seed=7)
+    detector = LanguageDetector()
+    got = [detector.detect(t) for t in texts]
+    assert got == [langdetect_reference(t) for t in texts]
+    fasttext = _fasttext_model()
+    unsure_not_en = [t for t, lang in zip(texts, got) if lang == "en" and not english_fast_path(t[:WINDOW])
+                     and (best := fasttext.detect(t[:WINDOW].replace("\n", " "), k=1)[0])["lang"] != "en"
+                     and best["score"] < FASTTEXT_CONFIDENCE]
+    assert unsure_not_en, "the fixture no longer exercises the case this test guards"
