@@ -59,22 +59,26 @@ def build_corpus(root: Path, n_docs: int, seed: int = 0, cluster_size: int = 2) 
 
 
 def child(args: argparse.Namespace) -> None:
-    """Runs in the measured subprocess: the four phases over the corpus in --root."""
+    """Runs in the measured subprocess: the four phases over the corpus in --root, through
+    `process`'s driver with near-dedup as the only step."""
     from gap_replay.executors import make_executor
+    from gap_replay.process import READ_STAGE, Shard, StepsPlan, merge_stats, run_stages
     from gap_replay.stages.minhash.config import NearDedupConfig
-    from gap_replay.stages.near_dedup import run_near_dedup
+    from gap_replay.stages.near_dedup import NearDedupStep
 
     root = Path(args.root)
     shards = sorted(str(p) for p in (root / "in").glob("*.jsonl.gz"))
-    outputs = [str(root / "out" / Path(s).name) for s in shards]
+    jobs = [Shard(s, Path(s).name.split(".")[0], str(root / "out" / Path(s).name)) for s in shards]
     config = NearDedupConfig(reduce_memory_mb=args.reduce_memory_mb, max_bucket_all_pairs=args.all_pairs)
     start, cpu0 = time.perf_counter(), time.process_time()
-    result = run_near_dedup(make_executor("local", 1), shards, outputs, config, str(root / "work"))
+    results, reports = run_stages(jobs, StepsPlan((NearDedupStep(config),)), make_executor("local", 1),
+                                  str(root / "work"), str(root / "quarantine"), name="near-dedup")
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"docs": result["report"]["documents"], "removed": result["report"]["removed"],
-                      "clusters": result["report"]["clusters"],
-                      "candidate_pairs": result["report"]["candidate_pairs"], "wall_s": wall, "cpu_s": cpu,
+    report = reports["near_dedup"]
+    docs = sum(c["out"] for c in merge_stats(results)[READ_STAGE].values())
+    print(json.dumps({"docs": docs, "removed": report["removed"], "clusters": report["clusters"],
+                      "candidate_pairs": report["candidate_pairs"], "wall_s": wall, "cpu_s": cpu,
                       "peak_rss_mb": peak_kb / 1024}))
 
 

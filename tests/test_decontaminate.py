@@ -4,6 +4,7 @@ trim mode cutting only the span, the CLI over OUT/clean, and `process` running i
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -164,3 +165,31 @@ def test_process_runs_decontamination_from_the_recipe(tmp_path):
     clean = {d.id: d for p in list_shards(tmp_path / "clean") for d in iter_documents(p, Quarantine())}
     assert "emergency department 45 minutes" not in clean[docs[2].id].text
     assert clean[docs[2].id].meta["decontamination"]["benchmarks"] == ["medqa"]
+
+
+class _StopBeforeMove:
+    """An executor that runs each task up to its marker but not the move over the clean shard,
+    then stops the run: the state a SIGKILL between the two leaves behind."""
+
+    def map(self, fn, tasks, desc=""):
+        for task in tasks:
+            fn(replace(task, publish=None))
+        raise KeyboardInterrupt("stopped after the markers")
+
+
+def test_rerun_after_a_kill_between_marker_and_move_gives_the_same_result(tmp_path):
+    from gap_replay.decontaminate_clean import run_decontaminate
+
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    for out in (reference, killed):
+        _write_clean(out)
+    config = DecontaminationConfig(benchmarks=(str(FIXTURES / "medqa"), str(FIXTURES / "pubmedqa")))
+    expected = run_decontaminate(str(reference), config, make_executor("local", 1))
+    with pytest.raises(KeyboardInterrupt):
+        run_decontaminate(str(killed), config, _StopBeforeMove())
+    assert list((killed / "work").rglob("staged/**/*.jsonl.gz"))  # marked, not yet moved
+    assert run_decontaminate(str(killed), config, make_executor("local", 1)) == expected
+    for path in sorted((reference / "clean").rglob("*.jsonl.gz")):
+        assert (killed / path.relative_to(reference)).read_bytes() == path.read_bytes()
+    assert orjson.loads((killed / "stats.json").read_bytes()) == orjson.loads((reference / "stats.json").read_bytes())
+    assert not (killed / "work").exists() or not list((killed / "work").iterdir())

@@ -16,7 +16,8 @@ from gap_replay.document import Document
 from gap_replay.executors import make_executor
 from gap_replay.io import Quarantine, ShardWriter, iter_documents
 from gap_replay.stages.minhash.config import NearDedupConfig, NearDedupConfigError
-from gap_replay.stages.near_dedup import run_near_dedup
+from gap_replay.process import Shard, StepsPlan, merge_stats, run_stages
+from gap_replay.stages.near_dedup import NearDedupStep
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -78,12 +79,18 @@ def corpus(tmp_path_factory):
     return build_corpus(root)
 
 
+def run_near_dedup(executor, shards: list[str], out: Path, config: NearDedupConfig) -> dict:
+    """Near-dedup alone through `process`'s driver: `shards[i]` -> `out/<its name>` without its
+    near-duplicates; the work files stay in `out/work` for inspection."""
+    jobs = [Shard(s, Path(s).name.split(".")[0], str(out / Path(s).name)) for s in shards]
+    results, reports = run_stages(jobs, StepsPlan((NearDedupStep(config),)), executor, str(out / "work"),
+                                  str(out / "quarantine"), name="near-dedup", keep_work=True)
+    return {"report": reports["near_dedup"], "stats": merge_stats(results)["near_dedup"]}
+
+
 def _run(shards: list[str], out: Path, workers: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    outputs = [str(out / Path(s).name) for s in shards]
-    executor = make_executor("local", workers)
-    return run_near_dedup(executor, shards, outputs, NearDedupConfig.from_recipe(RECIPE),
-                          str(out / "work"))
+    return run_near_dedup(make_executor("local", workers), shards, out, NearDedupConfig.from_recipe(RECIPE))
 
 
 RECIPE = {"seed": 42, "near_dedup": {
@@ -150,7 +157,7 @@ def test_killed_between_phases_resumes_to_identical_output(corpus, tmp_path):
                                 capture_output=True, timeout=120)
         assert killed.returncode == -9, killed.stderr.decode()[-2000:]
         assert not list(out.glob("in-*.jsonl.gz"))  # killed before the filter pass
-        markers = list((out / "work").glob("*/map/*/done.json"))
+        markers = list((out / "work").glob("near_dedup/map/*/done.json"))
         assert len(markers) == len(shards)
         before = {p: p.stat().st_mtime_ns for p in markers}
         resumed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
@@ -159,7 +166,7 @@ def test_killed_between_phases_resumes_to_identical_output(corpus, tmp_path):
         for shard in shards:
             name = Path(shard).name
             assert (out / name).read_bytes() == (reference / name).read_bytes()
-        clusters = list((out / "work").glob("*/clusters.json"))
+        clusters = list((out / "work").glob("near_dedup/clusters.json"))
         assert orjson.loads(clusters[0].read_bytes())["removed"] == 14
 
 
@@ -261,8 +268,7 @@ def test_pair_missed_by_star_edges_is_verified_within_the_bucket(tmp_path):
         recipe = {**RECIPE, "near_dedup": {**RECIPE["near_dedup"], "max_bucket_all_pairs": all_pairs}}
         out = tmp_path / f"out-{all_pairs}"
         out.mkdir()
-        result = run_near_dedup(make_executor("local", 1), [str(shard)], [str(out / "in.jsonl.gz")],
-                                NearDedupConfig.from_recipe(recipe), str(out / "work"))
+        result = run_near_dedup(make_executor("local", 1), [str(shard)], out, NearDedupConfig.from_recipe(recipe))
         kept[all_pairs] = _kept_ids([str(out / "in.jsonl.gz")])
         if all_pairs == 64:
             assert result["report"]["verified_pairs"] == 1 and result["report"]["removed"] == 1
@@ -308,7 +314,7 @@ def test_tiny_pair_bound_spills_and_gives_the_same_clusters(corpus, tmp_path):
     try:
         _with_pair_bytes(2 * 16)  # two pairs at a time: every band spills, clustering takes windows
         small = _run(shards, tmp_path / "small")
-        work = next((tmp_path / "small" / "work").iterdir())
+        work = tmp_path / "small" / "work" / "near_dedup"
         bands = sorted((work / "pairs").glob("band-*.npy"))
         assert len(list(windows(lambda: [load_array(str(p)) for p in bands], 2))) > 10
         band = max(range(len(bands)), key=lambda b: load_array(str(bands[b])).shape[0])  # the fullest
@@ -320,7 +326,7 @@ def test_tiny_pair_bound_spills_and_gives_the_same_clusters(corpus, tmp_path):
     finally:
         _with_pair_bytes(None)
     assert small["report"] == large["report"] and large["report"]["removed"] == 14
-    large_work = next((tmp_path / "large" / "work").iterdir())
+    large_work = tmp_path / "large" / "work" / "near_dedup"
     for path in sorted(large_work.rglob("*")):  # pair files, removal lists, clusters.json: same bytes
         if path.is_file():
             assert (work / path.relative_to(large_work)).read_bytes() == path.read_bytes(), path

@@ -32,7 +32,7 @@ SRC = Path(__file__).parent.parent / "src"
 
 def default_upsample() -> Upsample:
     """The stage as `process` builds it from the default recipe's `sources.papers.upsampling`."""
-    return Upsample(yaml.safe_load(default_recipe_path().read_text())["sources"]["papers"]["upsampling"])
+    return Upsample({"papers": yaml.safe_load(default_recipe_path().read_text())["sources"]["papers"]["upsampling"]})
 
 
 def doc(i, source="abstracts", **meta) -> Document:
@@ -127,7 +127,7 @@ def test_upsample_removes_animal_studies_and_preprints_and_ignores_other_sources
     assert [d.id for d in kept] == ["d3", "d4"] and "quality_weight" not in kept[0].meta
     assert pipeline.stats()["upsample"]["papers"]["dropped"] == {
         "upsample:mesh:Animals": 1, "upsample:publication_type:Preprint": 1}
-    assert Upsample({"enabled": False}).process(doc(5, "papers", mesh=["Animals"])) is not None
+    assert Upsample({"papers": {"enabled": False}}).process(doc(5, "papers", mesh=["Animals"])) is not None
 
 
 def _run_ingest(*args):

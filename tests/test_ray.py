@@ -16,8 +16,7 @@ import ray
 from conftest import run_cli
 from gap_replay.executors import make_executor
 from gap_replay.stages.minhash.config import NearDedupConfig
-from gap_replay.stages.near_dedup import run_near_dedup
-from test_near_dedup import RECIPE, build_corpus
+from test_near_dedup import RECIPE, build_corpus, run_near_dedup
 
 pytestmark = pytest.mark.ray
 
@@ -82,10 +81,9 @@ def test_near_dedup_phases_on_ray_match_local(ray_address, tmp_path):
     for kind in ("local", "ray"):
         out = tmp_path / kind
         out.mkdir()
-        outputs = [str(out / Path(s).name) for s in shards]
         executor = make_executor(kind, 2 if kind == "ray" else 1)
         try:
-            results[kind] = run_near_dedup(executor, shards, outputs, config, str(out / "work"))
+            results[kind] = run_near_dedup(executor, shards, out, config)
         finally:
             executor.close()
     assert results["ray"] == results["local"] and results["ray"]["report"]["removed"] == 14

@@ -93,7 +93,8 @@ def test_a_registered_section_validates_itself_and_an_unregistered_one_is_unknow
      "sources.papers.validation_fration: unknown key; did you mean 'validation_fraction'?"),
     (("sources", "papers", "upsampling", "upfould"), 1,
      "sources.papers.upsampling.upfould: unknown key; did you mean 'upfold'?"),
-    (("sources", "abstracts", "upsampling"), {}, "sources.abstracts.upsampling: only sources.papers has upsampling"),
+    (("sources", "abstracts", "upsampling"), {"upfould": 1},  # any source may have one, checked alike
+     "sources.abstracts.upsampling.upfould: unknown key; did you mean 'upfold'?"),
     (("dedup", "exact", "by_contents"), True, "dedup.exact.by_contents: unknown key; did you mean 'by_content'?"),
     (("replay", "weigths"), {}, "replay.weigths: unknown key; did you mean 'weights'?"),
     (("near_dedup", "thresold"), 0.5, "near_dedup.thresold: unknown key; did you mean 'threshold'?"),

@@ -121,12 +121,12 @@ def test_s2_papers_get_their_upsampling_weight():
     meta = paper_meta(row)
     assert meta["publication_types"] == ["Meta-Analysis", "Journal Article"]
     assert meta["s2_publication_types"] == ["MetaAnalysis", "JournalArticle"]
-    stage = Upsample({"publication_types": {"Meta-Analysis": 1, "Review": 0.5}})
+    stage = Upsample({"papers": {"publication_types": {"Meta-Analysis": 1, "Review": 0.5}}})
     doc = Document(id="pmid:77", source="papers", text="x", meta=meta)
     assert stage.factor(doc)[0] == 1.0
     unmapped = Document(id="pmid:78", source="papers", text="x",
                         meta={"publication_types": ["MetaAnalysis"]})
-    assert Upsample({"publication_types": {"Meta-Analysis": 1}}).factor(unmapped)[0] == 0.0
+    assert Upsample({"papers": {"publication_types": {"Meta-Analysis": 1}}}).factor(unmapped)[0] == 0.0
 
 
 def test_an_older_papers_index_with_s2_names_is_mapped_at_join():

@@ -1,19 +1,20 @@
 """`process`: the shared stages over `OUT/raw/**` into `OUT/clean/` and `OUT/stats.json`.
 
-The step list is assembled in ONE place, `build_steps`: other parts of the project (near-dedup,
-decontamination, PubMed quality weights, corpus rules) insert their Stage or GlobalStep there.
+The step list is ONE tuple, `STEPS`: every entry is a Stage or GlobalStep class that configures
+itself from the recipe (`from_recipe`, None when the recipe turns it off; stages/base.py).
 Global steps cut the list into segments; every segment is one task per raw shard, run by any
-executor; a global step's reduce runs between its two segments.
+executor; a global step's reduce runs between its two segments. `run_stages` is that driver and
+the only one (`decontaminate` and near-dedup alone run through it too).
 
     read -> clean -> filter -> [dedup map] | reduce | dedup -> split -> OUT/clean/<source>/...
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -21,15 +22,14 @@ from gap_replay.executors import map_largest_first
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.jsonl import shard_key
 from gap_replay.io.paths import atomic_write, exists, filesystem, join
-from gap_replay.recipe import Recipe
+from gap_replay.recipe import Recipe, recipe_from_dict
 from gap_replay.sources.ledger import acquire_stage
 from gap_replay.stages.base import Stage, StageStats
 from gap_replay.stages.clean import CleanStage
-from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
+from gap_replay.stages.decontaminate import Decontaminate, merge_reports
 from gap_replay.stages.dedup import ExactDedup
 from gap_replay.stages.filter import FilterStage
 from gap_replay.stages.global_step import GlobalStep
-from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.near_dedup import NearDedupStep
 from gap_replay.stages.split import SplitStage
 from gap_replay.stages.upsample import Upsample
@@ -46,33 +46,20 @@ READ_STAGE = "read"
 ACQUIRE_STAGE = "acquire"  # first: what acquisition made of the input files (sources/ledger.py)
 
 
+# The shared processing steps, in order. Insert a new step here: a Stage (per document) or a
+# GlobalStep (map + reduce + filter) with its own `from_recipe`. Decontamination comes before
+# dedup, so contaminated text never wins a duplicate cluster; upsample sets meta.quality_weight,
+# read by the mix.
+STEPS: tuple[type[Step], ...] = (CleanStage, FilterStage, Decontaminate, ExactDedup, NearDedupStep,
+                                 Upsample, SplitStage)
+
+
 def build_steps(recipe: Recipe) -> list[Step]:
-    """The shared processing steps, in order, configured from the recipe.
+    """The steps of STEPS the recipe turns on, each configured from it.
 
     Called in every task (stages count per task), so it must be cheap and deterministic.
-    Insert new steps here: a Stage (per document) or a GlobalStep (map + reduce + filter).
     """
-    srcs = recipe.sources
-    steps: list[Step] = [
-        CleanStage({s: recipe.clean_rules(s) for s in srcs}),
-        FilterStage({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs}),
-    ]
-    decontamination = DecontaminationConfig.from_recipe(recipe.data, recipe.origin)
-    if decontamination.enabled:  # before dedup: contaminated text never wins a duplicate cluster
-        steps.append(Decontaminate(decontamination))
-    dedup = recipe.dedup
-    if dedup["by_id"] or dedup["by_content"] or dedup["by_title"]:
-        buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
-        steps.append(ExactDedup({s: recipe.priority(s) for s in srcs}, dedup["by_id"],
-                                dedup["by_content"], buckets=buckets, by_title=dedup["by_title"]))
-    near = NearDedupConfig.from_recipe(recipe.data)
-    if near.enabled:
-        steps.append(NearDedupStep(near))
-    upsampling = recipe.source("papers").get("upsampling") if "papers" in srcs else None
-    if upsampling and upsampling.get("enabled", True):  # meta.quality_weight, read by the mix
-        steps.append(Upsample(upsampling))
-    steps.append(SplitStage(recipe.seed, {s: recipe.validation_fraction(s) for s in srcs}))
-    return steps
+    return [step for cls in STEPS if (step := cls.from_recipe(recipe)) is not None]
 
 
 def segments(steps: list[Step]) -> tuple[list[list[Stage]], list[GlobalStep]]:
@@ -88,20 +75,59 @@ def segments(steps: list[Step]) -> tuple[list[list[Stage]], list[GlobalStep]]:
     return segs, globals_
 
 
+@dataclass(frozen=True)
+class RecipePlan:
+    """`process`'s steps: rebuilt from the recipe in every task, raw shards read by its rules."""
+
+    recipe: dict
+    origin: str | None
+
+    def steps(self) -> list[Step]:
+        return build_steps(recipe_from_dict(self.recipe, self.origin))
+
+    def read(self, task: SegmentTask, quarantine: Quarantine, read_stats: StageStats):
+        return _read_raw(task, recipe_from_dict(self.recipe, self.origin), quarantine, read_stats)
+
+
+@dataclass(frozen=True)
+class StepsPlan:
+    """Given steps (`decontaminate`, near-dedup alone): a fresh copy per task, so no two tasks
+    share a stage's counts on an in-process executor; shards read as they are."""
+
+    given: tuple[Step, ...]
+
+    def steps(self) -> list[Step]:
+        return copy.deepcopy(list(self.given))
+
+    def read(self, task: SegmentTask, quarantine: Quarantine, read_stats: StageStats):
+        return _read_shard(task, quarantine, read_stats)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input shard of a run and where its result goes; `output == path` rewrites it in
+    place (written below the work directory, moved over the input once its marker exists)."""
+
+    path: str
+    key: str            # relative shard path without suffix, e.g. guidelines/nice/part-00000
+    output: str
+    source: str = "unknown"  # the source directory the shard sits in
+
+
 @dataclass
 class SegmentTask:
-    """One shard through one segment (picklable: plain data only)."""
+    """One shard through one segment (picklable: plain data and a plan)."""
 
-    recipe: dict[str, Any]
-    recipe_origin: str | None
+    plan: RecipePlan | StepsPlan
     segment: int
-    key: str            # relative shard path without suffix, e.g. guidelines/nice/part-00000
-    source: str         # the source directory the raw shard sits in
+    key: str
+    source: str
     input: str
     output: str
     workdir: str
     quarantine: str
     check_output: bool = True  # False when the next segment is done for the key (its input is gone)
+    publish: str | None = None  # in place: move `output` here once the marker is written
 
 
 def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_stats: StageStats):
@@ -122,17 +148,30 @@ def _read_raw(task: SegmentTask, recipe: Recipe, quarantine: Quarantine, read_st
         counts.n_in += 1
         counts.n_out += 1
         yield doc
+    _count_quarantined(quarantine, read_stats)
+
+
+def _read_shard(task: SegmentTask, quarantine: Quarantine, read_stats: StageStats):
+    """Documents of any shard; bad lines are quarantined and counted."""
+    for doc in iter_documents(task.input, quarantine, source=task.source):
+        counts = read_stats.by_source[doc.source]
+        counts.n_in += 1
+        counts.n_out += 1
+        yield doc
+    _count_quarantined(quarantine, read_stats)
+
+
+def _count_quarantined(quarantine: Quarantine, read_stats: StageStats) -> None:
+    """Quarantined lines entered `read` and left it as quarantined (the chain reconciles)."""
     for src, n in quarantine.by_source.items():
         read_stats.by_source[str(src)].n_in += n
         read_stats.by_source[str(src)].quarantined += n
 
 
 def _run_segment(task: SegmentTask) -> dict:
-    from gap_replay.recipe import recipe_from_dict
     from gap_replay.stages.base import Pipeline
 
-    recipe = recipe_from_dict(task.recipe, task.recipe_origin)
-    segs, globals_ = segments(build_steps(recipe))
+    segs, globals_ = segments(task.plan.steps())
     stages = list(segs[task.segment])
     if task.segment > 0:
         stages.insert(0, globals_[task.segment - 1].stage(task.workdir, task.key))
@@ -140,7 +179,7 @@ def _run_segment(task: SegmentTask) -> dict:
     quarantine = Quarantine()
     read_stats = StageStats()
     if task.segment == 0:
-        docs = _read_raw(task, recipe, quarantine, read_stats)
+        docs = task.plan.read(task, quarantine, read_stats)
     else:
         docs = iter_documents(task.input, quarantine, source=task.source)
     pipeline = Pipeline(stages)
@@ -156,12 +195,12 @@ def _run_segment(task: SegmentTask) -> dict:
     if len(quarantine):
         quarantine.flush(task.quarantine)
     stats = pipeline.stats()
-    reports = {s.name: s.report() for s in stages if hasattr(s, "report")}
+    reports = {s.name: s.report() for s in stages}
     if task.segment == 0:
         read_stats.check(READ_STAGE)
         stats = {READ_STAGE: read_stats.to_dict(), **stats}
-    # optional per-stage detail (e.g. clean: documents changed per rule)
-    changes = {s.name: s.changes() for s in stages if hasattr(s, "changes")}
+    # per-stage detail, empty for most stages (clean: documents changed per rule)
+    changes = {s.name: s.changes() for s in stages}
     return {"key": task.key, "documents": n, "stats": stats, "changes": changes, "reports": reports}
 
 
@@ -173,6 +212,9 @@ def run_segment_task(task: SegmentTask) -> dict:
     """
     result = run_once(segment_marker(task.workdir, task.segment, task.key), lambda: _run_segment(task),
                       outputs=(task.output,) if task.check_output else ())
+    if task.publish is not None and exists(task.output):  # in place: after the marker
+        fs, path = filesystem(task.output)
+        fs.mv(path, filesystem(task.publish)[1])
     if task.segment > 0:
         fs, path = filesystem(task.input)
         if fs.exists(path):
@@ -180,17 +222,24 @@ def run_segment_task(task: SegmentTask) -> dict:
     return result
 
 
-def _segments_done(workdir: str, output_dir: str, key: str, n_segments: int) -> list[bool]:
-    """Per segment: is its work for `key` complete and its output still there or no longer
+def _segments_done(workdir: str, shard: Shard, n_segments: int) -> list[bool]:
+    """Per segment: is its work for the shard complete and its output still there or no longer
     needed (the next segment is complete)? A segment whose successor must run has to
-    provide its output again, so it only counts as done while that output exists."""
+    provide its output again, so it only counts as done while that output exists. An in-place
+    result counts once marked: its task moves it over the input if the move is still pending."""
     done = [False] * n_segments
     for i in reversed(range(n_segments)):
-        out = (join(output_dir, "clean", key + ".jsonl.gz") if i == n_segments - 1
-               else intermediate_path(workdir, i, key))
-        done[i] = read_marker(segment_marker(workdir, i, key)) is not None and (
-            (i < n_segments - 1 and done[i + 1]) or exists(out))
+        last = i == n_segments - 1
+        out = shard.output if last else intermediate_path(workdir, i, shard.key)
+        done[i] = read_marker(segment_marker(workdir, i, shard.key)) is not None and (
+            (not last and done[i + 1]) or (last and shard.output == shard.path) or exists(out))
     return done
+
+
+def _staged_path(workdir: str, shard: Shard) -> str:
+    """Where an in-place result is written before it replaces its input (same suffix)."""
+    name = shard.output.rsplit("/", 1)[-1]
+    return join(workdir, "staged", shard.key + name[name.index(".jsonl"):] if ".jsonl" in name else shard.key)
 
 
 def intermediate_path(workdir: str, segment: int, key: str) -> str:
@@ -250,42 +299,17 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     if not shards:
         raise FileNotFoundError(f"no raw shards for {', '.join(sorted(wanted))} below {raw_root}")
     # steps that read files of their own (benchmark files) add those files' identity
-    inputs = [step.input_fingerprint() for step in build_steps(recipe) if hasattr(step, "input_fingerprint")]
+    inputs = [i for step in build_steps(recipe) if (i := step.input_fingerprint()) is not None]
     identity = file_fingerprint([p for p, _ in shards])
     fp = fingerprint("process", recipe.fingerprint(), identity, *inputs)
     workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
     log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
 
-    segs, globals_ = build_steps_segments(recipe)
     keys = [shard_key(raw_root, p) for p, _ in shards]
-    done = {k: _segments_done(workdir, output_dir, k, len(segs)) for k in keys}
-    if globals_ and _reset_if_consumed(workdir, done):
-        done = {k: _segments_done(workdir, output_dir, k, len(segs)) for k in keys}
-    results: list[dict] = []
-    reports: dict[str, dict] = {}
-    for i in range(len(segs)):
-        last = i == len(segs) - 1
-        tasks = []
-        for (path, source), key in zip(shards, keys):
-            src_path = path if i == 0 else intermediate_path(workdir, i - 1, key)
-            out = join(output_dir, "clean", key + ".jsonl.gz") if last else intermediate_path(workdir, i, key)
-            tasks.append(SegmentTask(recipe.data, recipe.origin, i, key, source, src_path, out, workdir,
-                                     join(output_dir, "quarantine", "process", key_file(key) + f".segment-{i}.jsonl"),
-                                     check_output=last or not done[key][i + 1]))
-        names = [s.name for s in segs[i]] or ["copy"]
-        seg_results = map_largest_first(executor, run_segment_task, tasks, [size for _, size, _ in identity],
-                                        desc=f"process [{' '.join(names)}]")
-        skipped = sum(r["skipped"] for r in seg_results)
-        if skipped:
-            log.info("segment %d: %d of %d task(s) already complete, skipped", i, skipped, len(tasks))
-        results.extend(seg_results)
-        if not last:
-            step = globals_[i]
-            marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
-            summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
-            _remove_paths(step.reduce_inputs(workdir))
-            reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
-            log.info("%s reduce: %s", step.name, reports[step.name])
+    jobs = [Shard(path, key, join(output_dir, "clean", key + ".jsonl.gz"), source)
+            for (path, source), key in zip(shards, keys)]
+    results, reports = run_stages(jobs, RecipePlan(recipe.data, recipe.origin), executor, workdir,
+                                  join(output_dir, "quarantine", "process"))
     read_by_key = {r["key"]: r["stats"][READ_STAGE] for r in results if READ_STAGE in r["stats"]}
     acquired_stage = acquire_stage(input_dir, [(k, p) for k, (p, _) in zip(keys, shards)],
                                    read_by_key, wanted)
@@ -310,12 +334,54 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
         fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
     with atomic_write(join(output_dir, "recipe.json")) as fh:
         fh.write(recipe_for_output(recipe) + b"\n")
-    _remove_consumed(workdir, len(segs), globals_)
     return stats
 
 
-def build_steps_segments(recipe: Recipe):
-    return segments(build_steps(recipe))
+def run_stages(shards: list[Shard], plan: RecipePlan | StepsPlan, executor, workdir: str,
+               quarantine_dir: str, name: str = "process", keep_work: bool = False
+               ) -> tuple[list[dict], dict[str, dict]]:
+    """The one driver of stages over shards (`process`, `decontaminate`, near-dedup alone):
+    one task per shard and segment with a marker (`run_once`), atomic shard writes, a global
+    step's reduce between its segments. Returns (per-task results, reduce reports by step).
+    `keep_work` keeps the global steps' files (tests and benchmarks inspect them)."""
+    segs, globals_ = segments(plan.steps())
+    keys = [s.key for s in shards]
+    sizes = [size for _, size, _ in file_fingerprint([s.path for s in shards])]
+    done = {s.key: _segments_done(workdir, s, len(segs)) for s in shards}
+    if globals_ and _reset_if_consumed(workdir, done):
+        done = {s.key: _segments_done(workdir, s, len(segs)) for s in shards}
+    results: list[dict] = []
+    reports: dict[str, dict] = {}
+    for i in range(len(segs)):
+        last = i == len(segs) - 1
+        tasks = []
+        for shard in shards:
+            in_place = last and shard.output == shard.path
+            src_path = shard.path if i == 0 else intermediate_path(workdir, i - 1, shard.key)
+            out = (_staged_path(workdir, shard) if in_place else shard.output) if last \
+                else intermediate_path(workdir, i, shard.key)
+            tasks.append(SegmentTask(plan, i, shard.key, shard.source, src_path, out, workdir,
+                                     join(quarantine_dir, key_file(shard.key) + f".segment-{i}.jsonl"),
+                                     check_output=not in_place and (last or not done[shard.key][i + 1]),
+                                     publish=shard.output if in_place else None))
+        names = [s.name for s in segs[i]] or ["copy"]
+        seg_results = map_largest_first(executor, run_segment_task, tasks, sizes,
+                                        desc=f"{name} [{' '.join(names)}]")
+        skipped = sum(r["skipped"] for r in seg_results)
+        if skipped:
+            log.info("segment %d: %d of %d task(s) already complete, skipped", i, skipped, len(tasks))
+        results.extend(seg_results)
+        if not last:
+            step = globals_[i]
+            marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
+            summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
+            if not keep_work:
+                _remove_paths(step.reduce_inputs(workdir))
+            reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}
+            log.info("%s reduce: %s", step.name, reports[step.name])
+    if not keep_work:
+        _remove_consumed(workdir, len(segs), globals_)
+    return results, reports
 
 
 def recipe_for_output(recipe: Recipe) -> bytes:

@@ -60,8 +60,8 @@ CORE_SECTIONS = ("name", "seed", "scale", "tokenizer", "output", "sources", "ded
 TOKENIZER_KEYS = ("path", "extra_tokens", "append_eod")
 SOURCE_KEYS = ("priority", "target_tokens", "validation_fraction", "min_chars", "max_chars",
                "languages", "clean")
-# Source-specific keys: validated by the part that reads them ("module:function").
-SOURCE_SECTIONS = {("papers", "upsampling"): "gap_replay.stages.upsample:validate_section"}
+# Per-source sections any source may have, validated by the part that reads them ("module:function").
+SOURCE_SECTIONS = {"upsampling": "gap_replay.stages.upsample:validate_section"}
 # Top-level sections other parts own, validated by their own code (one place per section's rules).
 _SECTION_VALIDATORS: dict[str, SectionValidator | str] = {
     "replay": "gap_replay.sources.replay.settings:validate_section",
@@ -163,10 +163,7 @@ def _validate_output(out: Any) -> None:
 def _validate_source(name: str, src: Any) -> None:
     key = f"sources.{name}"
     _expect(src, dict, key, "a mapping")
-    for source, extra in SOURCE_SECTIONS:
-        if extra in src and source != name:
-            _fail(f"{key}.{extra}", f"only sources.{source} has {extra}")
-    reject_unknown(src, SOURCE_KEYS + tuple(e for s, e in SOURCE_SECTIONS if s == name), f"{key}.")
+    reject_unknown(src, SOURCE_KEYS + tuple(SOURCE_SECTIONS), f"{key}.")
     if "target_tokens" not in src:
         _fail(f"{key}.target_tokens", "is required (train tokens after the shared stages)")
     _number(src["target_tokens"], f"{key}.target_tokens", minimum=0)
@@ -198,8 +195,8 @@ def _validate_source(name: str, src: Any) -> None:
         else:
             _expect(on, bool, f"{key}.clean.{rule}", "true, false or a mapping of its options")
     _number(src.get("priority", 0), f"{key}.priority", integer=True)
-    for (source, extra), validator in SOURCE_SECTIONS.items():
-        if source == name and extra in src:
+    for extra, validator in SOURCE_SECTIONS.items():
+        if extra in src:
             _call(validator, src[extra], f"{key}.{extra}")
 
 

@@ -52,7 +52,7 @@ def decontaminate(input_dir, benchmarks, more_benchmarks, mode, ngram, min_hits,
     """
     from gap_replay.cli.core import _guard, _settings, absolute, executor_from, load_run_config, resolve_recipe
     from gap_replay.decontam.benchmarks import BenchmarkError
-    from gap_replay.decontam.run import run_decontaminate
+    from gap_replay.decontaminate_clean import run_decontaminate
     from gap_replay.stages.decontaminate import DecontaminationConfig
 
     config = load_run_config(config_path, False)

@@ -2,14 +2,22 @@
 
 Counts reconcile by construction: the Pipeline counts what enters and leaves each stage, the
 stage itself only says why it dropped something, and anything else is a bug that `check` finds.
+
+Every step `process` runs (a Stage, or a GlobalStep in stages/global_step.py) declares the same
+contract on `Step`: it configures itself from the recipe (`from_recipe`, None when the recipe
+turns it off) and names the files it reads besides the documents (`input_fingerprint`). A Stage
+also has `report()` and `changes()`: empty unless the stage has detail for stats.json.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Self
 
 from gap_replay.document import Document
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 
 class SourceCounts:
@@ -57,7 +65,23 @@ class StageStats:
                     f"stage {stage!r}, source {src!r}: in={c.n_in} but out+dropped+quarantined={accounted}")
 
 
-class Stage:
+class Step:
+    """What `process` may ask of every step it builds (process.STEPS), without probing."""
+
+    name = "step"
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> Self | None:
+        """This step as the recipe configures it; None when the recipe turns it off."""
+        raise NotImplementedError(f"{cls.__name__} is made by its GlobalStep, not from a recipe")
+
+    def input_fingerprint(self) -> str | None:
+        """Identity of the files it reads besides the documents (benchmark files), so a changed
+        file starts `process` again; None when it reads none."""
+        return None
+
+
+class Stage(Step):
     """Base class: subclasses set `name` and implement `process(doc)` or override `run`.
 
     `process` returns the (possibly changed) document, or None after calling `self.drop`.
@@ -67,6 +91,14 @@ class Stage:
 
     def __init__(self) -> None:
         self.stats = StageStats()
+
+    def report(self) -> dict:
+        """Per-task detail merged into stats.json by `process` (decontamination's decisions)."""
+        return {}
+
+    def changes(self) -> dict[str, dict[str, int]]:
+        """{source: {rule: documents changed}} for stats.json `changes` (clean's rules)."""
+        return {}
 
     def drop(self, doc: Document, reason: str) -> None:
         self.stats.drop(doc.source, reason)

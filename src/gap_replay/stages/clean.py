@@ -26,7 +26,7 @@ import ftfy.fixes
 from ftfy.chardata import HTML_ENTITY_RE
 
 from gap_replay.document import Document
-from gap_replay.recipe import CLEAN_OFF_BY_DEFAULT, CLEAN_OPTIONS
+from gap_replay.recipe import CLEAN_OFF_BY_DEFAULT, CLEAN_OPTIONS, Recipe
 from gap_replay.stages.base import Stage
 from gap_replay.textrules import (
     normalize_headers,
@@ -183,6 +183,11 @@ class CleanStage(Stage):
         self._chains = {src: rule_chain(rules) for src, rules in rules_by_source.items()}
         self._with_options: dict[tuple[str, str], Chain] = {}
         self._changed: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> CleanStage:
+        """Every source's `clean` rules (always on: a source turns single rules off)."""
+        return cls({s: recipe.clean_rules(s) for s in recipe.sources})
 
     def changes(self) -> dict[str, dict[str, int]]:
         return {src: dict(sorted(c.items())) for src, c in sorted(self._changed.items())}

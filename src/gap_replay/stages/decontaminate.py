@@ -21,7 +21,7 @@ from gap_replay.decontam.benchmarks import BenchmarkFile, resolve
 from gap_replay.decontam.index import NgramIndex, ngram_hashes, tokens_with_spans, words
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash
-from gap_replay.recipe import reject_unknown
+from gap_replay.recipe import Recipe, reject_unknown
 from gap_replay.stages.base import Stage
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,12 @@ class Decontaminate(Stage):
         self.config = config
         self._index = index
         self._report: dict[str, dict] = {}
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> Decontaminate | None:
+        """On when `decontamination.benchmarks` lists a file (relative paths: beside the recipe)."""
+        config = DecontaminationConfig.from_recipe(recipe.data, recipe.origin)
+        return cls(config) if config.enabled else None
 
     @property
     def index(self) -> NgramIndex:

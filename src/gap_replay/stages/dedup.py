@@ -15,7 +15,7 @@ reason `duplicate_id`, `duplicate_content` or `duplicate_title`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import orjson
 
@@ -25,6 +25,9 @@ from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.stages.base import Stage
 from gap_replay.stages.global_step import GlobalStep, Observer
 from gap_replay.tasks import key_file
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 
 def normalised_content_key(text: str) -> str:
@@ -191,6 +194,16 @@ class ExactDedup(GlobalStep):
         self.buckets = buckets
         self.title_sources = frozenset(by_title)
         self.kinds = tuple(k for k, on in zip(KINDS, (by_id, by_content, bool(by_title))) if on)
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> ExactDedup | None:
+        """`dedup.exact`: off when by_id, by_content and by_title are all off."""
+        dedup = recipe.dedup
+        if not (dedup["by_id"] or dedup["by_content"] or dedup["by_title"]):
+            return None
+        buckets = int(recipe.section("dedup", {}).get("exact", {}).get("buckets", 16))
+        return cls({s: recipe.priority(s) for s in recipe.sources}, dedup["by_id"],
+                   dedup["by_content"], buckets=buckets, by_title=dedup["by_title"])
 
     def observer(self, workdir: str, task_key: str) -> Observer:
         return _DedupObserver(workdir, task_key, self.priorities, self.buckets, self.kinds,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gap_replay.document import Document
 from gap_replay.stages.base import Stage
 from gap_replay.stages.language import LanguageDetector
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 # A source that knows a record is not corpus text (a retraction, an abstract whose full text is
 # in the corpus) extracts it anyway with this meta key set to the reason (sources/base.py).
@@ -28,6 +33,12 @@ class FilterStage(Stage):
         self.languages = {src: (set(langs) if langs is not None else None)
                           for src, langs in languages.items()}
         self.detector = detector or LanguageDetector()
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> FilterStage:
+        """Every source's `min_chars` and `languages` (always on: a drop_reason must drop)."""
+        srcs = recipe.sources
+        return cls({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs})
 
     def process(self, doc: Document) -> Document | None:
         marked = doc.meta.get(DROP_REASON)

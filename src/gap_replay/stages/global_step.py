@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from gap_replay.document import Document
-from gap_replay.stages.base import Stage
+from gap_replay.stages.base import Stage, Step
 
 
 class Observer:
@@ -26,7 +26,9 @@ class Observer:
         pass
 
 
-class GlobalStep:
+class GlobalStep(Step):
+    """The contract of `Step` (from_recipe, input_fingerprint) plus map, reduce and filter."""
+
     name = "global"
 
     def observer(self, workdir: str, task_key: str) -> Observer:  # pragma: no cover - interface

@@ -1,11 +1,12 @@
 """Near-duplicate removal: MinHash-LSH over word 5-grams, as disk-based map/reduce phases.
 
-    NearDedup(config, work_root).run(executor, shards)     # phases (a) signatures, (b) buckets, (c) clusters
-    NearDuplicateFilter(removals).run(docs)                 # phase (d), per shard, inside a pipeline
+    NearDedupStep(config)     # a GlobalStep: (a) signatures observed while a segment writes,
+                              # (b) buckets + (c) clusters as its reduce, (d) the filter stage
 
-`run_near_dedup(...)` chains all four over a list of shards for a standalone run. Every phase writes
-atomically and leaves a marker, so a run killed in any phase resumes where it stopped and gives the
-same bytes. Which document of a cluster survives is decided by `NearDedupConfig.keep_key`.
+It runs only through `process`'s driver (`process.run_stages`; alone: `StepsPlan((step,))`).
+Every phase writes atomically and leaves a marker, so a run killed in any phase resumes where it
+stopped and gives the same bytes. Which document of a cluster survives is decided by
+`NearDedupConfig.keep_key`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from dataclasses import dataclass
-
-import orjson
+from typing import TYPE_CHECKING
 
 from gap_replay.document import Document
-from gap_replay.hashing import content_hash
-from gap_replay.io import Quarantine, ShardWriter, iter_documents, join
-from gap_replay.io.paths import exists, filesystem, read_json, remove_stale_temporaries
-from gap_replay.stages.base import Pipeline, Stage, StageStats
+from gap_replay.io import join
+from gap_replay.io.paths import remove_stale_temporaries
+from gap_replay.stages.base import Stage
 from gap_replay.stages.global_step import GlobalStep, Observer
 from gap_replay.stages.minhash.config import NearDedupConfig
-from gap_replay.stages.minhash.phases import (ClusterTask, MapTask, ReduceTask, ShardSigner, cluster,
-                                              load_removals, map_shard, reduce_band, shard_dir, write_json)
+from gap_replay.stages.minhash.phases import (ClusterTask, ReduceTask, ShardSigner, cluster, load_removals,
+                                              reduce_band, shard_dir)
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -54,115 +55,6 @@ class NearDuplicateFilter(Stage):
             self.drop(doc, REASON)
             return None
         return doc
-
-
-class NearDedup:
-    """Phases (a)-(c) over a fixed, ordered list of shards; intermediates under `work_root`.
-
-    The work directory is named by a fingerprint of the settings and the input shards (path and
-    size), so changed inputs or settings never reuse stale markers.
-    """
-
-    def __init__(self, config: NearDedupConfig, work_root: str) -> None:
-        self.config = config
-        self.work_root = str(work_root)
-        self.work: str | None = None
-        self.shards: list[str] = []
-        self.names: tuple[str, ...] = ()
-
-    def _fingerprint(self, shards: list[str]) -> str:
-        parts = [self.config.fingerprint()]
-        for shard in shards:
-            fs, p = filesystem(shard)
-            parts.append(f"{shard}\x1f{fs.size(p)}")
-        return content_hash("\x1e".join(parts))[:16]
-
-    def prepare(self, shards: list[str]) -> str:
-        self.shards = list(shards)
-        self.names = tuple(f"shard-{i:05d}" for i in range(len(self.shards)))
-        self.work = join(self.work_root, self._fingerprint(self.shards))
-        remove_stale_temporaries(self.work)
-        return self.work
-
-    def run(self, executor, shards: list[str]) -> dict:
-        work = self.prepare(shards)
-        config = self.config
-        maps = executor.map(map_shard, [MapTask(s, n, work, config) for s, n in zip(self.shards, self.names)],
-                            desc="near-dedup: signatures")
-        _maybe_die("near_dedup.map")
-        executor.map(reduce_band, [ReduceTask(work, b, self.names, config) for b in range(config.bands)],
-                     desc="near-dedup: buckets")
-        _maybe_die("near_dedup.reduce")
-        report = executor.map(cluster, [ClusterTask(work, self.names, config)],
-                              desc="near-dedup: clusters")[0]
-        report = {k: v for k, v in report.items() if k != "skipped"}
-        report["documents"] = sum(m["documents"] for m in maps)
-        report["signed"] = sum(m["signed"] for m in maps)
-        log.info("near-dedup: %d clusters, %d of %d documents removed", report["clusters"],
-                 report["removed"], report["documents"])
-        return report
-
-    def removals(self, index: int) -> dict[str, dict]:
-        if self.work is None:
-            raise RuntimeError("NearDedup.run (or prepare) must come first")
-        return load_removals(self.work, self.names[index])
-
-    def stage(self, index: int) -> NearDuplicateFilter:
-        return NearDuplicateFilter(self.removals(index))
-
-
-@dataclass(frozen=True)
-class FilterTask:
-    source_shard: str
-    output_shard: str
-    work: str
-    name: str
-
-
-def filter_shard(task: FilterTask) -> dict:
-    """Phase (d) as a standalone task: copy a shard without its near-duplicates; returns stage stats."""
-    marker = join(task.work, "filter", f"{task.name}.json")
-    if exists(marker) and exists(task.output_shard):
-        return read_json(marker)
-    quarantine = Quarantine()
-    stage = NearDuplicateFilter(load_removals(task.work, task.name))
-    pipeline = Pipeline([stage])
-    with ShardWriter(task.output_shard) as writer:
-        for doc in pipeline.run(iter_documents(task.source_shard, quarantine)):
-            writer.write(doc)
-    stats = pipeline.stats()[stage.name]
-    for source, n in quarantine.by_source.items():  # bad lines count as quarantined inputs
-        counts = stats.setdefault(source, {"in": 0, "out": 0, "dropped": {}, "quarantined": 0})
-        counts["in"] += n
-        counts["quarantined"] += n
-    if len(quarantine):
-        quarantine.flush(join(task.work, "filter", f"{task.name}.quarantine.jsonl"))
-    write_json(marker, stats)
-    return stats
-
-
-def run_near_dedup(executor, shards: list[str], outputs: list[str], config: NearDedupConfig,
-                   work_root: str) -> dict:
-    """All four phases: `shards[i]` is copied to `outputs[i]` without its near-duplicates.
-
-    Returns {"report": clusters report, "stats": {source: in/out/dropped/quarantined}}.
-    """
-    if len(shards) != len(outputs):
-        raise ValueError("one output path per input shard is needed")
-    dedup = NearDedup(config, work_root)
-    report = dedup.run(executor, shards)
-    results = executor.map(filter_shard, [FilterTask(s, o, dedup.work, n)
-                                          for s, o, n in zip(shards, outputs, dedup.names)],
-                           desc="near-dedup: filter")
-    merged = StageStats()
-    for stats in results:
-        merged.merge(stats)
-    merged.check(NearDuplicateFilter.name)
-    return {"report": report, "stats": merged.to_dict()}
-
-
-def report_json(report: dict) -> bytes:
-    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 
 
 # ---------------------------------------------------------------- inside `process` (a GlobalStep)
@@ -194,6 +86,12 @@ class NearDedupStep(GlobalStep):
 
     def __init__(self, config: NearDedupConfig) -> None:
         self.config = config
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> NearDedupStep | None:
+        """`near_dedup:` (on unless `enabled: false`)."""
+        config = NearDedupConfig.from_recipe(recipe.data)
+        return cls(config) if config.enabled else None
 
     @staticmethod
     def _work(workdir: str) -> str:

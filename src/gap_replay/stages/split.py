@@ -6,9 +6,14 @@ on its own id, the seed and its source's `validation_fraction`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gap_replay.document import Document
 from gap_replay.hashing import unit_interval
 from gap_replay.stages.base import Stage
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 
 def assign_split(seed: int, doc_id: str, validation_fraction: float) -> str:
@@ -24,6 +29,11 @@ class SplitStage(Stage):
         super().__init__()
         self.seed = seed
         self.validation_fraction = validation_fraction
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> SplitStage:
+        """The recipe's seed and every source's `validation_fraction` (always on)."""
+        return cls(recipe.seed, {s: recipe.validation_fraction(s) for s in recipe.sources})
 
     def process(self, doc: Document) -> Document:
         doc.meta["split"] = assign_split(self.seed, doc.id, self.validation_fraction.get(doc.source, 0.0))

@@ -4,8 +4,9 @@ The factor of a paper is the sum of its publication-type factors, its MeSH facto
 removes it), +1 for an approved journal, and, only when that running factor is already > 0, a
 date bonus. The weight is `1 + factor × upfold` (the original `method1`); a negative factor
 drops the paper with a reason. The core's mix turns weights into repeat counts with
-probabilistic rounding on (seed, id). Everything is read from the recipe
-(`sources.papers.upsampling`); the approved-journals list ships as data in `gap_replay/`.
+probabilistic rounding on (seed, id). Everything is read from the recipe: every source with an
+`upsampling` section (in the default recipe only `sources.papers`) is weighted by its own
+settings; the approved-journals list ships as data in `gap_replay/`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gap_replay.document import Document
 from gap_replay.resources import spec_dir
 from gap_replay.stages.base import Stage
+
+if TYPE_CHECKING:
+    from gap_replay.recipe import Recipe
 
 _JOURNAL_DELETE = re.compile(r"[:,.\-]")
 
@@ -47,13 +52,10 @@ def _parse_date(value) -> dt.date | None:
         return None
 
 
-class Upsample(Stage):
-    name = "upsample"
+class QualityFactors:
+    """One source's `upsampling` settings: the factor of each of its documents."""
 
-    def __init__(self, config: dict, sources: tuple[str, ...] = ("papers",)) -> None:
-        super().__init__()
-        self.sources = sources
-        self.enabled = bool(config.get("enabled", True))
+    def __init__(self, config: dict) -> None:
         self.type_factors = {k.lower(): float(v) for k, v in (config.get("publication_types") or {}).items()}
         self.mesh_factors = {k.lower(): float(v) for k, v in (config.get("mesh") or {}).items()}
         journals = config.get("approved_journals") or {}
@@ -96,15 +98,38 @@ class Upsample(Stage):
                 factor += self.older_factor
         return factor, (worst[1] if factor < 0 and worst else ("upsample:negative" if factor < 0 else None))
 
+
+class Upsample(Stage):
+    """Sets the quality weight of the documents of every source with `upsampling` settings;
+    other sources pass unchanged."""
+
+    name = "upsample"
+
+    def __init__(self, config_by_source: dict[str, dict]) -> None:
+        super().__init__()
+        self.by_source = {src: QualityFactors(config) for src, config in config_by_source.items()
+                          if config.get("enabled", True)}
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> Upsample | None:
+        """`sources.<s>.upsampling` of every source that has it; off when none has it on."""
+        stage = cls({s: c for s in recipe.sources if (c := recipe.source(s).get("upsampling"))})
+        return stage if stage.by_source else None
+
+    def factor(self, doc: Document) -> tuple[float, str | None]:
+        """(factor, the reason when a negative factor removes the paper) by the document's source."""
+        return self.by_source[doc.source].factor(doc)
+
     def process(self, doc: Document) -> Document | None:
-        if not self.enabled or doc.source not in self.sources:
+        rules = self.by_source.get(doc.source)
+        if rules is None:
             return doc
-        factor, reason = self.factor(doc)
+        factor, reason = rules.factor(doc)
         if reason:
             self.drop(doc, reason)
             return None
         doc.meta["quality_factor"] = round(factor, 6)
-        doc.meta["quality_weight"] = round(1.0 + factor * self.upfold, 6)
+        doc.meta["quality_weight"] = round(1.0 + factor * rules.upfold, 6)
         return doc
 
 
@@ -113,7 +138,7 @@ DATE_KEYS = ("recent_days", "recent_factor", "older_days", "older_factor")
 
 
 def validate_section(config, key: str = "sources.papers.upsampling") -> None:
-    """The recipe's check of `sources.papers.upsampling` at load (gap_replay.recipe): known
+    """The recipe's check of `sources.<s>.upsampling` at load (gap_replay.recipe): known
     keys, numbers where the stage reads numbers, a readable date, an existing journals file."""
     from gap_replay.recipe import reject_unknown
 

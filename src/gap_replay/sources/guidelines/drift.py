@@ -104,8 +104,7 @@ class ObservedDiscoverer(Discoverer):
         self._report_failure(url, exc)
 
     def _links_matched(self) -> int:
-        matched = getattr(self, "matched", None) or Counter()
-        return sum(n for (key, _), n in matched.items() if key == "links")
+        return sum(n for (key, _), n in self.matched.items() if key == "links")
 
     def _page(self, step: DiscoveryStep, url: str):
         index = next(i for i, s in enumerate(self.spec.discovery) if s is step)
@@ -122,14 +121,12 @@ class ObservedDiscoverer(Discoverer):
 
     def listing_alternatives(self) -> dict[str, int]:
         """{"discovery.links#2": pages} for later alternatives that matched on listing pages."""
-        matched = getattr(self, "matched", None) or Counter()
-        return {f"discovery.{key}#{i + 1}": n for (key, i), n in sorted(matched.items()) if i > 0}
+        return {f"discovery.{key}#{i + 1}": n for (key, i), n in sorted(self.matched.items()) if i > 0}
 
 
 def page_alternatives(page: Extracted) -> dict[str, int]:
     """{"article.content#2": 1} for the later alternatives this article page used."""
-    matched = getattr(page, "matched", None) or {}
-    return {f"article.{key}#{i + 1}": 1 for key, i in sorted(matched.items())
+    return {f"article.{key}#{i + 1}": 1 for key, i in sorted(page.matched.items())
             if i > 0 and key not in NOT_DRIFT}
 
 

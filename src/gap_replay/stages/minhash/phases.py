@@ -1,6 +1,7 @@
 """The disk-based phases of near-duplicate detection, each a task function any executor can run.
 
-(a) `map_shard`: one input shard -> signatures, sorted per-band bucket hashes and a doc table.
+(a) `ShardSigner`: the documents a `process` task writes -> signatures, sorted per-band bucket
+    hashes and a doc table (near_dedup.py observes them).
 (b) `reduce_band`: one band over all shards -> candidate pairs (docs sharing a bucket: every pair of
     a bucket up to `max_bucket_all_pairs` members, a bounded window beyond), scanning the hash
     space in windows so the bucket records in memory stay under `reduce_memory_mb`.
@@ -24,7 +25,7 @@ import numpy as np
 import orjson
 
 from gap_replay.document import Document
-from gap_replay.io import Quarantine, atomic_write, iter_documents, join
+from gap_replay.io import atomic_write, join
 from gap_replay.io.paths import exists, filesystem, read_json
 from gap_replay.stages.minhash.config import NearDedupConfig
 from gap_replay.stages.minhash.pairruns import DocUnion, pair_bound, windows as pair_windows
@@ -106,28 +107,6 @@ class ShardSigner:
                    "by_source": dict(sorted(self.seen.items())), "quarantined": quarantined}
         write_json(join(out_dir, "done.json"), summary)  # the marker, last
         return summary
-
-
-@dataclass(frozen=True)
-class MapTask:
-    shard: str
-    name: str
-    work: str
-    config: NearDedupConfig
-
-
-def map_shard(task: MapTask) -> dict:
-    out = shard_dir(task.work, task.name)
-    marker = join(out, "done.json")
-    if exists(marker):
-        return {**read_json(marker), "skipped": True}
-    quarantine = Quarantine()
-    signer = ShardSigner(task.config)
-    for ordinal, doc in enumerate(iter_documents(task.shard, quarantine)):
-        signer.add(doc, ordinal)
-    if len(quarantine):
-        quarantine.flush(join(out, "quarantine.jsonl"))
-    return signer.write(out, quarantined=len(quarantine))
 
 
 # ---------------------------------------------------------------- (b) reduce: buckets -> candidate pairs
