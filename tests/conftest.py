@@ -29,6 +29,16 @@ def run_cli(*args: str, check: bool = True, timeout: float = 240) -> subprocess.
     return proc
 
 
+@pytest.fixture(autouse=True)
+def _forget_unreachable_hosts():
+    """Each test starts with no host remembered as unreachable: the OS reuses loopback ports,
+    so a port a previous test closed on purpose may be a live fixture server now."""
+    from gap_replay.http import _UNREACHABLE
+
+    _UNREACHABLE.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     """`gap-replay download --sample` once (workers 1); tests only read it."""

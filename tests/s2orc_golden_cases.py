@@ -1,4 +1,4 @@
-"""The S2ORC rows whose formatted output is pinned by tests/test_pubmed_s2orc_golden.py.
+"""The S2ORC rows whose formatted output is pinned by tests/test_sources_pubmed_s2orc.py.
 
 Every real S2ORC sample row (the fixture row, the rows of the bundled S2 site, the legacy 2020
 JSON) plus deterministic variants of the real v2 row that push it through the formatter's

@@ -1,8 +1,12 @@
-"""gap_replay.http: a host that cannot be reached stops its source in seconds, not retries."""
+"""gap_replay.http: a host that cannot be reached stops its source in seconds, not retries; the
+polite client retries 429/5xx within bounds, honours robots and ETags, survives a locked or damaged
+cache and resumes a truncated download."""
 
 from __future__ import annotations
 
 import socket
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -247,3 +251,113 @@ def test_a_huge_page_is_refused_at_its_limit_not_read_into_memory(tmp_path, anno
         assert server.sent < (64 << 20)  # stopped near the limit, not after gigabytes
     finally:
         server.close()
+
+
+@pytest.fixture
+def site(tmp_path):
+    root = tmp_path / "sites"
+    (root / "s" / "p").mkdir(parents=True)
+    (root / "s" / "robots.txt").write_text("User-agent: *\nDisallow: /private\n")
+    (root / "s" / "p" / "page.html").write_text("<html><body>hello</body></html>")
+    (root / "s" / "p" / "list@page=2").write_text('{"page": 2}')
+    (root / "s" / "p" / "list").write_text('{"page": 1}')
+    (root / "s" / "big.bin").write_bytes(bytes(range(256)) * 400)
+    with SiteServer(root) as server:
+        yield server
+
+
+def _client(server, tmp_path, **kw):
+    return PoliteClient(base_url=server.base_url("s"), rate=0, cache_path=tmp_path / "cache.sqlite",
+                        retry=RetryPolicy(max_retries=3, backoff=0.01, timeout=5), **kw)
+
+
+def test_client_retries_429_honouring_retry_after(site, tmp_path):
+    waits = []
+    client = _client(site, tmp_path, sleep=waits.append)
+    site.inject("/s/p/page.html", Fault("status", 429, headers={"Retry-After": "2"}),
+                Fault("status", 500))
+    assert "hello" in client.get_text("https://example.org/p/page.html")
+    assert waits[0] == 2.0 and len(waits) == 2
+
+
+def test_client_gives_up_after_bounded_retries(site, tmp_path):
+    client = _client(site, tmp_path, sleep=lambda s: None)
+    site.inject("/s/p/page.html", *[Fault("status", 503)] * 10)
+    with pytest.raises(FetchError) as err:
+        client.get("https://example.org/p/page.html")
+    assert err.value.status == 503
+    assert len(site.requests_to("/s/p/page.html")) == 4
+
+
+def test_client_survives_timeout_and_reset(site, tmp_path):
+    client = _client(site, tmp_path, sleep=lambda s: None)
+    site.inject("/s/p/page.html", Fault("hang", seconds=6), Fault("reset"))
+    assert "hello" in client.get_text("https://example.org/p/page.html")
+
+
+def test_client_honours_robots_and_query_variants(site, tmp_path):
+    client = _client(site, tmp_path)
+    with pytest.raises(FetchError, match="robots"):
+        client.get("https://example.org/private/x")
+    assert client.get_json("https://example.org/p/list", params={"page": 2}) == {"page": 2}
+    assert client.get_json("https://example.org/p/list") == {"page": 1}
+
+
+def test_client_revalidates_with_etag(site, tmp_path):
+    client = _client(site, tmp_path)
+    client.get_text("https://example.org/p/page.html")
+    resp = client.get("https://example.org/p/page.html")
+    assert resp.from_cache
+    last = site.requests_to("/s/p/page.html")[-1]
+    assert last.status == 304 and "If-None-Match" in last.headers
+
+
+def test_a_cache_locked_longer_than_sqlite_waits_by_default_still_gives_the_page(site, tmp_path):
+    """Guideline sources scraped side by side share the cache file; a writer holding it past
+    sqlite's default 5 s once made a page fetch raise and the page drop out of the run."""
+    client = _client(site, tmp_path)
+    held = threading.Event()
+
+    def hold_the_write_lock():
+        db = sqlite3.connect(tmp_path / "cache.sqlite", isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        held.set()
+        time.sleep(5.5)
+        db.execute("COMMIT")
+        db.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(5)
+    try:
+        assert "hello" in client.get_text("https://example.org/p/page.html")
+    finally:
+        holder.join()
+    assert client.get("https://example.org/p/page.html").from_cache  # and it was cached
+
+
+def test_a_damaged_cache_file_is_bypassed_not_fatal(site, tmp_path, caplog):
+    client = _client(site, tmp_path)
+    client.get_text("https://example.org/p/page.html")
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:  # damaged mid-run
+        db.execute("DROP TABLE responses")
+    assert "hello" in client.get_text("https://example.org/p/page.html")
+    assert "HTTP cache unusable (OperationalError: no such table: responses)" in caplog.text
+    (tmp_path / "cache.sqlite").unlink()
+    for stale in tmp_path.glob("cache.sqlite-*"):  # the WAL and its index
+        stale.unlink()
+    (tmp_path / "cache.sqlite").write_bytes(b"not a database " * 500)
+    again = _client(site, tmp_path)  # damaged before the run
+    assert "hello" in again.get_text("https://example.org/p/page.html")
+    assert "is unreadable" in caplog.text and "delete the file" in caplog.text
+
+
+def test_download_resumes_after_truncated_body(site, tmp_path):
+    client = _client(site, tmp_path, sleep=lambda s: None)
+    site.inject("/s/big.bin", Fault("truncate", keep_bytes=30_000))
+    dest = client.download("https://example.org/big.bin", tmp_path / "big.bin", expected_size=102_400)
+    assert dest.read_bytes() == bytes(range(256)) * 400
+    ranges = [r.headers.get("Range") for r in site.requests_to("/s/big.bin")]
+    assert ranges[0] is None and len(ranges) >= 2
+    resumed_from = int(ranges[-1].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_from <= 30_000

@@ -135,6 +135,10 @@ class _UnreachableHosts:
                 return None
             return cause
 
+    def clear(self) -> None:
+        with self.lock:
+            self.hosts.clear()
+
 
 _UNREACHABLE = _UnreachableHosts()
 

@@ -3,7 +3,7 @@
 One definition of each rule (guidelines at acquisition, the PubMed formatters and the `clean`
 stage all call these); per-source differences are keyword options, never copies. Every rule is
 a pure function, returns its input unchanged (the same object) when it has nothing to do, and
-is idempotent. docs/pubmed.md "Text rules" describes them; tests/test_text_rules.py pins what
+is idempotent. docs/pubmed.md "Text rules" describes them; tests/test_textrules.py pins what
 each one must remove and what must survive.
 """
 

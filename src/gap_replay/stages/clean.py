@@ -53,7 +53,7 @@ __all__ = ["CleanStage", "RULES", "clean_text", "fix_encoding", "normalize_heade
 # finding is curly quotes gets ftfy's own quote fixer; all else goes through ftfy.
 # An "&" matters only as part of an entity ftfy's unescape_html would decode (its own
 # HTML_ENTITY_RE), so "R&D" or "Smith & Jones" (most papers) no longer sends a text to ftfy.
-# tests/test_clean.py and tests/test_speed_equivalence.py check the equivalence, including
+# tests/test_stages_clean.py and tests/test_speed_equivalence.py check the equivalence, including
 # mojibake made with every codepage and entities that only NFC completes ("&amp\u037e").
 _ASCII_FTFY_TRIGGERS = re.compile(r"[\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

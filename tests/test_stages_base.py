@@ -12,7 +12,7 @@ from gap_replay.cli.core import load_run_config, resolve_recipe
 from gap_replay.document import Document
 from gap_replay.process import STEPS, build_steps, segments
 from gap_replay.recipe import load_recipe, recipe_from_dict
-from gap_replay.stages.base import Stage
+from gap_replay.stages.base import Pipeline, Stage
 from gap_replay.stages.global_step import GlobalStep
 from gap_replay.stages.upsample import Upsample
 
@@ -77,3 +77,25 @@ def test_process_and_stages_do_not_probe_the_contract():
                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                if re.search(r"\bhasattr\(", line)]
     assert probing == []
+
+
+def _doc(i: int, source: str = "abstracts") -> Document:
+    return Document(id=f"d{i}", source=source, text=f"text {i}", meta={"k": i})
+
+
+class _DropOdd(Stage):
+    name = "drop_odd"
+
+    def process(self, doc):
+        if int(doc.id[1:]) % 2:
+            self.drop(doc, "odd")
+            return None
+        return doc
+
+
+def test_pipeline_counts_reconcile():
+    pipe = Pipeline([_DropOdd()])
+    out = list(pipe.run(_doc(i) for i in range(11)))
+    assert len(out) == 6
+    stats = pipe.stats()["drop_odd"]["abstracts"]
+    assert stats == {"in": 11, "out": 6, "dropped": {"odd": 5}, "quarantined": 0}

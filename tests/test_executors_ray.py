@@ -16,7 +16,7 @@ import ray
 from conftest import run_cli
 from gap_replay.executors import make_executor
 from gap_replay.stages.minhash.config import NearDedupConfig
-from test_near_dedup import RECIPE, build_corpus, run_near_dedup
+from test_stages_near_dedup import RECIPE, build_corpus, run_near_dedup
 
 pytestmark = pytest.mark.ray
 

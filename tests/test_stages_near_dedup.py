@@ -140,7 +140,7 @@ _DRIVER = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_near_dedup import _run
+from test_stages_near_dedup import _run
 _run({shards!r}, Path({out!r}))
 """
 
