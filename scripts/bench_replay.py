@@ -23,7 +23,7 @@ from replay_site import SiteSpec, build_site  # noqa: E402
 from gap_replay.sample.server import SiteServer  # noqa: E402
 from gap_replay.sources.replay.sampler import run_sample  # noqa: E402
 from gap_replay.sources.replay.settings import ReplaySettings, parse_size  # noqa: E402
-from gap_replay.sources.replay.tasks import HTTPSettings  # noqa: E402
+from gap_replay.sources.replay.file_task import HTTPSettings  # noqa: E402
 
 
 def main() -> None:

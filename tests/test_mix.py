@@ -15,7 +15,7 @@ from gap_replay.io import ShardWriter
 from gap_replay.mix import run_mix
 from gap_replay.recipe import load_recipe
 from gap_replay.sample.textgen import make_documents
-from gap_replay.stages.mix import plan_sources, quality_weight, repeat_count
+from gap_replay.mix_plan import plan_sources, quality_weight, repeat_count
 
 
 def test_repeat_count_rounds_by_hash_and_is_unbiased():
@@ -136,7 +136,7 @@ def test_documents_without_split_are_quarantined_not_mixed(tmp_path):
 
 
 def test_shard_count_follows_the_planned_tokens_up_to_the_recipe_maximum():
-    from gap_replay.stages.mix import MIN_SHARDS, SHARD_TOKENS, shard_counts
+    from gap_replay.mix_plan import MIN_SHARDS, SHARD_TOKENS, shard_counts
 
     plan = plan_sources({"papers": 10 * SHARD_TOKENS + 1, "replay": 5},
                         {"papers": {"train_tokens": 10, "weighted_tokens": 10, "validation_tokens": 3}})
@@ -148,7 +148,7 @@ def test_shard_count_follows_the_planned_tokens_up_to_the_recipe_maximum():
 
 
 def test_a_small_corpus_gets_few_shards_and_mix_keeps_only_markers(tmp_path):
-    from gap_replay.stages.mix import MIN_SHARDS
+    from gap_replay.mix_plan import MIN_SHARDS
 
     _clean_tree(tmp_path, n_per_source=20)
     recipe = load_recipe(overrides={**RECIPE.data, "output": {"shards_per_split": {"train": 1024, "validation": 32}}})

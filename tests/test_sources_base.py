@@ -15,7 +15,7 @@ from gap_replay.recipe import load_recipe
 from gap_replay.sources.replay.ingest import RedPajamaFiles, iter_redpajama_file
 from gap_replay.sources.replay.settings import ReplaySettings
 from gap_replay.sources.replay.source import RedPajamaRelease
-from gap_replay.sources.replay.tasks import HTTPSettings
+from gap_replay.sources.replay.file_task import HTTPSettings
 
 SOURCES = Path(__file__).parent.parent / "src" / "gap_replay" / "sources"
 FIX = Path(__file__).parent / "fixtures" / "pubmed"

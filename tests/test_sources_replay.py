@@ -25,7 +25,7 @@ from gap_replay.sample.server import SiteServer
 from gap_replay.sources.replay.ingest import iter_redpajama_file
 from gap_replay.sources.replay.sampler import ReplayError, run_sample
 from gap_replay.sources.replay.settings import DEFAULT_SUBSETS, ReplaySettings
-from gap_replay.sources.replay.tasks import HTTPSettings
+from gap_replay.sources.replay.file_task import HTTPSettings
 
 from replay_site import BASE, SAMPLE_BASE, SiteSpec, build_sample_layout, build_site
 

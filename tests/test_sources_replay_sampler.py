@@ -26,7 +26,7 @@ from gap_replay.sources.replay.ingest import iter_redpajama_file
 from gap_replay.sources.replay.records import normalise_meta, to_document
 from gap_replay.sources.replay.sampler import order_files, run_sample
 from gap_replay.sources.replay.settings import ReplaySettings, parse_size
-from gap_replay.sources.replay.tasks import HTTPSettings
+from gap_replay.sources.replay.file_task import HTTPSettings
 from gap_replay.sources.replay.urllists import DataFile
 
 from replay_site import BASE, SiteSpec, all_text, build_site

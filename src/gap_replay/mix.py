@@ -4,7 +4,7 @@ Three task phases, each one task per shard with a marker, then the manifest:
 
 1. tokenize: each clean shard -> tokenized rows + per-source token totals (train/validation,
    weighted by `meta.quality_weight`);
-2. (reduce) plan: per-source repeat multipliers from the recipe budgets (stages/mix.py);
+2. (reduce) plan: per-source repeat multipliers from the recipe budgets (mix_plan.py);
 3. bucket: each tokenized shard -> per-output-shard bucket files, one line per repeat;
 4. write: each output shard sorts its bucket lines in memory and writes
    `shards/<split>/shard-NNNNN.jsonl.gz`; its marker holds sha256 and counts.
@@ -33,7 +33,7 @@ from gap_replay.io.jsonl import shard_key
 from gap_replay.io.paths import atomic_write, exists, filesystem, join
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
 from gap_replay.redistribution import is_restricted
-from gap_replay.stages.mix import (bucket_line, parse_bucket_line, placement, plan_sources,
+from gap_replay.mix_plan import (bucket_line, parse_bucket_line, placement, plan_sources,
                                    quality_weight, repeat_count, shard_counts, shard_row)
 from gap_replay.tasks import (file_fingerprint, fingerprint, key_file, prepare_workdir, read_marker,
                               run_once)

@@ -92,7 +92,7 @@ def sample(target_tokens, output, base_url, subsets, seed, workers, recipe, url_
     from gap_replay.http import FetchError
     from gap_replay.sources.replay.sampler import ReplayError, run_sample
     from gap_replay.sources.replay.settings import ReplaySettings
-    from gap_replay.sources.replay.tasks import HTTPSettings
+    from gap_replay.sources.replay.file_task import HTTPSettings
 
     from gap_replay.recipe import RecipeError, load_recipe
 

@@ -141,7 +141,7 @@ _start = itemgetter(0)
 
 
 @dataclass
-class Article:
+class AnnotatedRow:
     """One row's text and decoded annotations, with per-document caches of the tokens."""
 
     text: str
@@ -347,7 +347,7 @@ _OPEN_BEFORE = re.compile(r"[(\[](?:[^\w(\[]|_)*\Z").search
 _CLOSE_AFTER = re.compile(r"(?:[^\w)\]]|_)*[)\]]").match
 
 
-def _all_refs(article: Article) -> list[Ref]:
+def _all_refs(article: AnnotatedRow) -> list[Ref]:
     """Every inline replacement (start, end, token or None to drop, kind) of the document, sorted,
     overlaps resolved (the earlier, longer span wins). One loop per reference kind (in the
     order bibref, figureref, tableref, formula, which the stable sort below relies on), so the
@@ -397,7 +397,7 @@ def _all_refs(article: Article) -> list[Ref]:
 _BLOCK_SEP = "\x00"
 
 
-def _render_paragraphs(article: Article, spans: list[Span], refs: list[Ref]) -> list[str]:
+def _render_paragraphs(article: AnnotatedRow, spans: list[Span], refs: list[Ref]) -> list[str]:
     """Render every text block in one pass over the sorted blocks and references: each
     reference becomes its token (or a space when dropped), whitespace runs collapse, and a
     token is followed by a space unless punctuation comes next. Each block is joined from its
@@ -496,7 +496,7 @@ _OPENERS = frozenset("([")
 _CLOSERS = frozenset(")]")
 
 
-def _body_start(article: Article) -> int:
+def _body_start(article: AnnotatedRow) -> int:
     """Where the body begins: the abstract or the first header, whichever comes first (an
     abstract at offset 0 counts). Without an abstract annotation, the first paragraph after the
     title may come first: an erratum or a short note has no abstract and its paragraphs sit
@@ -509,7 +509,7 @@ def _body_start(article: Article) -> int:
     return min(candidates) if candidates else 0
 
 
-def _title(article: Article) -> str:
+def _title(article: AnnotatedRow) -> str:
     for s in article.spans("title"):  # a title may be annotated twice: the first one wins
         title = squash(article.text[s[0]:s[1]])
         if title:
@@ -517,7 +517,7 @@ def _title(article: Article) -> str:
     return ""
 
 
-def _blocks(article: Article) -> list[tuple[str, Span]]:
+def _blocks(article: AnnotatedRow) -> list[tuple[str, Span]]:
     """Ordered, non-overlapping (kind, span) blocks of the body."""
     body_start = _body_start(article)
     stop = min((s[0] for s in article.spans("bibentry")), default=len(article.text))
@@ -570,7 +570,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     text_len = len(text)
     get = annotations.get
     ann = {key: _spans(get(key), text_len) for key in _EAGER_ANNOTATIONS}
-    article = Article(text=text, ann=ann, raw={key: get(key) for key in _LAZY_ANNOTATIONS})
+    article = AnnotatedRow(text=text, ann=ann, raw={key: get(key) for key in _LAZY_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
     items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
@@ -638,7 +638,7 @@ def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> st
     return "\n".join(out)
 
 
-def _captions(article: Article) -> list[str]:
+def _captions(article: AnnotatedRow) -> list[str]:
     out = []
     seen: set[str] = set()
     for fig_id, span in sorted(article.figures().items(), key=lambda kv: kv[1][0]):

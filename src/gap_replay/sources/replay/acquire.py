@@ -8,7 +8,7 @@ from typing import Any
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.replay.sampler import run_sample
 from gap_replay.sources.replay.settings import ReplaySettings
-from gap_replay.sources.replay.tasks import HTTPSettings
+from gap_replay.sources.replay.file_task import HTTPSettings
 
 log = logging.getLogger(__name__)
 

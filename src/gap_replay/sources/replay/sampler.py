@@ -43,7 +43,7 @@ from gap_replay.io import Quarantine, atomic_write
 from gap_replay.sources.replay.settings import ReplaySettings
 from gap_replay.sources.replay.shards import ShardSeries
 from gap_replay.sources.replay.source import RedPajamaRelease
-from gap_replay.sources.replay.tasks import (FileTask, HTTPSettings, file_unit,
+from gap_replay.sources.replay.file_task import (FileTask, HTTPSettings, file_unit,
                                              iter_part, open_documents, sample_file)
 from gap_replay.sources.replay.tokens import (TokenCounter, estimate_tokens,
                                               load_token_counter, tokens_per_char)

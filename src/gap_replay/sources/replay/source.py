@@ -17,7 +17,7 @@ from gap_replay.document import Document
 from gap_replay.io import Quarantine
 from gap_replay.sources.replay.hub import list_parquet_files
 from gap_replay.sources.replay.settings import ReplaySettings
-from gap_replay.sources.replay.tasks import HTTPSettings, client_for, open_documents
+from gap_replay.sources.replay.file_task import HTTPSettings, client_for, open_documents
 from gap_replay.sources.replay.urllists import DataFile, list_data_files
 
 
