@@ -19,6 +19,16 @@ def _default() -> dict:
     return yaml.safe_load(default_recipe_path().read_text())
 
 
+def _default_with(path: tuple, value):
+    """The default recipe with the value at `path` replaced (or added)."""
+    data = _default()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
 def test_default_recipe_has_the_papers_table_1_budgets():
     r = load_recipe()
     assert r.sources == ["guidelines", "abstracts", "papers", "replay"]
@@ -42,13 +52,8 @@ def test_default_recipe_has_the_papers_table_1_budgets():
     (("scale",), -1, "scale: must be >= 0, got -1"),
 ])
 def test_errors_name_the_key_and_the_problem(tmp_path, path, value, message):
-    data = _default()
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
     with pytest.raises(RecipeError) as err:
-        load_recipe(_write(tmp_path, data))
+        load_recipe(_write(tmp_path, _default_with(path, value)))
     assert message in str(err.value)
     assert str(tmp_path / "recipe.yaml") in str(err.value)
 
@@ -103,13 +108,8 @@ def test_a_registered_section_validates_itself_and_an_unregistered_one_is_unknow
     (("zzz",), 1, "zzz: unknown key; known keys: "),
 ])
 def test_unknown_keys_at_any_level_name_the_closest_known_key(tmp_path, path, value, message):
-    data = _default()
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
     with pytest.raises(RecipeError) as err:
-        load_recipe(_write(tmp_path, data))
+        load_recipe(_write(tmp_path, _default_with(path, value)))
     assert message in str(err.value)
     assert str(err.value).startswith(f"{tmp_path / 'recipe.yaml'}: ")
 
@@ -134,13 +134,8 @@ def test_unknown_keys_at_any_level_name_the_closest_known_key(tmp_path, path, va
 def test_every_section_checks_its_ranges_at_load(tmp_path, path, value, message):
     """Sections read by process (near_dedup, decontamination) or acquisition (replay) fail at
     load, not days later when their stage runs."""
-    data = _default()
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
     with pytest.raises(RecipeError) as err:
-        load_recipe(_write(tmp_path, data))
+        load_recipe(_write(tmp_path, _default_with(path, value)))
     assert message in str(err.value)
 
 
