@@ -29,6 +29,19 @@ def run_cli(*args: str, check: bool = True, timeout: float = 240) -> subprocess.
     return proc
 
 
+def raw_guideline_records(out, tag: str) -> list[dict]:
+    """Every record a guideline scrape wrote to OUT/raw/guidelines/<tag>/, in part order."""
+    import gzip
+
+    import orjson
+
+    found = []
+    for part in sorted((Path(out) / "raw" / "guidelines" / tag).glob("part-*.jsonl.gz")):
+        with gzip.open(part) as fh:
+            found.extend(orjson.loads(line) for line in fh)
+    return found
+
+
 @pytest.fixture(autouse=True)
 def _forget_unreachable_hosts():
     """Each test starts with no host remembered as unreachable: the OS reuses loopback ports,

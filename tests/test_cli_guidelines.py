@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 import shutil
 
@@ -18,6 +17,7 @@ from gap_replay.sources import AcquireContext
 from gap_replay.sources.guidelines.acquire import acquire
 from gap_replay.sources.guidelines.store import RecordStore
 from gap_replay.state import State
+from conftest import raw_guideline_records
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,6 @@ def server():
         yield srv
 
 
-def records(out, tag):
-    found = []
-    for part in sorted((out / "raw" / "guidelines" / tag).glob("part-*.jsonl.gz")):
-        with gzip.open(part) as fh:
-            found.extend(orjson.loads(l) for l in fh)
-    return found
 
 
 def test_list_shows_every_spec_with_licence():
@@ -83,7 +77,7 @@ def test_clean_rederives_text_without_fetching(server, tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["scrape", "--source", "idsa", "--output", str(out),
                                "--base-url", server.base_url("idsa"), "--rate", "0"]).exit_code == 0
-    before = {r["url"]: r for r in records(out, "idsa")}
+    before = {r["url"]: r for r in raw_guideline_records(out, "idsa")}
     specs = tmp_path / "specs"
     shutil.copytree(spec_dir("guidelines"), specs)
     data = yaml.safe_load((specs / "idsa.yaml").read_text())
@@ -95,7 +89,7 @@ def test_clean_rederives_text_without_fetching(server, tmp_path):
     assert "idsa: 3 records, 1 changed, 1 rejected by rules" in result.output
     assert re.search(r"characters removed by rule: .*drop_lines_containing \d+", result.output)
     assert server.requests_to("/") == []                       # nothing fetched
-    after = {r["url"]: r for r in records(out, "idsa")}
+    after = {r["url"]: r for r in raw_guideline_records(out, "idsa")}
     cdi = "https://www.idsociety.org/practice-guideline/clostridioides-difficile-infection"
     assert "fidaxomicin" in before[cdi]["text"] and "fidaxomicin" not in after[cdi]["text"]
     assert after[cdi]["meta"]["raw_text"] == before[cdi]["meta"]["raw_text"]
@@ -115,7 +109,7 @@ def test_acquire_with_the_sample_server(server, tmp_path):
     summary = acquire(ctx)
     assert summary["records"] == 6 and summary["failed"] == 0
     assert summary["sources"]["rch"]["records"] == 3
-    assert {r["subset"] for r in records(tmp_path, "rch")} == {"rch"}
+    assert {r["subset"] for r in raw_guideline_records(tmp_path, "rch")} == {"rch"}
 
 
 def test_several_sources_side_by_side_share_state_and_cache(server, tmp_path):
@@ -127,7 +121,7 @@ def test_several_sources_side_by_side_share_state_and_cache(server, tmp_path):
     assert [(tag, s.records, s.failed) for tag, s in out] == [(t, 3, 0) for t in tags]
     for tag in tags:   # rejected pages (no guideline in them) stay in the state, out of raw
         store = RecordStore(State(tmp_path / "state.sqlite"), tag)
-        assert len(records(tmp_path, tag)) + store.rejected() == 3
+        assert len(raw_guideline_records(tmp_path, tag)) + store.rejected() == 3
 
 
 def test_workers_with_a_shared_base_url_is_refused():
@@ -154,9 +148,9 @@ def test_hook_after_records_runs_before_shards_are_written(server, tmp_path):
         spec = dataclasses.replace(get_spec("rch"), hook="test_mark_all")
         scrape_source(spec, tmp_path, ScrapeOptions(base_url=server.base_url("rch"), rate=0, progress=False))
         store = RecordStore(State(tmp_path / "state.sqlite"), "rch")
-        assert records(tmp_path, "rch") == []   # rejected records stay in the state
+        assert raw_guideline_records(tmp_path, "rch") == []   # rejected records stay in the state
         assert {d.meta["rejected"] for d in store.iter_records()} == {"marked by the test hook"}
         reclean_source(spec, tmp_path)   # re-cleaning restores text, then the hook marks again
-        assert records(tmp_path, "rch") == [] and store.rejected() == 3
+        assert raw_guideline_records(tmp_path, "rch") == [] and store.rejected() == 3
     finally:
         hooks.HOOKS.pop("test_mark_all")

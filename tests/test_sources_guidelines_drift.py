@@ -4,7 +4,6 @@ non-zero exit with one line naming the spec key, and `guidelines check` — all 
 
 from __future__ import annotations
 
-import gzip
 import shutil
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from gap_replay.sources.guidelines.drift import RunLog
 from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
 from gap_replay.sources.guidelines.spec import get_spec
 from gap_replay.state import State
+from conftest import raw_guideline_records
 
 FAST = RetryPolicy(max_retries=0, backoff=0.01, max_wait=1, timeout=3)
 ARTICLES = ("amoxicillin", "atorvastatin", "metformin")
@@ -58,11 +58,7 @@ def drop_listing_lists(root: Path) -> None:
 
 
 def records(out: Path, tag: str = "drugs") -> list[dict]:
-    found = []
-    for part in sorted((out / "raw" / "guidelines" / tag).glob("part-*.jsonl.gz")):
-        with gzip.open(part) as fh:
-            found.extend(orjson.loads(line) for line in fh)
-    return found
+    return raw_guideline_records(out, tag)
 
 
 def run_scrape(server: SiteServer, out: Path, *extra: str, tag: str = "drugs"):

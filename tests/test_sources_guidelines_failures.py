@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import orjson
 import pytest
 
 from gap_replay.http import PoliteClient, RetryPolicy
@@ -20,6 +18,7 @@ from gap_replay.sample.server import Fault, SiteServer
 from gap_replay.sources.guidelines.scrape import ScrapeOptions, scrape_source
 from gap_replay.sources.guidelines.spec import get_spec, parse_spec
 from gap_replay.state import State
+from conftest import raw_guideline_records
 
 CAP = "/idsa/practice-guideline/community-acquired-pneumonia-in-adults/"
 CDI = "/idsa/practice-guideline/clostridioides-difficile-infection/"
@@ -34,12 +33,6 @@ def server():
         yield srv
 
 
-def read_shards(out, tag):
-    records = []
-    for part in sorted((Path(out) / "raw" / "guidelines" / tag).glob("part-*.jsonl.gz")):
-        with gzip.open(part) as fh:
-            records.extend(orjson.loads(line) for line in fh)
-    return records
 
 
 def shard_bytes(out, tag):
@@ -73,7 +66,7 @@ def test_transient_faults_are_retried_and_nothing_is_lost(server, tmp_path, path
     server.inject(path, fault)
     summary = scrape(server, tmp_path)
     assert sorted(statuses(server, path, len(logged))) == sorted(logged)  # log order = completion order
-    records = read_shards(tmp_path, "idsa")   # the in-development page is rejected: state only
+    records = raw_guideline_records(tmp_path, "idsa")   # the in-development page is rejected: state only
     assert len(records) == 2 and len({r["id"] for r in records}) == 2
     assert summary.failed == 0 and State(tmp_path / "state.sqlite").failures() == []
     cdi = next(r for r in records if "clostridioides" in r["url"])
@@ -94,7 +87,7 @@ def test_429_retry_after_is_honoured(server, tmp_path):
     scrape_source(get_spec("idsa"), tmp_path, ScrapeOptions(progress=False), client=client)
     assert statuses(server, CAP) == [429, 200]
     assert waits == [1.0] and time.monotonic() - started >= 1.0
-    assert len(read_shards(tmp_path, "idsa")) == 2   # and the rejected in-development page
+    assert len(raw_guideline_records(tmp_path, "idsa")) == 2   # and the rejected in-development page
 
 
 def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp_path):
@@ -105,7 +98,7 @@ def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp
     failures = State(tmp_path / "state.sqlite").failures("idsa")
     assert failures == [("https://www.idsociety.org/practice-guideline/community-acquired-pneumonia-in-adults/",
                          "gave up after 3 attempts: HTTP 500", 500)]
-    assert len(read_shards(tmp_path, "idsa")) == 1            # the other two are recorded; one
+    assert len(raw_guideline_records(tmp_path, "idsa")) == 1            # the other two are recorded; one
                                                               # is rejected (state only)
 
     server.faults.clear()
@@ -114,7 +107,7 @@ def test_persistent_failure_is_bounded_recorded_and_retried_next_run(server, tmp
     assert statuses(server, CAP) == [200]
     assert statuses(server, CDI) == []                        # already done: not fetched again
     assert summary.failed == 0 and State(tmp_path / "state.sqlite").failures() == []
-    assert len(read_shards(tmp_path, "idsa")) == 2   # and the rejected in-development page
+    assert len(raw_guideline_records(tmp_path, "idsa")) == 2   # and the rejected in-development page
 
 
 def test_failed_listing_page_is_recorded_not_fatal(server, tmp_path):
@@ -184,7 +177,7 @@ def test_one_article_at_two_urls_and_malformed_html(tmp_path):
         opts = ScrapeOptions(base_url=srv.base_url("acme"), rate=0, progress=False, retry=FAST)
         summary = scrape_source(spec, tmp_path / "out", opts)
         assert srv.requests_to("/acme/private/") == []          # robots.txt honoured
-    records = read_shards(tmp_path / "out", "acme")
+    records = raw_guideline_records(tmp_path / "out", "acme")
     assert [r["url"] for r in records] == ["https://acme.org/g/a", "https://acme.org/g/broken"]
     assert summary.duplicates == 1 and summary.failed == 0 and summary.disallowed == 1
     broken = records[1]
@@ -219,14 +212,14 @@ def test_killed_scrape_resumes_without_refetching_completed_pages(server, tmp_pa
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert not (out / "raw" / "guidelines" / "drugs").exists() or not read_shards(out, "drugs")
+    assert not (out / "raw" / "guidelines" / "drugs").exists() or not raw_guideline_records(out, "drugs")
     server.clear_log()
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert "3 records (1 new/changed" in rerun.stdout and "2 already done" in rerun.stdout
     fetched = [r.path for r in server.requests_to("/drugs/dosage/") if r.path.endswith(".html")]
     assert fetched == [metformin]                  # the two completed pages were not fetched again
-    assert [r["title"] for r in read_shards(out, "drugs")] == ["Amoxicillin Dosage", "Atorvastatin Dosage",
+    assert [r["title"] for r in raw_guideline_records(out, "drugs")] == ["Amoxicillin Dosage", "Atorvastatin Dosage",
                                                                "Metformin Dosage"]
 
 
@@ -254,7 +247,7 @@ def test_sitemap_index_discovery_and_hostile_xml_is_not_resolved(tmp_path):
         opts = ScrapeOptions(base_url=srv.base_url("smap"), rate=0, progress=False, retry=FAST)
         summary = scrape_source(spec, tmp_path / "out", opts)
         fetched = [r.path for r in srv.requests_to("/smap/g/")]
-    assert [r["url"] for r in read_shards(tmp_path / "out", "smap")] == ["https://smap.org/g/one"]
+    assert [r["url"] for r in raw_guideline_records(tmp_path / "out", "smap")] == ["https://smap.org/g/one"]
     assert fetched == ["/smap/g/one"]                    # no entity expanded into a URL
     assert summary.failed == 0
     [(url, error, _status)] = State(tmp_path / "out" / "state.sqlite").failures("smap:listing")
@@ -267,12 +260,12 @@ def test_refresh_picks_up_a_changed_page_and_keeps_unchanged_ones(tmp_path):
     with SiteServer(tmp_path / "sites") as srv:
         opts = ScrapeOptions(base_url=srv.base_url("acme"), rate=0, progress=False, retry=FAST, refresh=True)
         scrape_source(spec, out, opts)
-        before = {r["url"]: r for r in read_shards(out, "acme")}
+        before = {r["url"]: r for r in raw_guideline_records(out, "acme")}
         page = tmp_path / "sites" / "acme" / "g" / "a"
         page.write_text(page.read_text().replace("0.36 mmol/L", "0.30 mmol/L in tophaceous gout"))
         time.sleep(1.1)
         summary = scrape_source(spec, out, opts)
-    after = {r["url"]: r for r in read_shards(out, "acme")}
+    after = {r["url"]: r for r in raw_guideline_records(out, "acme")}
     assert summary.scraped == 1 and summary.unchanged == 1
     gout, broken = "https://acme.org/g/a", "https://acme.org/g/broken"
     assert "0.30 mmol/L in tophaceous gout" in after[gout]["text"]
@@ -335,5 +328,5 @@ def test_cross_host_redirects_follow_the_spec_and_ask_the_other_hosts_robots(tmp
         srv.inject("/acme/g/a", Fault("status", 301, headers={"Location": moved}))
         scrape_source(allowed, tmp_path / "out2", opts)
         assert other.requests_to("/robots.txt") and other.requests_to("/moved/a")
-    urls = [r["url"] for r in read_shards(tmp_path / "out2", "acme")]
+    urls = [r["url"] for r in raw_guideline_records(tmp_path / "out2", "acme")]
     assert "https://acme.org/g/a" in urls  # recorded under the listed URL, from the new host

@@ -8,13 +8,11 @@ come from the state (they are not written to raw).
 
 from __future__ import annotations
 
-import gzip
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from gap_replay.document import Document
@@ -30,6 +28,7 @@ from gap_replay.sources.guidelines.store import RecordStore
 from gap_replay.sources.guidelines.wikidoc import page_name, supersede_microchapters
 from gap_replay.stages.clean import CleanStage
 from gap_replay.state import State
+from conftest import raw_guideline_records
 
 EXPECTED = {
     "aafp": {
@@ -140,12 +139,6 @@ def server():
         yield srv
 
 
-def read_shards(out, tag):
-    records = []
-    for part in sorted((out / "raw" / "guidelines" / tag).glob("part-*.jsonl.gz")):
-        with gzip.open(part) as fh:
-            records.extend(orjson.loads(line) for line in fh)
-    return records
 
 
 @pytest.mark.parametrize("tag", sorted(EXPECTED))
@@ -153,7 +146,7 @@ def test_source_end_to_end(tag, server, tmp_path):
     spec = get_spec(tag)
     summary = scrape_source(spec, tmp_path, ScrapeOptions(base_url=server.base_url(tag), rate=0, progress=False))
     stage = CleanStage({"guidelines": load_recipe().clean_rules("guidelines")})
-    records = read_shards(tmp_path, tag)
+    records = raw_guideline_records(tmp_path, tag)
     for rec in records:   # the text `process` makes of it: the shared clean stage
         assert "rejected" not in rec["meta"]
         rec["text"] = stage.process(Document.from_dict(rec)).text
@@ -198,7 +191,7 @@ def test_robots_disallowed_listing_links_are_never_fetched(server, tmp_path):
 
 def test_non_english_page_is_kept_and_flagged_for_the_language_filter(server, tmp_path):
     scrape_source(get_spec("cps"), tmp_path, ScrapeOptions(base_url=server.base_url("cps"), rate=0, progress=False))
-    by_url = {r["url"]: r for r in read_shards(tmp_path, "cps")}
+    by_url = {r["url"]: r for r in raw_guideline_records(tmp_path, "cps")}
     assert by_url["https://cps.ca/fr/documents/position/vitamine-d"]["meta"]["language"] == "fr"
     assert by_url["https://cps.ca/en/documents/position/bronchiolitis"]["meta"]["language"] == "en"
 
