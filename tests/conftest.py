@@ -29,6 +29,15 @@ def run_cli(*args: str, check: bool = True, timeout: float = 240) -> subprocess.
     return proc
 
 
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def raw_guideline_records(out, tag: str) -> list[dict]:
     """Every record a guideline scrape wrote to OUT/raw/guidelines/<tag>/, in part order."""
     import gzip

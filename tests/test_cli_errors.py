@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from gap_replay.cli.guidelines import cli as guidelines_cli
 from gap_replay.cli.main import cli
 from gap_replay.errors import describe
+from conftest import closed_port
 from opsdata import make_out
 
 HERE = Path(__file__).resolve().parent
@@ -47,11 +48,7 @@ def blocked(tmp_path) -> Path:
 
 @pytest.fixture
 def closed_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 def run(*args: str, module: str = "gap_replay", env: dict | None = None) -> subprocess.CompletedProcess:

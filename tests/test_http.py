@@ -4,7 +4,6 @@ cache and resumes a truncated download."""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import threading
 import time
@@ -12,20 +11,13 @@ import time
 import pytest
 import requests
 
-from conftest import run_cli
+from conftest import closed_port, run_cli
 from gap_replay.http import FetchError, HostUnreachable, PoliteClient, RetryPolicy, unreachable_cause
 from gap_replay.sample.server import Fault, SiteServer
 
 
-def _closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_connection_refused_fails_fast_and_is_remembered_for_the_host(tmp_path):
-    port = _closed_port()
+    port = closed_port()
     waits: list[float] = []
     client = PoliteClient(base_url=f"http://127.0.0.1:{port}", rate=0, respect_robots=False,
                           retry=RetryPolicy(max_retries=5, backoff=10, timeout=5), sleep=waits.append)
@@ -44,7 +36,7 @@ def test_connection_refused_fails_fast_and_is_remembered_for_the_host(tmp_path):
 def test_without_retries_a_refused_connection_is_still_named_unreachable():
     """--retries 0: the only attempt fails to connect; the error must say the host cannot be
     reached (the advice is then "check the network/address"), not merely "gave up"."""
-    port = _closed_port()
+    port = closed_port()
     waits: list[float] = []
     client = PoliteClient(base_url=f"http://127.0.0.1:{port}", rate=0, respect_robots=False,
                           retry=RetryPolicy(max_retries=0, backoff=10, timeout=5), sleep=waits.append)
@@ -55,7 +47,7 @@ def test_without_retries_a_refused_connection_is_still_named_unreachable():
 
 
 def test_robots_of_an_unreachable_host_stops_the_source_instead_of_proceeding():
-    client = PoliteClient(base_url=f"http://127.0.0.1:{_closed_port()}", rate=0,
+    client = PoliteClient(base_url=f"http://127.0.0.1:{closed_port()}", rate=0,
                           sleep=lambda s: None)
     with pytest.raises(HostUnreachable, match="robots.txt"):
         client.get("https://example.org/page")
@@ -78,7 +70,7 @@ def test_errors_after_connecting_are_still_retried(tmp_path):
 
 def test_unreachable_causes_are_told_apart_from_retryable_errors():
     try:
-        requests.get(f"http://127.0.0.1:{_closed_port()}/", timeout=5)
+        requests.get(f"http://127.0.0.1:{closed_port()}/", timeout=5)
     except requests.ConnectionError as exc:
         assert unreachable_cause(exc) == "connection refused"
     assert unreachable_cause(requests.ConnectionError("Connection reset by peer")) is None
@@ -102,7 +94,7 @@ def test_download_without_network_ends_in_seconds_with_one_line_per_source(tmp_p
     started = time.monotonic()
     proc = run_cli("download", "--output", str(tmp_path / "out"), "--recipe",
                    _recipe_with_sample_tokenizer(tmp_path),
-                   "--base-url", f"http://127.0.0.1:{_closed_port()}", check=False, timeout=120)
+                   "--base-url", f"http://127.0.0.1:{closed_port()}", check=False, timeout=120)
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert elapsed < 60, f"took {elapsed:.0f} s"

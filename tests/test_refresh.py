@@ -27,6 +27,8 @@ from gap_replay.formats.shards import iter_shard_records
 from gap_replay.io import Quarantine, iter_documents, list_shards
 from gap_replay.sample.server import Fault, SiteServer
 
+from conftest import closed_port
+
 HERE = Path(__file__).resolve().parent
 ROOT_DIR = HERE.parent
 SITES = HERE / "fixtures" / "refresh-sites"
@@ -284,11 +286,7 @@ def test_under_cron_a_refresh_logs_one_line_on_success_and_one_clean_line_per_fa
     (line,) = log.read_text().splitlines()
     assert "gap_replay.refresh.summary: refresh new-version" in line
 
-    import socket
-
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     config = _config(tmp_path, f"http://127.0.0.1:{port}", "cron-down.yaml", sources=["guidelines", "abstracts"],
                      acquirers={"guidelines": "pages_acquirer:acquire", "abstracts": "pages_acquirer:acquire"})
     assert _refresh_to_file(config, log) == 1
