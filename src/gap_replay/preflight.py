@@ -57,11 +57,7 @@ def check_output(output: str) -> list[str]:
     if "://" in output:
         return []
     path = Path(output).absolute()
-    created = []
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        created.append(parent)
-        parent = parent.parent
+    _, created = _nearest_existing(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
@@ -80,18 +76,25 @@ def check_output(output: str) -> list[str]:
 
 def free_bytes(output: str) -> int | None:
     """Free bytes on the file system that holds OUT (its nearest existing parent)."""
-    path = Path(output).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    existing, _ = _nearest_existing(Path(output).absolute())
     try:
-        return shutil.disk_usage(path).free
+        return shutil.disk_usage(existing).free
     except OSError:
         return None
 
 
-def free_space(output: str) -> str:
-    """Free space where OUT is, for the plan and the logs."""
-    free = free_bytes(output)
+def _nearest_existing(path: Path) -> tuple[Path, list[Path]]:
+    """`path`'s nearest existing ancestor (or itself), and the missing folders below it,
+    deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return path, missing
+
+
+def free_space(free: int | None) -> str:
+    """Free bytes (free_bytes) as the plan and the logs say them."""
     return "unknown" if free is None else f"{free / 1e9:,.1f} GB free"
 
 
@@ -161,7 +164,18 @@ def check_credentials(routes: dict[str, str], api_key_file: str | None = None) -
 
 
 def preflight(output: str, recipe: Recipe, sources: Iterable[str] | None = None,
-              routes: dict[str, str] | None = None) -> list[str]:
-    """Everything `download` can check before its first request, one line per problem."""
-    return (check_output(output) + check_sources(sources or recipe.sources) + check_tokenizer(recipe)
-            + check_benchmarks(recipe) + check_credentials(routes or {}))
+              routes: dict[str, str] | None = None, api_key_file: str | None = None) -> list[str]:
+    """Everything `download` and `refresh` can check before their first request, one line per
+    problem (`sources`: the ones fetched by built-in acquirers, default all of the recipe's)."""
+    return (check_output(output) + check_sources(recipe.sources if sources is None else sources)
+            + check_tokenizer(recipe) + check_benchmarks(recipe)
+            + check_credentials(routes or {}, api_key_file))
+
+
+def check_tokenizer_of_invalid(error) -> list[str]:
+    """The tokenizer of a recipe that failed validation (RecipeError), when what could be read
+    of it has a valid tokenizer section: its problems are reported with the recipe's."""
+    if error.data is None:
+        return []
+    unchecked = Recipe.unchecked(error.data, error.origin)
+    return [] if unchecked.tokenizer_problems() else check_tokenizer(unchecked)

@@ -161,13 +161,9 @@ def load_refresh_recipe(cfg: RefreshConfig):
     except RecipeError as exc:  # the bad key may be in the config, not in the recipe file
         where = " (with the config recipe_overrides)" if cfg.recipe_overrides else ""
         problems = exc.prefixed("invalid recipe: ", where).problems
-        if exc.data is not None:  # the tokenizer is checked too when its own section is valid
-            from gap_replay.preflight import check_tokenizer
-            from gap_replay.recipe import Recipe
+        from gap_replay.preflight import check_tokenizer_of_invalid
 
-            unchecked = Recipe.unchecked(exc.data, exc.origin)
-            if not unchecked.tokenizer_problems():
-                problems += check_tokenizer(unchecked)
+        problems += check_tokenizer_of_invalid(exc)  # when its own section is valid
         raise RefreshError(*(f"nothing was fetched; fix first: {p}" for p in problems)) from None
 
 
@@ -175,14 +171,12 @@ def check_before_fetching(cfg: RefreshConfig, recipe, state_dir: Path) -> None:
     """What `download` checks before its first request (gap_replay.preflight), as one error:
     a refresh that would fail at `mix` fails here, before fetching anything."""
     from gap_replay.plan import routes
-    from gap_replay.preflight import (check_benchmarks, check_credentials, check_output,
-                                      check_sources, check_tokenizer)
+    from gap_replay.preflight import preflight
 
     builtin = [s for s in cfg.sources if s not in cfg.acquirers]  # overridden ones are custom
-    problems = (check_output(str(state_dir)) + check_sources(builtin) + check_tokenizer(recipe)
-                + check_benchmarks(recipe)
-                + check_credentials(routes(recipe, builtin, cfg.sample, cfg.base_url, cfg.options),
-                                    cfg.options.get("api_key_file")))
+    problems = preflight(str(state_dir), recipe, builtin,
+                         routes(recipe, builtin, cfg.sample, cfg.base_url, cfg.options),
+                         cfg.options.get("api_key_file"))
     if problems:
         raise RefreshError(*(f"nothing was fetched; fix first: {p}" for p in problems))
 

@@ -284,26 +284,27 @@ def download(sample, sources, output, formats, base_url, allow_partial, dry_run,
     try:
         recipe = resolve_recipe(recipe_path, config, seed)
     except InvalidRecipe as exc:  # report the output folder's and tokenizer's problems with it
-        from gap_replay.preflight import check_output, check_tokenizer
+        from gap_replay.preflight import check_output, check_tokenizer_of_invalid
 
-        tokenizer = (check_tokenizer(exc.recipe) if exc.recipe is not None
-                     and not exc.recipe.tokenizer_problems() else [])
-        fail_before_fetching(exc.problems + check_output(output) + tokenizer)
+        fail_before_fetching(exc.problems + check_output(output) + check_tokenizer_of_invalid(exc.error))
     chosen = parse_sources(sources or config.get("sources"), recipe)
     fmt = parse_formats(formats or config.get("format"))
     n_workers, kind, addr = _settings(config, workers, executor, address)
+    from gap_replay.plan import routes
+
+    route_map = routes(recipe, chosen, sample, base_url)
     no_plan = None
     if dry_run:  # the plan, then the problems (exit 1) if there are any
         try:
-            click.echo(_plan(output, recipe, chosen, sample, base_url, n_workers))
+            click.echo(_plan(output, recipe, route_map, sample, n_workers))
         except (ValueError, OSError) as exc:  # the problems below still need printing
             no_plan = click.ClickException(f"no plan: {exc}")
-    fail_on_preflight(output, recipe, chosen, sample, base_url)
+    fail_on_preflight(output, recipe, chosen, route_map)
     if dry_run:
         if no_plan is not None:
             raise no_plan
         return
-    _warn_on_free_space(output, recipe, chosen, sample, base_url)
+    _warn_on_free_space(output, recipe, route_map)
     with folder_lock(output, "download"):
         acquire(chosen, output, recipe, n_workers, sample, base_url, allow_partial)
         with executor_from(kind, n_workers, addr) as ex:
@@ -312,14 +313,11 @@ def download(sample, sources, output, formats, base_url, allow_partial, dry_run,
     click.echo(source_table(output))
 
 
-def fail_on_preflight(output: str, recipe: Recipe, sources: list[str] | None = None,
-                      sample: bool = False, base_url: str | None = None) -> None:
+def fail_on_preflight(output: str, recipe: Recipe, sources: list[str], route_map: dict[str, str]) -> None:
     """Everything that can be checked before the first request; one line per problem."""
-    from gap_replay.plan import routes
     from gap_replay.preflight import preflight
 
-    chosen = sources or recipe.sources
-    fail_before_fetching(preflight(output, recipe, chosen, routes(recipe, chosen, sample, base_url)))
+    fail_before_fetching(preflight(output, recipe, sources, route_map))
 
 
 def fail_before_fetching(problems: list[str]) -> None:
@@ -328,30 +326,28 @@ def fail_before_fetching(problems: list[str]) -> None:
         raise click.ClickException("nothing was fetched; fix first:\n" + "\n".join(problems))
 
 
-def _warn_on_free_space(output: str, recipe: Recipe, sources: list[str], sample: bool,
-                        base_url: str | None) -> None:
+def _warn_on_free_space(output: str, recipe: Recipe, route_map: dict[str, str]) -> None:
     """One warning line when OUT's file system has less free space than the plan estimates (a
     resumed or partial run may need less, so it is not an error); the free space at -v."""
-    from gap_replay.plan import estimate, routes
+    from gap_replay.plan import estimate
     from gap_replay.preflight import free_bytes, free_space
 
-    log.info("output %s: %s", output, free_space(output))
     free = free_bytes(output)
-    need = sum(r.disk for r in estimate(recipe, routes(recipe, sources, sample, base_url)))
+    log.info("output %s: %s", output, free_space(free))
+    need = sum(r.disk for r in estimate(recipe, route_map))
     if free is not None and free < need:
         click.echo(f"warning: {output} has {free / 1e9:,.1f} GB free; the plan estimates "
                    f"~{need / 1e9:,.0f} GB (see `gap-replay download --dry-run`)", err=True)
 
 
-def _plan(output: str, recipe: Recipe, sources: list[str], sample: bool, base_url: str | None,
-          workers: int) -> str:
+def _plan(output: str, recipe: Recipe, route_map: dict[str, str], sample: bool, workers: int) -> str:
     """`download --dry-run`'s plan (gap_replay.plan: estimates from measured throughput)."""
-    from gap_replay.plan import estimate, render, routes
+    from gap_replay.plan import estimate, render
     from gap_replay.preflight import free_bytes
     from gap_replay.stages.decontaminate import DecontaminationConfig
 
     decontaminate = DecontaminationConfig.from_recipe(recipe.data, recipe.origin).enabled
-    rows = estimate(recipe, routes(recipe, sources, sample, base_url), workers, decontaminate)
+    rows = estimate(recipe, route_map, workers, decontaminate)
     return (f"plan for {output} (recipe {recipe.name}, {recipe.origin}); nothing was fetched\n"
             + render(rows, free_bytes(output), sample))
 

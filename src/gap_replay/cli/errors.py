@@ -30,12 +30,9 @@ class OneLineErrors(click.Group):
 
 class InvalidRecipe(click.ClickException):
     """`invalid recipe: FILE: KEY: problem`, one line per problem (RecipeError.problems);
-    `recipe` is what could be read of it (Recipe.unchecked), so preflight can still check its
-    tokenizer, or None."""
+    `error` is kept so preflight can still check the tokenizer (check_tokenizer_of_invalid)."""
 
     def __init__(self, error, suffix: str = "") -> None:
-        from gap_replay.recipe import Recipe
-
         self.problems = error.prefixed("invalid recipe: ", suffix).problems
         super().__init__("\n".join(self.problems))
-        self.recipe = Recipe.unchecked(error.data, error.origin) if error.data is not None else None
+        self.error = error
