@@ -25,31 +25,25 @@ from typing import Iterable
 
 from gap_replay.sources.guidelines.hooks import Hook
 from gap_replay.sources.guidelines.spec import CleanRules
-from gap_replay.textrules import (
-    demote_headers,
-    normalize_headers,
-    normalize_lists,
-    normalize_whitespace,
-    remove_citations,
-    remove_html_tags,
-    remove_symbols,
-    remove_urls,
-)
+from gap_replay.stages.clean import rule_chain
+from gap_replay.textrules import demote_headers, normalize_headers
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(?=\S)")
 
 
+# The guideline recipe's shared rules without ftfy/NFC (gap_replay/recipe.yaml, sources.guidelines.clean).
+PREVIEW_RULES = {"ftfy": False, "nfc": False, "html_tags": True, "symbols": True,
+                 "whitespace": {"attach_punct": True, "headers_apart": True}}
+
+
 def shared_rules_preview(text: str, rules: CleanRules) -> str:
     """What the `clean` stage's shared rules make of `text` with the guideline recipe (without
-    ftfy/NFC): only to measure the rejection thresholds; the record keeps `text` itself."""
+    ftfy/NFC; line breaks made LF as ftfy would): only to measure the rejection thresholds; the
+    record keeps `text` itself."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = remove_urls(text)
-    text = remove_html_tags(text)
-    text = remove_citations(text)
-    text = normalize_lists(text, **clean_options(rules).get("lists", {}))
-    text = remove_symbols(text)
-    text = normalize_headers(text)
-    return normalize_whitespace(text, attach_punct=True, headers_apart=True)
+    for _name, rule in rule_chain(PREVIEW_RULES, clean_options(rules)):
+        text = rule(text)
+    return text
 
 
 def clean_options(rules: CleanRules) -> dict[str, dict]:
