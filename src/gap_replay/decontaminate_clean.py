@@ -13,7 +13,7 @@ import orjson
 
 from gap_replay.io import join, list_shards
 from gap_replay.io.jsonl import shard_key
-from gap_replay.io.paths import atomic_write, filesystem, read_json, remove_stale_temporaries
+from gap_replay.io.paths import atomic_write, read_json, remove, remove_stale_temporaries
 from gap_replay.process import READ_STAGE, Shard, StepsPlan, merge_stats, run_stages
 from gap_replay.stages.decontaminate import Decontaminate, DecontaminationConfig, merge_reports
 from gap_replay.tasks import fingerprint
@@ -73,7 +73,5 @@ def run_decontaminate(output_dir: str, config: DecontaminationConfig, executor) 
         runs.append(fp)
         with atomic_write(stats_path) as fh:
             fh.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
-    fs, p = filesystem(workdir)
-    if fs.exists(p):
-        fs.rm(p, recursive=True)
+    remove(workdir)
     return {"stage": stage, "benchmarks": report}

@@ -30,7 +30,7 @@ from gap_replay.executors import map_largest_first
 from gap_replay.formats.megatron import write_megatron
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.jsonl import shard_key
-from gap_replay.io.paths import atomic_write, exists, filesystem, join
+from gap_replay.io.paths import atomic_write, exists, filesystem, join, remove
 from gap_replay.recipe import SPLITS, Recipe, recipe_from_dict
 from gap_replay.redistribution import is_restricted
 from gap_replay.mix_plan import (bucket_line, parse_bucket_line, placement, plan_sources,
@@ -157,7 +157,7 @@ def bucket_task(task: MixTask) -> dict:
     """Bucket one tokenized shard; its rows are deleted once the marker is written."""
     result = run_once(join(task.workdir, "markers", "bucket", key_file(task.key) + ".json"),
                       lambda: _bucket(task))
-    _remove(tokens_path(task))
+    remove(tokens_path(task))
     return result
 
 
@@ -218,14 +218,8 @@ def write_task(task: WriteTask) -> dict:
     rel = f"shards/{task.split}/shard-{task.shard:05d}.jsonl.gz"
     result = run_once(join(task.workdir, "markers", "write", f"{task.split}-{task.shard:05d}.json"),
                       lambda: _write_shard(task), outputs=(join(task.output, rel),))
-    _remove(bucket_path(task))
+    remove(bucket_path(task))
     return result
-
-
-def _remove(path: str) -> None:
-    fs, fs_path = filesystem(path)
-    if fs.exists(fs_path):
-        fs.rm(fs_path, recursive=True)
 
 
 def _reset_if_consumed(workdir: str, output_dir: str) -> None:
@@ -239,7 +233,7 @@ def _reset_if_consumed(workdir: str, output_dir: str) -> None:
         split, shard = path.rsplit("/", 1)[-1].removesuffix(".json").rsplit("-", 1)
         if not exists(join(output_dir, "shards", split, f"shard-{shard}.jsonl.gz")):
             log.info("mix: output shard %s/%s is missing; bucketing again", split, shard)
-            _remove(join(workdir, "markers", "bucket"))
+            remove(join(workdir, "markers", "bucket"))
             return
 
 
@@ -337,6 +331,4 @@ def build_manifest(recipe: Recipe, tokenizer: Tokenizer, shard_results: list[dic
 def _remove_intermediate(workdir: str) -> None:
     """Tokenized rows and buckets are only needed until every shard is written (markers stay)."""
     for sub in ("tokens", "buckets"):
-        fs, path = filesystem(join(workdir, sub))
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+        remove(join(workdir, sub))

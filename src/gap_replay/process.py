@@ -21,7 +21,7 @@ import orjson
 from gap_replay.executors import map_largest_first
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
 from gap_replay.io.jsonl import shard_key
-from gap_replay.io.paths import atomic_write, exists, filesystem, join
+from gap_replay.io.paths import atomic_write, exists, filesystem, join, remove
 from gap_replay.recipe import Recipe, recipe_from_dict
 from gap_replay.sources.ledger import acquire_stage
 from gap_replay.stages.base import Stage, StageStats
@@ -216,9 +216,7 @@ def run_segment_task(task: SegmentTask) -> dict:
         fs, path = filesystem(task.output)
         fs.mv(path, filesystem(task.publish)[1])
     if task.segment > 0:
-        fs, path = filesystem(task.input)
-        if fs.exists(path):
-            fs.rm(path)
+        remove(task.input)
     return result
 
 
@@ -422,6 +420,4 @@ def _reset_if_consumed(workdir: str, done: dict[str, list[bool]]) -> bool:
 
 def _remove_paths(paths: list[str]) -> None:
     for p in paths:
-        fs, path = filesystem(p)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+        remove(p)

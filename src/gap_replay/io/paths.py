@@ -31,6 +31,13 @@ def exists(path: str | os.PathLike) -> bool:
     return fs.exists(fs_path)
 
 
+def remove(path: str | os.PathLike) -> None:
+    """Delete a file or a folder tree (local or fsspec) if it is there."""
+    fs, fs_path = filesystem(path)
+    if fs.exists(fs_path):
+        fs.rm(fs_path, recursive=True)
+
+
 _REQUIRED = object()
 
 
