@@ -77,6 +77,8 @@ TARGETED = [
     "ctrl\x07char & x", "ansi \x1b[36mblue\x1b[0m &", "cr\r\nlf & y", "nel\x85 & z", "\ufeffbom &",
     "ls\u2028ps\u2029 &", "surrogate-free ♥ & ✓ & ≥ 5", "Müller & Søn – 5 µg ± 2 °C",
     "&#x1F600; &#128512;", "Greek αβγ & Cyrillic жзи & Arabic عربي", "中文 & 日本語",
+    "x\u212b\u20acx",               # ANGSTROM SIGN: NFC makes "Å€", mojibake for ftfy's second pass
+    "♥ ✓ ⌀ ◆ ⟨x⟩ 中 ἀ 𝑥 😀 ⊕ ⇒ ▸ ★", "10 kΩ resistor, TGF-β signaling", "Ω x", "\u1100\u1161 jamo",
 ]
 
 
@@ -85,8 +87,23 @@ def _with_ampersands(text: str) -> str:
     return re.sub(r" and ", " & ", text, count=20).replace("A", "A&", 3)
 
 
+def _formatted_texts() -> list[str]:
+    """The bundled JATS articles and S2ORC rows as ingest formats them (the text ftfy sees)."""
+    from gap_replay.sources.pubmed import jats
+    from gap_replay.sources.pubmed.s2records import s2orc_document
+
+    texts = [doc.text for path in sorted((FIXTURES / "pubmed" / "pmc_jats").iterdir())
+             for _, doc in jats.iter_file(str(path)) if hasattr(doc, "text")]
+    for path in sorted((FIXTURES / "pubmed" / "s2orc").iterdir()):
+        rows = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        texts += [s2orc_document(orjson.loads(row)).text for row in rows]
+    return texts
+
+
 def test_the_ftfy_gate_gives_ftfy_output_on_every_bundled_text_and_the_targeted_strings():
-    cases = TEXTS + [_with_ampersands(t) for t in TEXTS] + TARGETED
+    formatted = _formatted_texts()
+    assert len(formatted) >= 6
+    cases = TEXTS + formatted + [_with_ampersands(t) for t in TEXTS + formatted] + TARGETED
     # chunks as well as whole texts: a 2,000-character window without any "<" unescapes entities
     cases += [t[i:i + 2000] for t in TEXTS if "&" in t for i in range(0, min(len(t), 20_000), 2000)]
     assert sum("&" in t for t in cases) > 200 and sum(ftfy.fix_text(t) != t for t in cases) > 50

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import random
+import re
+import unicodedata
 
 import ftfy
 import ftfy.bad_codecs  # noqa: F401
@@ -12,6 +15,7 @@ from ftfy import chardata
 
 from gap_replay.document import Document
 from gap_replay.resources import sample_dir
+from gap_replay.stages import clean as clean_module
 from gap_replay.stages.clean import (CleanStage, clean_text, fix_encoding, normalize_headers,
                                      normalize_lists, normalize_unicode, normalize_whitespace,
                                      remove_citations, remove_urls)
@@ -94,6 +98,88 @@ def test_fast_ftfy_path_equals_ftfy_on_the_sample_and_on_mojibake_of_every_codep
     assert sum(ftfy.fix_text(v) != v for v in variants) > 100  # the variants really are broken
     mismatches = [v[:80] for v in texts + variants if fix_encoding(v) != ftfy.fix_text(v)]
     assert mismatches == []
+
+
+def _fast_path_chars() -> list[list[str]]:
+    """The non-ASCII chars the ftfy gate lets through, grouped by 256-code-point page."""
+    pages: dict[int, list[str]] = {}
+    for cp in (*range(0xA0, 0x40000), *range(0xE0000, 0xE1000)):
+        if not clean_module._NEEDS_FTFY.match(chr(cp)):
+            pages.setdefault(cp >> 8, []).append(chr(cp))
+    return list(pages.values())
+
+
+def _decoded(byte_values, encodings=chardata.CHARMAP_ENCODINGS) -> list[str]:
+    return sorted({c for enc in encodings for b in byte_values
+                   for c in bytes([b]).decode(enc, errors="ignore")})
+
+
+def test_the_ftfy_gate_lets_symbols_and_scripts_through_and_nothing_ftfy_or_nfc_acts_on():
+    allowed = {c for page in _fast_path_chars() for c in page}
+    assert len(allowed) > 100_000
+    for c in "♥✓⌀◆→∑中ἀ𝑥😀€µ±°é—–…":  # misc symbols, dingbats, technical, shapes, CJK, math, emoji
+        assert c in allowed
+    for c in ("\u212b", "\u2126", "\u037e", "\u0301", "\ue000", "\uf8ff", "\ufdd0", "\uffff",
+              "\U0010fffd", "\u0378", "\ufb01", "\uff21", "\u3000", "\u2028", "\ufeff", "\ufffd",
+              "\x85", "\x9d", "\u206a", "\ufffc"):  # NFC-changed, combining, private, nonchar,
+        assert c not in allowed  # unassigned, ligature, width, separator, BOM, U+FFFD, C1, control
+    assert all(unicodedata.normalize("NFC", c) == c and not unicodedata.combining(c) for c in allowed)
+    # decode_inconsistent_utf8 looks for ftfy's UTF8_CLUES: all are the gate's leads and continuations
+    def in_clue(name: str) -> set[str]:  # the clue strings are regex class bodies ("\x80-¿")
+        return {chr(c) for c in range(0x20, 0x3000) if re.fullmatch(f"[{chardata.UTF8_CLUES[name]}]", chr(c))}
+
+    firsts = in_clue("utf8_first_of_2") | in_clue("utf8_first_of_3") | in_clue("utf8_first_of_4")
+    assert len(firsts) > 150 and firsts <= set(_decoded(range(0xC0, 0xF5)))
+    continuations = in_clue("utf8_continuation") - {" "}
+    assert len(continuations) > 150 and continuations <= set(_decoded(range(0x80, 0xC0)))
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    """Texts mixing ASCII words with chars of every page the gate allows and the chars, pairs and
+    sequences ftfy acts on: mojibake lead and continuation chars of every codepage, a lead before
+    a space (lost A0), "?", entities, quotes, controls, ligatures, combining marks, jamo."""
+    rng = random.Random(seed)
+    pages = _fast_path_chars()
+    leads, conts = _decoded(range(0xC0, 0xF5)), _decoded(range(0x80, 0xC0))
+    space_leads = _decoded([0xC2, 0xC3, 0xC5, 0xCE, 0xD0, 0xD9, 0xE0, 0xE1, 0xE2, 0xE3, 0xF0])
+    words = "the cell of p value and in to a was HbA1c TGF mg kΩ r x".split()
+    acted = ["\u2028", "\u2029", "\x85", "\ufeff", "\ufffd", "\ufb01", "\uff21", "\u3000", "\x07",
+             "\x1b[1m", "\r\n", "\u0301", "\u0338", "\u1161", "\u11a8", "\u212b", "\u2126", "\u037e",
+             "\ue000", "\ufdd0", "\u0378", "\x9d", "\u206a", "\ud83d\ude00", "\ud800", "<b>"]
+    entities = ["&amp;", "&#233;", "&eacute;", "&lt;", "&#x2019;", "&amp", "&nTILDE;", "R&D", " & "]
+    quotes = ["\u201c", "\u201d", "\u2018", "\u2019", "\u02bc", "\u201b", "\u201e"]
+
+    def mojibake() -> str:
+        good = rng.choice(rng.choice(pages))
+        bad = good.encode("utf-8").decode(rng.choice(chardata.CHARMAP_ENCODINGS), errors="replace")
+        return bad.replace("\u00a0", " ") if rng.random() < 0.3 else bad
+
+    kinds = [(lambda: rng.choice(words), 30), (lambda: " ", 20), (lambda: rng.choice(rng.choice(pages)), 25),
+             (lambda: rng.choice(leads), 4), (lambda: rng.choice(conts), 4),
+             (lambda: rng.choice(space_leads) + " ", 3), (lambda: "?", 2), (lambda: rng.choice(quotes), 3),
+             (lambda: "\n", 2), (mojibake, 2), (lambda: rng.choice(acted), 1), (lambda: rng.choice(entities), 1)]
+    makers, weights = zip(*kinds)
+    texts = []
+    for _ in range(n):
+        plain_only = rng.random() < 0.5  # half the texts use only what the gate may let through
+        pool = [(m, w) for m, w in zip(makers, weights)
+                if not plain_only or m not in (makers[9], makers[10], makers[11])]
+        ms, ws = zip(*pool)
+        texts.append("".join(m() for m in rng.choices(ms, ws, k=rng.randint(1, 40))))
+    return texts
+
+
+def test_fast_ftfy_path_equals_ftfy_on_random_mixes_of_every_allowed_block(monkeypatch):
+    texts = _random_texts(6000, seed=16)
+    reference = ftfy.fix_text
+    expected = [reference(t) for t in texts]
+    slow = []
+    monkeypatch.setattr(ftfy, "fix_text", lambda t, *a, **k: slow.append(t) or reference(t, *a, **k))
+    mismatches = [(t, e) for t, e in zip(texts, expected) if fix_encoding(t) != e]
+    assert mismatches == []
+    changed = sum(t != e for t, e in zip(texts, expected))
+    assert len(slow) > 1000 and len(texts) - len(slow) > 1000  # both paths taken, often
+    assert changed > 500 and sum(t != e for t, e in zip(texts, expected) if t not in slow) > 100
 
 
 def test_rules_switch_per_source_and_empty_documents_are_dropped():

@@ -8,7 +8,7 @@ from gap_replay.document import Document
 from gap_replay.sample.textgen import make_documents, sentence_pools
 from gap_replay.stages.filter import FilterStage
 from gap_replay.stages.language import (FASTTEXT_CONFIDENCE, WINDOW, LanguageDetector, _fasttext_model,
-                                        english_fast_path, langdetect_reference)
+                                        english_fast_path, foreign_letters, langdetect_reference)
 
 
 def test_agreement_with_langdetect_on_a_mixed_fixture_set():
@@ -37,6 +37,77 @@ def test_fast_path_only_claims_clear_english():
     assert english_fast_path(english)
     assert not english_fast_path("Der Rhein ist ein Strom in Mitteleuropa. " * 10)
     assert not english_fast_path("too short to tell")
+
+
+SCIENTIFIC_ENGLISH = (
+    "Serum 25(OH)D concentrations were measured in 412 patients aged 45–79 years. The mean dose was "
+    "2.5 ± 0.4 µg/kg per day, and samples were stored at −80 °C until analysis. IL‑1β and TNF‑α levels "
+    "fell by 32% (95% CI 18–41%) after 12 weeks, whereas the ω‑3 index rose from 4.1 ± 1.2 to 6.3 ± 1.5 "
+    "(p < 0.001). The patients’ “usual care” arm showed no change. These results suggest that "
+    "supplementation for 8–12 weeks is safe in this population and that it may reduce inflammation; "
+    "a larger trial with 1–2 years of follow‑up is needed.")
+
+ACCENTED_WITH_LOANWORDS = {
+    "fr": "Cette étude prospective a évalué l'efficacité du screening précoce chez des patients atteints de "
+          "cancer colorectal. Le taux de réponse au traitement était plus élevé dans le groupe suivi par "
+          "télémédecine, et le feedback des patients a été très positif. Les résultats suggèrent que le "
+          "follow-up à distance améliore l'observance thérapeutique sans augmenter les coûts du système de santé.",
+    "de": "Ziel dieser Studie war es, die Wirksamkeit eines Screening-Programms für Darmkrebs bei älteren "
+          "Patienten zu überprüfen. Das Follow-up erfolgte über zwölf Monate, und die Compliance war in der "
+          "Interventionsgruppe deutlich höher. Die Ergebnisse zeigen, dass ein strukturiertes Monitoring die "
+          "Lebensqualität verbessert und unnötige Krankenhausaufenthalte verhindert.",
+    "es": "Este estudio evaluó la eficacia de un programa de screening para el cáncer de mama en mujeres "
+          "mayores de cincuenta años. El follow-up se realizó durante dos años y la adherencia fue mayor en el "
+          "grupo de intervención. Los resultados muestran que el feedback personalizado mejora la participación "
+          "y reduce el número de diagnósticos tardíos en atención primaria.",
+    "pt": "Este estudo avaliou a eficácia de um programa de screening para hipertensão arterial em adultos "
+          "atendidos na atenção básica. O follow-up foi realizado durante um ano e a adesão ao tratamento foi "
+          "maior no grupo que recebeu feedback por telefone. Os resultados indicam que o monitoramento remoto "
+          "melhora o controle da pressão e diminui as internações hospitalares.",
+    "it": "Questo studio ha valutato l'efficacia di un programma di screening per il diabete di tipo 2 nei "
+          "pazienti ambulatoriali. Il follow-up è durato diciotto mesi e la compliance è risultata più alta nel "
+          "gruppo che riceveva un feedback settimanale. I risultati suggeriscono che il monitoraggio a distanza "
+          "migliora il controllo glicemico e riduce le visite al pronto soccorso.",
+}
+
+
+def test_scientific_english_with_dashes_units_and_greek_symbols_takes_the_fast_path():
+    text = SCIENTIFIC_ENGLISH
+    words = len(text.split())
+    # counted as non-ASCII bytes (the old rule) this text would have gone to the models
+    assert len(text.encode("utf-8")) - len(text) > 0.03 * words
+    assert foreign_letters(text) == 0  # –, ±, µ, −, °, ’, “ ”, lone β/α/ω are not another language
+    assert english_fast_path(text)
+    assert langdetect_reference(text) == "en"
+    detector = LanguageDetector()
+    assert detector.detect(text) == "en" and detector.path_counts["fast_path"] == 1
+
+
+def test_accented_languages_with_english_loanwords_do_not_take_the_fast_path():
+    for lang, text in ACCENTED_WITH_LOANWORDS.items():
+        assert len(text.split()) >= 30, lang  # long enough that the fast path has to decide
+        assert foreign_letters(text) > 0, lang
+        assert not english_fast_path(text), lang
+        assert langdetect_reference(text) == lang
+        assert LanguageDetector().detect(text) == lang
+
+
+def test_one_sentence_of_another_script_or_accented_language_blocks_the_fast_path():
+    # English function words dominate these texts, so only the letter count keeps them off the
+    # fast path; the cascade then gives langdetect's answer.
+    english = ("The aim of this study was to assess whether early treatment of patients with heart failure "
+               "reduces the number of admissions to hospital. It was found that the rate of admission was lower "
+               "in the group that had the treatment, and that this effect was stable for the two years of the study. ")
+    others = {"pl": "Wyniki wskazują na znaczącą poprawę jakości życia po sześciu miesiącach obserwacji.",
+              "el": "Τα αποτελέσματα δείχνουν σημαντική μείωση της αρτηριακής πίεσης μετά από έξι μήνες.",
+              "ru": "Результаты показывают значительное улучшение качества жизни через шесть месяцев.",
+              "zh": "結果顯示六個月後生活質量明顯改善。"}
+    assert english_fast_path(english * 2)
+    for lang, sentence in others.items():
+        text = english + sentence
+        assert foreign_letters(text) > 0.03 * len(text.split()), lang
+        assert not english_fast_path(text), lang
+        assert LanguageDetector().detect(text) == langdetect_reference(text), lang
 
 
 def test_filter_drops_by_length_then_language_and_records_the_language():

@@ -2,8 +2,8 @@
 
 Order (docs/sources.md §3.2, with the original's defects fixed): ftfy, NFC, URLs, HTML tags, citation
 markers, bullet lists, symbol glyphs, section headers, whitespace. All but the first two are
-gap_replay.textrules, the same functions the PubMed formatters call; a source whose acquisition
-already applied a rule turns it off in the recipe (`sources.<s>.clean`), so no rule runs twice.
+gap_replay.textrules. Sources only extract (the PubMed formatters keep URLs), so every rule runs
+here, once; a source turns off the rules it does not want in the recipe (`sources.<s>.clean`).
 A rule's value there is true/false or a mapping of its keyword options (`whitespace:
 {attach_punct: true}`); a document may add options of its own in `meta.clean_options` (a
 guideline spec's `pdf_bullets`), which win over the recipe's for the rules that are on.
@@ -44,21 +44,59 @@ __all__ = ["CleanStage", "RULES", "clean_text", "fix_encoding", "normalize_heade
 
 # --- ftfy / NFC ---------------------------------------------------------------------------
 
-# ftfy is exact but slow (~1 ms for an abstract). Most text provably cannot change under it:
-# ftfy acts only on HTML entities, CR/LS/PS/NEL line breaks, control and C1 characters, curly
-# quotes, ligatures, full-width forms, surrogates and mojibake; and mojibake of UTF-8 always
-# shows a UTF-8 lead byte right before a continuation byte (or a space or "?" where one was
-# lost) in one of the codepages ftfy tries. Both character sets are computed from those
-# codepages and ftfy's own tables below. Text with none of these skips ftfy; text whose only
-# finding is curly quotes gets ftfy's own quote fixer; all else goes through ftfy.
-# An "&" matters only as part of an entity ftfy's unescape_html would decode (its own
-# HTML_ENTITY_RE), so "R&D" or "Smith & Jones" (most papers) no longer sends a text to ftfy.
-# tests/test_stages_clean.py and tests/test_speed_equivalence.py check the equivalence, including
-# mojibake made with every codepage and entities that only NFC completes ("&amp\u037e").
+# ftfy is exact but slow (~1 ms for an abstract, ~10 ms for a paper). Most text provably cannot
+# change under ftfy.fix_text with the default config, so it skips ftfy; text whose only finding is
+# curly quotes gets ftfy's own quote fixer; all else goes through ftfy. The argument, fixer by
+# fixer (ftfy 6.x: __init__.fix_and_explain, _fix_encoding_one_step_and_explain, fixes.py):
+# - unescape_html acts only on its own HTML_ENTITY_RE (checked: "R&D" alone does not go to ftfy);
+# - remove_terminal_escapes, remove_control_chars, fix_c1_controls, fix_latin_ligatures,
+#   fix_character_width, fix_line_breaks, uncurl_quotes and fix_surrogates act only on ESC,
+#   CONTROL_CHARS, C1, LIGATURES, WIDTH_MAP, CR/LS/PS/NEL, the quote regexes and surrogates:
+#   none of them is "plain" (below) and the ASCII ones are _ASCII_FTFY_TRIGGERS;
+# - fix_encoding changes text only by encoding the whole text (or, in decode_inconsistent_utf8, a
+#   UTF8_DETECTOR_RE match) in one of CHARMAP_ENCODINGS and decoding the bytes as UTF-8, after
+#   restore_byte_a0 (a lead byte, then a space where A0 was) and replace_lossy_sequences (a lead
+#   byte, then "?" or the 0x1A of U+FFFD). Valid UTF-8 with a byte >= 0x80 has a lead byte right
+#   before a continuation byte (0xC0 too: utf-8-variants decodes C0 80), so the text needs a
+#   lead char before a continuation char or "?" (_MOJIBAKE_PAIR) or before the space of an
+#   ALTERED_UTF8_RE pattern (_MOJIBAKE_LOST_A0), both sets decoded from every codepage ftfy
+#   tries (restore_byte_a0 skips macroman; UTF8_DETECTOR_RE's chars are in these sets, its
+#   spaces are the lost-A0 case, and its match is fixed by the same whole-text step). A char no
+#   codepage can encode makes the whole-text encode impossible and is in no UTF8_DETECTOR_RE
+#   match, so its presence never enables a fix; the latin-1-as-windows-1252 branch changes only
+#   C1 chars; nothing here depends on ftfy's is_bad heuristic;
+# - normalization="NFC": "plain" chars are starters that NFC keeps alone, and fix_encoding
+#   sends text that is not NFC as a whole (a starter composing with the one before it, such as
+#   Hangul jamo) to ftfy. A text of starters that is NFC has no composing pair, nor has any
+#   piece of it, so NFC is the identity on every line and max_decode_length segment fix_text
+#   cuts (the splitting cannot matter otherwise: each check above is per char or per adjacent
+#   pair, and a match never spans "\n").
+# So "plain" is computed, not listed: every assigned char that is not a control, surrogate,
+# private-use or noncharacter (planes 0-3 and 14), not in ftfy's tables and NFC-stable; chars a
+# codepage can encode are plain too, as the pair checks cover them. ftfy's config is its default.
+# tests/test_stages_clean.py and tests/test_speed_equivalence.py check the equivalence: mojibake
+# made with every codepage, entities that only NFC completes, and random mixes of every kind of
+# char above with plain chars from every block.
 _ASCII_FTFY_TRIGGERS = re.compile(r"[\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _ftfy_precheck() -> tuple[re.Pattern, re.Pattern, re.Pattern, re.Pattern]:
+def _char_class(chars: set[str] | list[int]) -> str:
+    """A regex class body for `chars` (or sorted code points) as ranges of consecutive ones."""
+    points = chars if isinstance(chars, list) else sorted(map(ord, chars))
+    starts = [p for i, p in enumerate(points) if i == 0 or points[i - 1] != p - 1]
+    ends = [p for i, p in enumerate(points) if i + 1 == len(points) or points[i + 1] != p + 1]
+    return "".join(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+                   for lo, hi in zip(starts, ends))
+
+
+def _nfc_inert(candidates: range) -> list[int]:
+    """Assigned text chars that are starters NFC keeps as they are (not control, private, surrogate)."""
+    category, combining, is_nfc = unicodedata.category, unicodedata.combining, unicodedata.is_normalized
+    return [cp for cp, c in zip(candidates, map(chr, candidates))
+            if category(c) not in ("Cn", "Co", "Cs", "Cc") and not combining(c) and is_nfc("NFC", c)]
+
+
+def _ftfy_precheck() -> tuple[re.Pattern, ...]:
     import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-* codecs)
     from ftfy import chardata
 
@@ -69,33 +107,31 @@ def _ftfy_precheck() -> tuple[re.Pattern, re.Pattern, re.Pattern, re.Pattern]:
                 chars.update(bytes([b]).decode(enc, errors="ignore"))
         return chars
 
-    leads = decoded(range(0xC2, 0xF5))
+    leads = decoded(range(0xC0, 0xF5))
     conts = decoded(range(0x80, 0xC0))
-    # a no-break space lost to a plain space after a lead byte: the Latin-1/cp1252 failure mode
-    # ftfy's restore_byte_a0 targets (other codepages' lead chars such as "–" or "β" before a
-    # space are ordinary text)
-    space_leads = decoded([0xC2, 0xC3, 0xC5, 0xCE, 0xD0, 0xD9, 0xE0, 0xE1, 0xE2, 0xE3, 0xF0],
-                          ("latin-1", "sloppy-windows-1252"))
+    # ALTERED_UTF8_RE's lead bytes before a space, in the codepages restore_byte_a0 runs for:
+    # two-byte leads then the space; E2/E3/F0 then the space then a continuation (its other
+    # patterns have a lead right before a continuation, which _MOJIBAKE_PAIR finds)
+    a0_codepages = [e for e in chardata.CHARMAP_ENCODINGS if e != "macroman"]
+    space_leads = decoded([0xC2, 0xC3, 0xC5, 0xCE, 0xD0, 0xD9], a0_codepages)
+    space_leads_long = decoded([0xE2, 0xE3, 0xF0], a0_codepages)
     quotes = {chr(c) for c in (0x02BC, *range(0x2018, 0x2020))}
-    acted_on = (set(map(chr, chardata.CONTROL_CHARS)) | set(map(chr, chardata.LIGATURES))
-                | set(map(chr, chardata.WIDTH_MAP)) | set(map(chr, range(0x80, 0xA0)))
-                | {"\u2028", "\u2029", "\u0085", "\ufeff", "\ufffd"} | quotes)
-    plain_ranges = [(0xA0, 0x24F), (0x370, 0x4FF), (0x2010, 0x205E), (0x2070, 0x209F),
-                    (0x20A0, 0x20C0), (0x2100, 0x22FF), (0x2460, 0x24FF), (0x25A0, 0x25FF)]
-    plain = {chr(c) for lo, hi in plain_ranges for c in range(lo, hi + 1)} - acted_on
+    acted_on = (set(chardata.CONTROL_CHARS) | set(chardata.LIGATURES) | set(chardata.WIDTH_MAP)
+                | set(range(0x80, 0xA0)) | {0x2028, 0x2029, 0x85, 0xFEFF, 0xFFFD})
+    # planes 4-13 are unassigned and 15-16 private use: chars there go to ftfy
+    plain = [cp for cp in _nfc_inert(range(0xA0, 0x40000)) + _nfc_inert(range(0xE0000, 0xE1000))
+             if cp not in acted_on]  # quotes stay in: the fast path uncurls them as ftfy does
 
-    def cls(chars: set[str]) -> str:
-        return "".join(re.escape(c) for c in sorted(chars))
-
-    needs_ftfy = re.compile(f"[^\\t\\n\\x20-\\x7e{cls(plain | quotes)}]")
-    # two patterns, not one alternation: two scans are 2x faster than one trying both per character
-    mojibake = re.compile(f"[{cls(leads)}][{cls(conts | {'?'})}]")
-    lost_a0 = re.compile(f"[{cls(space_leads)}] ")
-    curly = re.compile(f"[{cls(quotes)}]")
-    return needs_ftfy, mojibake, lost_a0, curly
+    needs_ftfy = re.compile(f"[^\\t\\n\\x20-\\x7e{_char_class(plain)}]")
+    # separate patterns, not alternations: a scan for one class is 2x faster than one trying two
+    mojibake = re.compile(f"[{_char_class(leads)}][{_char_class(conts | {'?'})}]")
+    lost_a0 = re.compile(f"[{_char_class(space_leads)}] ")
+    lost_a0_long = re.compile(f"[{_char_class(space_leads_long)}] [{_char_class(conts)}]")
+    curly = re.compile(f"[{_char_class(quotes)}]")
+    return needs_ftfy, mojibake, lost_a0, lost_a0_long, curly
 
 
-_NEEDS_FTFY, _MOJIBAKE_PAIR, _MOJIBAKE_LOST_A0, _HAS_CURLY = _ftfy_precheck()
+_NEEDS_FTFY, _MOJIBAKE_PAIR, _MOJIBAKE_LOST_A0, _MOJIBAKE_LOST_A0_LONG, _HAS_CURLY = _ftfy_precheck()
 
 
 def fix_encoding(text: str) -> str:
@@ -104,11 +140,11 @@ def fix_encoding(text: str) -> str:
         return ftfy.fix_text(text)
     if text.isascii():
         return text
-    if _NEEDS_FTFY.search(text) or _MOJIBAKE_PAIR.search(text) or _MOJIBAKE_LOST_A0.search(text):
+    if (_NEEDS_FTFY.search(text) or _MOJIBAKE_PAIR.search(text) or _MOJIBAKE_LOST_A0.search(text)
+            or _MOJIBAKE_LOST_A0_LONG.search(text)):
         return ftfy.fix_text(text)
     fixed = ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(text) else text
-    fixed = unicodedata.normalize("NFC", fixed)
-    if "&" in fixed and HTML_ENTITY_RE.search(fixed):  # NFC completed an entity: ftfy's next pass
+    if not unicodedata.is_normalized("NFC", fixed):  # starters that compose (see above)
         return ftfy.fix_text(text)
     return fixed
 

@@ -22,8 +22,9 @@ from gap_replay.io.paths import remove_stale_temporaries
 from gap_replay.stages.base import Stage
 from gap_replay.stages.global_step import GlobalStep, Observer
 from gap_replay.stages.minhash.config import NearDedupConfig
-from gap_replay.stages.minhash.phases import (ClusterTask, ReduceTask, ShardSigner, cluster, load_removals,
-                                              reduce_band, shard_dir)
+
+# gap_replay.stages.minhash.phases (numpy, datasketch, which imports scipy: ~0.5 s) is imported
+# where a phase runs, so `process` with near dedup off does not pay for it.
 
 if TYPE_CHECKING:
     from gap_replay.recipe import Recipe
@@ -64,6 +65,8 @@ class _SignatureObserver(Observer):
     """Phase (a) inside a process segment: signs the documents a task writes."""
 
     def __init__(self, work: str, task_key: str, config: NearDedupConfig) -> None:
+        from gap_replay.stages.minhash.phases import ShardSigner, shard_dir
+
         self.out = shard_dir(work, task_key)
         self.signer = ShardSigner(config)
 
@@ -101,6 +104,8 @@ class NearDedupStep(GlobalStep):
         return _SignatureObserver(self._work(workdir), task_key, self.config)
 
     def reduce(self, workdir: str, task_keys, executor) -> dict:
+        from gap_replay.stages.minhash.phases import ClusterTask, ReduceTask, cluster, reduce_band
+
         _maybe_die("near_dedup.map")
         work, names, config = self._work(workdir), tuple(task_keys), self.config
         remove_stale_temporaries(work)
@@ -114,6 +119,8 @@ class NearDedupStep(GlobalStep):
         return report
 
     def stage(self, workdir: str, task_key: str) -> Stage:
+        from gap_replay.stages.minhash.phases import load_removals
+
         return NearDuplicateFilter(load_removals(self._work(workdir), task_key))
 
     def reduce_inputs(self, workdir: str) -> list[str]:  # signatures, buckets, candidate pairs
