@@ -161,7 +161,7 @@ def bench_jats() -> dict:
 _CHILD = r"""
 import resource, sys
 sys.path.insert(0, {src!r})
-from gap_replay.sources.pubmed.ingest import run_ingest
+from gap_replay.sources.ingest import run_ingest
 report = run_ingest({fmt!r}, [{path!r}], {out!r}, all_records=True)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, report.records_in)
 """

@@ -271,6 +271,119 @@ def test_a_failed_page_keeps_its_document_and_an_unlisted_page_is_removed(tmp_pa
     assert [d["kind"] for d in _delta(root / "current")] == ["removed"]
 
 
+def _add_page(root_sites: Path, name: str, html: str) -> None:
+    """A new page on the fixture site, linked from its index."""
+    (root_sites / "pages" / name).write_text(html)
+    index = root_sites / "pages" / "index.html"
+    index.write_text(index.read_text().replace("</ul>", f'<li><a href="{name}">{name}</a></li>\n</ul>'))
+
+
+def _retitled(html: str, title: str) -> str:
+    return html.replace("<title>Asthma in adults</title>", f"<title>{title}</title>")
+
+
+def test_new_pages_duplicating_reused_ones_are_dropped_by_the_dedup_stage(tmp_path, sites):
+    root_sites, server = sites
+    config = _config(tmp_path, server.base_url("pages"))
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    before = _clean_docs(root / "current")
+    html = (root_sites / "pages" / "asthma.html").read_text()
+    _add_page(root_sites, "asthma-print.html", _retitled(html, "Asthma in adults: print view"))  # same text
+    _add_page(root_sites, "asthma-2026.html",  # same site and title up to case and punctuation
+              _retitled(html, "ASTHMA in adults!").replace("Asthma is a chronic", "Asthma remains a chronic"))
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    (line,) = _summary_lines(res.stderr)
+    assert "new=2" in line and "processed=2" in line and "reused=4" in line and "duplicates=2" in line
+    new = root / "current"
+    assert _clean_docs(new) == before  # the published documents win; neither new page is added
+    stats = json.loads((new / "stats.json").read_text())
+    # one dedup decided it, with the recipe's kinds: content, and title for guidelines
+    assert stats["stages"]["dedup"]["guidelines"] == {
+        "in": 2, "out": 0, "quarantined": 0, "dropped": {"duplicate_content": 1, "duplicate_title": 1}}
+    assert stats["dedup"]["prior"] == {"id": 0, "content": 1, "title": 1}
+    assert stats["refresh"]["counts"]["duplicates"] == 2
+    assert sorted(d["kind"] for d in _delta(new)) == ["new", "new"]
+    _assert_manifest_intact(new)
+
+
+def test_without_dedup_by_content_a_content_twin_of_a_reused_page_is_kept(tmp_path, sites):
+    root_sites, server = sites
+    recipe = {**SAMPLE_RECIPE, "dedup": {"exact": {"buckets": 2, "by_content": False}}}
+    config = _config(tmp_path, server.base_url("pages"), recipe_overrides=recipe)
+    root = tmp_path / "root"
+    assert _refresh(config).returncode == 0
+    before = _clean_docs(root / "current")
+    html = (root_sites / "pages" / "asthma.html").read_text()
+    _add_page(root_sites, "asthma-print.html", _retitled(html, "Asthma in adults: print view"))
+    res = _refresh(config)
+    assert res.returncode == 0, res.stderr
+    (line,) = _summary_lines(res.stderr)
+    assert "new=1" in line and "reused=4" in line and "duplicates=0" in line
+    after = _clean_docs(root / "current")
+    (twin,) = set(after) - set(before)  # the old merge dropped it by content whatever the recipe said
+    assert after[twin] in before.values()
+    stats = json.loads((root / "current" / "stats.json").read_text())
+    assert stats["stages"]["dedup"]["guidelines"]["dropped"] == {}
+    assert stats["dedup"]["prior"] == {"id": 0, "title": 0}
+
+
+def _english(n: int, seed: int, source: str):
+    from gap_replay.sample.textgen import make_documents
+
+    return make_documents(n, seed=seed, english_share=1.0, target_chars=700, source=source)
+
+
+def test_process_with_a_prior_drops_twins_of_published_documents_and_resumes_to_the_same_bytes(
+        tmp_path, monkeypatch):
+    from gap_replay.document import Document
+    from gap_replay.executors import make_executor
+    from gap_replay.io import ShardWriter
+    from gap_replay.process import run_process
+    from gap_replay.recipe import load_recipe
+    from gap_replay.stages.dedup import ExactDedup
+
+    recipe = load_recipe(overrides={**SAMPLE_RECIPE, "dedup": {"exact": {"buckets": 3}}})
+    fresh = _english(4, 7, "abstracts")
+    # published: replay (a later source) with a larger id still beats the abstract it duplicates;
+    # two published twins of each other both stay published (not this run's to drop)
+    published = [Document(id="zz-published", source="replay", text=fresh[0].text.upper()),
+                 Document(id="zz-published-2", source="replay", text=fresh[0].text)]
+    prior = tmp_path / "prior.jsonl.gz"
+    with ShardWriter(prior) as writer:
+        for doc in published:
+            writer.write(doc)
+
+    def run(out: Path) -> dict:
+        with ShardWriter(out / "raw" / "abstracts" / "a.jsonl.gz") as writer:
+            for doc in fresh:
+                writer.write(doc)
+        return run_process(str(out), str(out), recipe, make_executor("local", 1), prior=[str(prior)])
+
+    stats = run(tmp_path / "one")
+    kept = {d.id for shard in list_shards(tmp_path / "one" / "clean") for d in iter_documents(shard, Quarantine())}
+    assert kept == {d.id for d in fresh[1:]}
+    assert stats["stages"]["dedup"]["abstracts"]["dropped"] == {"duplicate_content": 1}
+    assert stats["dedup"]["prior"] == {"id": 0, "content": 1, "title": 0}
+
+    # killed after the prior's map, before the reduce: the rerun gives the same bytes
+    original = ExactDedup.reduce
+
+    def killed(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ExactDedup, "reduce", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "two")
+    assert list((tmp_path / "two" / "work").glob("process-*/markers/dedup-prior/*.json"))
+    monkeypatch.setattr(ExactDedup, "reduce", original)
+    assert run(tmp_path / "two") == stats
+    shards = [Path(p).relative_to(tmp_path / "one") for p in list_shards(tmp_path / "one" / "clean")]
+    assert shards and all((tmp_path / "one" / p).read_bytes() == (tmp_path / "two" / p).read_bytes()
+                          for p in shards)
+
+
 def _refresh_to_file(config: Path, log: Path) -> int:
     """A refresh as cron runs it: stderr redirected to a file, no terminal."""
     with open(log, "w") as fh:

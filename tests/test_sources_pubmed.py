@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from gap_replay.recipe import load_recipe
 from gap_replay.sources.pubmed import jats, medline
 from gap_replay.sources.pubmed.ids import document_id
 from gap_replay.sources.pubmed.jats import license_id
@@ -19,6 +20,7 @@ from gap_replay.sources.pubmed.mathml import math_text, render_inline, strip_esc
 from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
 from gap_replay.sources.pubmed.s2records import (RecordError, abstract_document, external_ids, is_pubmed_row,
                                                  paper_meta, s2orc_document)
+from gap_replay.stages.clean import clean_text
 
 FIX = Path(__file__).parent / "fixtures" / "pubmed"
 MARKUP = re.compile(r"<[A-Za-z/!?][^>]*>|&lt;|&gt;|&amp;|xmlns")
@@ -29,7 +31,6 @@ TOKENS = ("[bib_ref]", "[/bib_ref]", "[fig_ref]", "[/fig_ref]", "[formula]", "[/
 def assert_clean(text: str, title: str) -> None:
     assert text.startswith(title), text[:200]
     assert not MARKUP.search(text), MARKUP.search(text).group(0)
-    assert "http://" not in text and "https://" not in text
     for open_, close in zip(TOKENS[::2], TOKENS[1::2]):
         assert text.count(open_) == text.count(close), open_
 
@@ -138,12 +139,13 @@ def test_s2orc_offsets_are_code_points_with_non_bmp_characters():
     assert out == "T𝔾tle\n\n𝔸𝔹ℂ intro words [bib_ref] end, end [/bib_ref] end."
 
 
-def test_s2orc_urls_removed_and_bad_rows_rejected_with_a_reason():
+def test_s2orc_keeps_urls_for_the_clean_stage_and_bad_rows_are_rejected_with_a_reason():
     text = "Title\nData at https://example.org/data.csv and www.x.org/y are open."
     row = _synthetic(text, title=[{"start": 0, "end": 5}],
                      paragraph=[{"start": 6, "end": len(text)}])
     out, _ = format_s2orc(row)
-    assert "example.org" not in out and "www." not in out and "Data at and are open." in out
+    assert "Data at https://example.org/data.csv and www.x.org/y are open." in out  # extracted
+    assert clean_text(out, load_recipe().clean_rules("papers")) == "Title\n\nData at and are open."
     with pytest.raises(S2orcFormatError, match="content"):
         format_s2orc({"corpusid": 1})
     with pytest.raises(S2orcFormatError, match="not valid JSON"):
@@ -414,7 +416,7 @@ def test_entities_declared_after_a_long_or_tag_like_comment_are_refused(tmp_path
 
 
 def test_a_well_formed_html_page_is_not_a_medline_file(tmp_path):
-    from gap_replay.sources.pubmed.ingest import run_ingest
+    from gap_replay.sources.ingest import run_ingest
 
     page = tmp_path / "in" / "pubmed26n0001.xml"
     page.parent.mkdir()

@@ -79,7 +79,7 @@ def test_retractions_marked_and_dropped_by_filter_with_reasons():
 
 
 def test_ingest_writes_retractions_marked_and_they_give_no_abstract_a_full_text(tmp_path):
-    from gap_replay.sources.pubmed.ingest import ingest_documents
+    from gap_replay.sources.ingest import ingest_documents
 
     retracted = doc(1, "papers", pmid="7", publication_types=["Retracted Publication"])
     fine = doc(2, "papers", pmid="8")

@@ -20,7 +20,7 @@ from gap_replay.io import ShardWriter
 from gap_replay.process import check_chain, run_process
 from gap_replay.recipe import load_recipe
 from gap_replay.sources.ledger import Ledger, acquire_stage
-from gap_replay.sources.pubmed.ingest import run_ingest
+from gap_replay.sources.ingest import run_ingest
 from gap_replay.state import State
 
 FIX = Path(__file__).parent / "fixtures" / "pubmed"  # byte-identical copies of ../shared/samples
@@ -163,7 +163,7 @@ def test_abstracts_marked_in_raw_shards_later_are_dropped_by_the_filter_stage(tm
     """Full-text marking rewrites an abstracts shard after ingest: the ledger hears of the new
     bytes, so acquire still hands `read` what the shard holds, and `filter` drops the marked
     abstract under its reason."""
-    from gap_replay.sources.pubmed.ingest import ingest_documents
+    from gap_replay.sources.ingest import ingest_documents
 
     text = "A sentence about hypertension treatment in adults with diabetes. " * 20
     paper = Document(id="pmid:123", source="papers", subset="pubmed", text=text,

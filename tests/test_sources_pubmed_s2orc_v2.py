@@ -19,7 +19,7 @@ from gap_replay.sample.server import Fault, SiteServer
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.pubmed import acquire
 from gap_replay.sources.pubmed.acquire import download_dataset
-from gap_replay.sources.pubmed.ingest import run_ingest
+from gap_replay.sources.ingest import run_ingest
 from gap_replay.sources.pubmed.s2api import S2Datasets, S2Error, pick_dataset
 from gap_replay.sources.pubmed.s2records import RecordError, is_pubmed_row, s2orc_document
 from gap_replay.sources.pubmed.s2orc_v2 import is_v2_row

@@ -184,7 +184,7 @@ def _run_segment(task: SegmentTask) -> dict:
         docs = iter_documents(task.input, quarantine, source=task.source)
     pipeline = Pipeline(stages)
     n = 0
-    with ShardWriter(task.output) as writer:
+    with ShardWriter(task.output, compresslevel=1) as writer:  # read back by the next stage
         for doc in pipeline.run(docs):
             writer.write(doc)
             if observer is not None:
@@ -283,8 +283,11 @@ def check_chain(stages: dict[str, dict]) -> None:
 
 
 def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
-                sources: list[str] | None = None) -> dict:
-    """Run the shared stages; returns the stats dict also written to OUT/stats.json."""
+                sources: list[str] | None = None, prior: list[str] | None = None) -> dict:
+    """Run the shared stages; returns the stats dict also written to OUT/stats.json.
+
+    `prior`: clean shards of documents already published (refresh's reused ones); exact dedup
+    counts them as winners, so a document here that duplicates one of them is dropped."""
     raw_root = join(input_dir, "raw")
     wanted = set(sources or recipe.sources)
     shards = []
@@ -299,6 +302,8 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     # steps that read files of their own (benchmark files) add those files' identity
     inputs = [i for step in build_steps(recipe) if (i := step.input_fingerprint()) is not None]
     identity = file_fingerprint([p for p, _ in shards])
+    if prior:  # the prior's identity too: other published documents, other decisions
+        inputs.append(["prior", file_fingerprint(list(prior))])
     fp = fingerprint("process", recipe.fingerprint(), identity, *inputs)
     workdir, resumed = prepare_workdir(output_dir, "process", fp, ["clean", "quarantine/process"])
     log.info("process: %d raw shard(s), work dir %s%s", len(shards), workdir, " (resuming)" if resumed else "")
@@ -307,7 +312,7 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     jobs = [Shard(path, key, join(output_dir, "clean", key + ".jsonl.gz"), source)
             for (path, source), key in zip(shards, keys)]
     results, reports = run_stages(jobs, RecipePlan(recipe.data, recipe.origin), executor, workdir,
-                                  join(output_dir, "quarantine", "process"))
+                                  join(output_dir, "quarantine", "process"), prior=prior or ())
     read_by_key = {r["key"]: r["stats"][READ_STAGE] for r in results if READ_STAGE in r["stats"]}
     acquired_stage = acquire_stage(input_dir, [(k, p) for k, (p, _) in zip(keys, shards)],
                                    read_by_key, wanted)
@@ -317,6 +322,8 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
     check_stage.check(ACQUIRE_STAGE)
     check_chain(stages)  # acquire -> read: every document acquisition left in a shard was read
     stats = {"stages": stages, "changes": merge_changes(results)}
+    if prior and ExactDedup.name in reports:  # per kind; `prior`: dropped as twins of published ones
+        stats[ExactDedup.name] = reports[ExactDedup.name]
     if "near_dedup" in reports:  # clusters, removed per source, example pairs
         stats["near_dedup"] = reports["near_dedup"]
     decontamination = [r["reports"][Decontaminate.name] for r in results
@@ -336,12 +343,13 @@ def run_process(input_dir: str, output_dir: str, recipe: Recipe, executor,
 
 
 def run_stages(shards: list[Shard], plan: RecipePlan | StepsPlan, executor, workdir: str,
-               quarantine_dir: str, name: str = "process", keep_work: bool = False
-               ) -> tuple[list[dict], dict[str, dict]]:
+               quarantine_dir: str, name: str = "process", keep_work: bool = False,
+               prior: list[str] | tuple[str, ...] = ()) -> tuple[list[dict], dict[str, dict]]:
     """The one driver of stages over shards (`process`, `decontaminate`, near-dedup alone):
     one task per shard and segment with a marker (`run_once`), atomic shard writes, a global
     step's reduce between its segments. Returns (per-task results, reduce reports by step).
-    `keep_work` keeps the global steps' files (tests and benchmarks inspect them)."""
+    `keep_work` keeps the global steps' files (tests and benchmarks inspect them). `prior`:
+    published clean shards, mapped by exact dedup as winners before its reduce (run_process)."""
     segs, globals_ = segments(plan.steps())
     keys = [s.key for s in shards]
     sizes = [size for _, size, _ in file_fingerprint([s.path for s in shards])]
@@ -372,7 +380,9 @@ def run_stages(shards: list[Shard], plan: RecipePlan | StepsPlan, executor, work
         if not last:
             step = globals_[i]
             marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
-            summary = run_once(marker, lambda: step.reduce(workdir, keys, executor) or {})
+            task_keys = keys + (step.map_prior(workdir, prior, executor)
+                                if prior and isinstance(step, ExactDedup) else [])
+            summary = run_once(marker, lambda: step.reduce(workdir, task_keys, executor) or {})
             if not keep_work:
                 _remove_paths(step.reduce_inputs(workdir))
             reports[step.name] = {k: v for k, v in summary.items() if k != "skipped"}

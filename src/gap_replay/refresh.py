@@ -14,10 +14,13 @@ Layout under ROOT:
 A refresh runs every acquirer (revalidating, not skipping, what it has), fingerprints every raw
 document (id -> hash of its content, volatile fields like `fetched_at` left out) and compares
 with `current/index.sqlite`. Nothing new, changed or removed: the temporary version is deleted
-and `current` stays (exit 0). Otherwise only the new and changed documents go through the
-shared stages (`process` on a delta folder); the unchanged documents' cleaned text is reused
-from `current/clean/`, deduplicated against the delta, and the mix runs over the union. The
-document index lives inside each version so it can never disagree with the data it describes.
+and `current` stays (exit 0). Otherwise the unchanged documents' cleaned text is reused from
+`current/clean/` (one pass), and only the new and changed documents go through the shared
+stages (`process` on a delta folder) with the reused shards as exact dedup's prior winners: a
+delta document that duplicates a published one is dropped by the `dedup` stage under the
+recipe's kinds and reasons (`duplicate_id`/`_content`/`_title`), so there is one dedup, not a
+second one here. The mix runs over the union. The document index lives inside each version so
+it can never disagree with the data it describes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,6 @@ from gap_replay.docindex import DocIndex, fingerprint  # noqa: F401  (fingerprin
 from gap_replay.document import Document
 from gap_replay.executors import make_executor
 from gap_replay.io import Quarantine, ShardWriter, iter_documents, list_shards
-from gap_replay.stages.dedup import normalised_content_key  # the merge agrees with `process`
 from gap_replay.versions import (LockHeld, current_version, fsync_dir, new_version_name,  # noqa: F401
                                  prune_versions, refresh_lock, swap_current, versions)
 
@@ -256,10 +257,13 @@ class _RollingWriter:
         self.writer: ShardWriter | None = None
         self.index = 0
         self.count = 0
+        self.paths: list[str] = []  # the shards written
 
     def write(self, doc: Document) -> None:
         if self.writer is None:
-            self.writer = ShardWriter(self.directory / f"{self.prefix}-{self.index:05d}.jsonl.gz").__enter__()
+            path = self.directory / f"{self.prefix}-{self.index:05d}.jsonl.gz"
+            self.writer = ShardWriter(path).__enter__()
+            self.paths.append(str(path))
         self.writer.write(doc)
         self.count += 1
         if self.writer.count >= DOCS_PER_CLEAN_SHARD:
@@ -304,42 +308,40 @@ def _batched(docs, size: int):
         yield batch
 
 
-def merge_clean(previous: Path | None, out: Path, delta: Path, index: DocIndex, sources: list[str]
-                ) -> dict[str, int]:
-    """`out/clean/` = the previous version's cleaned documents that did not change, plus the
-    delta's cleaned documents that do not duplicate them (by id or normalised content)."""
-    keys = sqlite3.connect(out / ".merge.sqlite")
-    keys.execute("PRAGMA journal_mode=OFF")
-    keys.execute("CREATE TABLE seen (key TEXT PRIMARY KEY)")
-    counts = {"reused": 0, "duplicates": 0}
+def reuse_clean(previous: Path | None, out: Path, index: DocIndex, sources: list[str]
+                ) -> tuple[int, list[str]]:
+    """`out/clean/<source>/reused-*` = the previous version's cleaned documents that did not
+    change (streamed, one pass). Returns (documents, shards): the shards are the delta's exact
+    dedup prior, so they win every duplicate and are never dropped (they are published)."""
+    n, shards = 0, []
     for source in sources:
         writer = _RollingWriter(out / "clean" / source, "reused")
-        if previous is not None:
-            for shard in list_shards(previous / "clean" / source):
-                for batch in _batched(iter_documents(shard, Quarantine(), source), 2000):
-                    stale = index.in_delta([d.id for d in batch])
-                    for doc in batch:
-                        if doc.id in stale:
-                            continue
-                        keys.executemany("INSERT OR IGNORE INTO seen VALUES (?)",
-                                         [(f"id:{doc.id}",), (f"c:{normalised_content_key(doc.text)}",)])
+        for shard in list_shards(previous / "clean" / source) if previous is not None else []:
+            for batch in _batched(iter_documents(shard, Quarantine(), source), 2000):
+                stale = index.in_delta([d.id for d in batch])
+                for doc in batch:
+                    if doc.id not in stale:
                         writer.write(doc)
-                        counts["reused"] += 1
         writer.close()
+        n += writer.count
+        shards += writer.paths
+    return n, shards
+
+
+def copy_delta_clean(out: Path, delta: Path, sources: list[str]) -> None:
+    """`out/clean/<source>/delta-*` = the delta's cleaned documents, already deduplicated
+    (against the reused ones too) by `process`."""
     for source in sources:
         writer = _RollingWriter(out / "clean" / source, "delta")
         for shard in list_shards(delta / "clean" / source):
             for doc in iter_documents(shard, Quarantine(), source):
-                pair = (f"id:{doc.id}", f"c:{normalised_content_key(doc.text)}")
-                if keys.execute("SELECT 1 FROM seen WHERE key IN (?, ?)", pair).fetchone():
-                    counts["duplicates"] += 1
-                    continue
-                keys.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(k,) for k in pair])
                 writer.write(doc)
         writer.close()
-    keys.close()
-    (out / ".merge.sqlite").unlink()
-    return counts
+
+
+def prior_duplicates(stats: dict) -> int:
+    """Delta documents the `dedup` stage dropped as twins of reused ones (the reduce's report)."""
+    return sum(stats.get("dedup", {}).get("prior", {}).values())
 
 
 def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
@@ -381,10 +383,13 @@ def run_refresh(cfg: RefreshConfig, *, full: bool = False) -> RefreshResult:
                 return RefreshResult("unchanged", previous.name, counts, seconds=time.monotonic() - started)
             counts["processed"] = write_delta_raw(state_dir, delta, index, cfg.sources)
             link_raw(state_dir, tmp, cfg.sources)
+            counts["reused"], reused = reuse_clean(None if full else previous, tmp, index, cfg.sources)
+            counts["duplicates"] = 0
             with contextlib.closing(make_executor(cfg.executor, cfg.workers, cfg.address)) as ex:
                 if counts["processed"]:
-                    run_process(str(delta), str(delta), recipe, ex, cfg.sources)
-                counts.update(merge_clean(None if full else previous, tmp, delta, index, cfg.sources))
+                    stats = run_process(str(delta), str(delta), recipe, ex, cfg.sources, prior=reused)
+                    counts["duplicates"] = prior_duplicates(stats)
+                    copy_delta_clean(tmp, delta, cfg.sources)
                 (tmp / "recipe.json").write_bytes(recipe_for_output(recipe) + b"\n")
                 manifest = run_mix(str(tmp), str(tmp), recipe, ex, tuple(cfg.formats))
             counts["tokens"] = int(manifest.get("totals", {}).get("tokens", 0))

@@ -1,7 +1,8 @@
 """The text rules every source shares: URLs, markup residue, citations, lists, headers, whitespace.
 
-One definition of each rule (guidelines at acquisition, the PubMed formatters and the `clean`
-stage all call these); per-source differences are keyword options, never copies. Every rule is
+One definition of each rule (the `clean` stage runs them; the guideline rejection preview runs
+the same chain, and the PubMed formatters read `remove_urls` only to decide structure, never to
+change their text); per-source differences are keyword options, never copies. Every rule is
 a pure function, returns its input unchanged (the same object) when it has nothing to do, and
 is idempotent. docs/pubmed.md "Text rules" describes them; tests/test_textrules.py pins what
 each one must remove and what must survive.

@@ -6,7 +6,8 @@ import logging
 
 import click
 
-from gap_replay.sources.pubmed.ingest import FORMATS, run_ingest
+from gap_replay.sources.ingest import run_ingest
+from gap_replay.sources.pubmed.ingest import FORMATS
 
 log = logging.getLogger(__name__)
 

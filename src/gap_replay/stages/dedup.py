@@ -11,6 +11,12 @@ order. The kinds are decided in order (id, content, title), each among the winne
 earlier ones only, so a document is never lost because its twin was dropped for an unrelated
 clash. Losers are written per task; the `dedup` stage of the next segment drops them with
 reason `duplicate_id`, `duplicate_content` or `duplicate_title`.
+
+Documents already published (refresh's reused ones, `process(prior=...)`) take part as prior
+winners: `map_prior` writes their keys through the same observer, one pseudo-task per shard
+(`@prior/NNNNN`), at a priority below every source, so they win every key they share. Their
+own losers are ignored (published, not this run's to drop); the reduce's summary adds `prior`:
+per kind, how many of this run's documents lost to one of them.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ import orjson
 
 from gap_replay.document import Document
 from gap_replay.hashing import content_hash, stable_hash
+from gap_replay.io import Quarantine, iter_documents
 from gap_replay.io.paths import atomic_write, filesystem, join
 from gap_replay.stages.base import Stage
 from gap_replay.stages.global_step import GlobalStep, Observer
-from gap_replay.tasks import key_file
+from gap_replay.tasks import key_file, run_once
 
 if TYPE_CHECKING:
     from gap_replay.recipe import Recipe
@@ -43,21 +50,27 @@ def normalised_title_key(doc: Document) -> str | None:
 
 
 KINDS = ("id", "content", "title")
+PRIOR_TASK = "@prior"  # task keys of published documents: no raw shard key starts with "@"
+
+
+def is_prior(task: str) -> bool:
+    return task.startswith(PRIOR_TASK + "/")
 
 
 class _DedupObserver(Observer):
     def __init__(self, workdir: str, task_key: str, priorities: dict[str, int], buckets: int,
-                 kinds: Sequence[str], title_sources: frozenset[str]) -> None:
+                 kinds: Sequence[str], title_sources: frozenset[str], priority: int | None = None) -> None:
         self.workdir = workdir
         self.task_key = task_key
         self.priorities = priorities
         self.buckets = buckets
         self.kinds = kinds
         self.title_sources = title_sources
+        self.priority = priority  # fixed for every document (the prior), else by source
         self.lines: dict[tuple[str, int], list[bytes]] = {}
 
     def observe(self, doc: Document, ordinal: int) -> None:
-        prio = self.priorities.get(doc.source, len(self.priorities))
+        prio = self.priority if self.priority is not None else self.priorities.get(doc.source, len(self.priorities))
         for kind in self.kinds:
             if kind == "id":
                 key = doc.id
@@ -109,8 +122,8 @@ def _read_bucket(workdir: str, kind: str, bucket: int) -> list[list]:
     return records
 
 
-def _losers(records: list[list], skip: set[tuple[str, int]] | None = None) -> list[tuple[str, int, str]]:
-    """(task, ordinal, id that beat it) of every record that is not the smallest of its key."""
+def _losers(records: list[list], skip: set[tuple[str, int]] | None = None) -> list[tuple[str, int, str, str]]:
+    """(task, ordinal, id and task that beat it) of every record that is not the smallest of its key."""
     best: dict[str, tuple] = {}
     out = []
     for key, prio, doc_id, task, ordinal in records:
@@ -120,16 +133,16 @@ def _losers(records: list[list], skip: set[tuple[str, int]] | None = None) -> li
         if key not in best:
             best[key] = rank
         elif rank < best[key]:
-            out.append((best[key][2], best[key][3], doc_id))
+            out.append((best[key][2], best[key][3], doc_id, task))
             best[key] = rank
         else:
-            out.append((task, ordinal, best[key][1]))
+            out.append((task, ordinal, best[key][1], best[key][2]))
     return out
 
 
-def reduce_bucket(args: tuple[str, str, int]) -> int:
+def reduce_bucket(args: tuple[str, str, int]) -> list[int]:
     """Decide one bucket of one kind among the winners of the earlier kinds; writes losers per
-    task. Top-level so executors can run it."""
+    task. Returns [losers, losers to a prior document]. Top-level so executors can run it."""
     workdir, kind, bucket = args
     skip: set[tuple[str, int]] = set()
     for earlier in KINDS[:KINDS.index(kind)]:
@@ -139,18 +152,36 @@ def reduce_bucket(args: tuple[str, str, int]) -> int:
                 if ".tmp-" not in path:
                     with fs.open(path, "rb") as fh:
                         skip.update((t, o) for t, o in (orjson.loads(line) for line in fh if line.strip()))
-    losers = sorted(_losers(_read_bucket(workdir, kind, bucket), skip))
+    # a prior document that loses stays published: it is never a loser, not even for later kinds
+    losers = sorted(loser for loser in _losers(_read_bucket(workdir, kind, bucket), skip)
+                    if not is_prior(loser[0]))
     by_task: dict[str, list[bytes]] = {}
-    for task, ordinal, winner in losers:
+    for task, ordinal, winner, _ in losers:
         by_task.setdefault(task, []).append(orjson.dumps([ordinal, f"duplicate_{kind}", winner]))
     for task, lines in by_task.items():
         path = join(workdir, "dedup", "drop", key_file(task), f"{kind}-{bucket:04d}.jsonl")
         with atomic_write(path) as fh:
             fh.write(b"\n".join(lines) + b"\n")
     with atomic_write(join(workdir, "dedup", "losers", kind, f"{bucket:04d}.jsonl")) as fh:
-        for task, ordinal, _ in losers:
+        for task, ordinal, _, _ in losers:
             fh.write(orjson.dumps([task, ordinal]) + b"\n")
-    return len(losers)
+    return [len(losers), sum(is_prior(winner_task) for *_, winner_task in losers)]
+
+
+def map_prior_shard(args: tuple[ExactDedup, str, str, str]) -> dict:
+    """One shard of published documents into a prior map file, once (marker); streamed, so
+    memory is that of one task. Top-level so executors can run it."""
+    step, workdir, path, task_key = args
+
+    def work() -> dict:
+        observer = step.observer(workdir, task_key, priority=step.prior_priority())
+        n = 0
+        for n, doc in enumerate(iter_documents(path, Quarantine()), 1):
+            observer.observe(doc, n - 1)
+        observer.close()
+        return {"documents": n}
+
+    return run_once(join(workdir, "markers", "dedup-prior", key_file(task_key) + ".json"), work)
 
 
 class DedupStage(Stage):
@@ -205,20 +236,35 @@ class ExactDedup(GlobalStep):
         return cls({s: recipe.priority(s) for s in recipe.sources}, dedup["by_id"],
                    dedup["by_content"], buckets=buckets, by_title=dedup["by_title"])
 
-    def observer(self, workdir: str, task_key: str) -> Observer:
+    def observer(self, workdir: str, task_key: str, priority: int | None = None) -> Observer:
         return _DedupObserver(workdir, task_key, self.priorities, self.buckets, self.kinds,
-                              self.title_sources)
+                              self.title_sources, priority)
+
+    def prior_priority(self) -> int:
+        """Below every source's: a published document wins every key it shares."""
+        return min(self.priorities.values(), default=0) - 1
+
+    def map_prior(self, workdir: str, shards: Sequence[str], executor) -> list[str]:
+        """Map published documents (`shards`, e.g. refresh's reused clean shards) as prior
+        winners before the reduce; returns their task keys (for `reduce`)."""
+        keys = [f"{PRIOR_TASK}/{i:05d}" for i in range(len(shards))]
+        executor.map(map_prior_shard, [(self, workdir, path, key) for path, key in zip(shards, keys)],
+                     desc="dedup map (prior)")
+        return keys
 
     def reduce(self, workdir: str, task_keys: Sequence[str], executor) -> dict:
         fs, root = filesystem(join(workdir, "dedup"))
         for stale in ("drop", "losers"):
             if fs.exists(join(root, stale)):
                 fs.rm(join(root, stale), recursive=True)
-        summary = {}
+        summary, prior = {}, {}
         for kind in self.kinds:
             counts = executor.map(reduce_bucket, [(workdir, kind, b) for b in range(self.buckets)],
                                   desc=f"dedup reduce ({kind})")
-            summary[kind] = sum(counts)
+            summary[kind] = sum(n for n, _ in counts)
+            prior[kind] = sum(n for _, n in counts)
+        if any(is_prior(key) for key in task_keys):
+            summary["prior"] = prior
         return summary
 
     def stage(self, workdir: str, task_key: str) -> Stage:
@@ -231,4 +277,5 @@ class ExactDedup(GlobalStep):
         return [join(workdir, "dedup")]
 
 
-__all__ = ["ExactDedup", "DedupStage", "normalised_content_key", "normalised_title_key", "reduce_bucket"]
+__all__ = ["ExactDedup", "DedupStage", "PRIOR_TASK", "is_prior", "map_prior_shard", "normalised_content_key",
+           "normalised_title_key", "reduce_bucket"]

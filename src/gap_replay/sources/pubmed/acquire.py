@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from gap_replay.http import PoliteClient, RetryPolicy
 from gap_replay.io import Quarantine
 from gap_replay.sources import AcquireContext
 from gap_replay.sources.pubmed import ncbi
-from gap_replay.sources.pubmed.ingest import papers_index_path, run_ingest
+from gap_replay.sources.ingest import run_ingest
+from gap_replay.sources.pubmed.ingest import FORMAT_SOURCE, Context, PubMedFiles, papers_index_path
 from gap_replay.sources.pubmed.joins import PaperIndex
 from gap_replay.sources.pubmed.s2api import (
     S2Datasets,
@@ -52,13 +54,88 @@ def _client(base_url: str | None, rate: float, retry: RetryPolicy | None = None,
                         retry=retry or RetryPolicy(max_retries=5, backoff=1.0, timeout=120), **kwargs)
 
 
+@dataclass(frozen=True)
+class S2File:
+    """One file of a listing: where it streams from and to, and its `s2-file` resume key in
+    state.sqlite (None for a diff's files, streamed again by every refresh)."""
+
+    url: str
+    dest: Path
+    key: str | None = None
+    keep_all: bool = False  # a diff's delete_files: every row (their ids are what goes)
+
+
+class S2Dataset(PubMedFiles):
+    """One S2 dataset of one release behind the source interface (sources/base.py).
+
+    discover = the files the release lists for the dataset (with `since`: the update and
+    delete files of the diffs since that release); fetch = stream one to a local .jsonl.gz,
+    keeping only the PubMed rows (`stream_filtered`; a listed file already done in
+    state.sqlite is not fetched again; what the filter drops goes into the ledger here);
+    extract = the format's parser (PubMedFiles). `ctx` may be None where only discover and
+    fetch are used (refresh ingests the fetched updates as local files)."""
+
+    def __init__(self, ctx: Context | None, api: S2Datasets, dataset: str, release: str,
+                 output: Path, quarantine: Quarantine, *, since: str | None = None) -> None:
+        super().__init__(FORMAT_OF[dataset], ctx)
+        self.api, self.dataset, self.release, self.since = api, dataset, release, since
+        self.output = output
+        self.quarantine = quarantine  # what the download filter refuses (s2-<dataset>-...)
+        self.state = State(output / "state.sqlite")
+        self.keep = _keep_rule(output, dataset)
+        self.totals = {"files": 0, "rows": 0, "kept": 0, "bytes": 0}
+
+    def discover(self, inputs: Iterable[str] = ()) -> list[S2File]:
+        """The release's listing is the input (`inputs` unused)."""
+        if self.since is None:
+            folder = self.output / "downloads" / "s2" / self.release / self.dataset
+            files = [S2File(url, folder / f"{self.dataset}_{i:04d}.jsonl.gz",
+                            key=f"{self.release}/{self.dataset}/{file_key(url)}")
+                     for i, url in enumerate(self.api.list_files(self.dataset, self.release))]
+            self.totals["files"] = len(files)
+            return files
+        folder = self.output / "downloads" / "s2" / f"diff-{self.since}-{self.release}" / self.dataset
+        return [S2File(url, folder / f"{d_no:03d}-{kind}-{i:04d}.jsonl.gz",
+                       keep_all=kind == "delete_files")
+                for d_no, diff in enumerate(self.api.diffs(self.dataset, self.since, self.release))
+                for kind in ("delete_files", "update_files")
+                for i, url in enumerate(diff.get(kind) or [])]
+
+    def fetch(self, item: S2File) -> Path:
+        if item.key is None:  # a diff file
+            stream_filtered(self.api.client, item.url, item.dest,
+                            (lambda row: True) if item.keep_all else self.keep, self.quarantine)
+            return item.dest
+        if item.dest.exists() and self.state.done("s2-file", item.key) is not None:
+            return item.dest
+
+        def relist() -> str:
+            """A fresh link for the same file (a pre-signed link expired)."""
+            fresh = self.discover()
+            same = [f.url for f in fresh if f.key == item.key]
+            return same[0] if same else [f.url for f in fresh if f.dest == item.dest][0]
+
+        quarantined_before = len(self.quarantine)
+        counts = stream_filtered(self.api.client, item.url, item.dest, self.keep, self.quarantine,
+                                 relist=relist, source=self.source)
+        for k in ("rows", "kept", "bytes"):
+            self.totals[k] += counts[k]
+        # rows the download filter dropped never reach ingest: the ledger counts them here
+        quarantined = len(self.quarantine) - quarantined_before
+        with Ledger(self.output) as ledger:
+            ledger.input_counts(f"s2-download-{item.key}", self.source, quarantined=quarantined,
+                                dropped={"not_pubmed": counts["rows"] - counts["kept"] - quarantined})
+        self.state.mark_done("s2-file", item.key, str(counts["kept"]))
+        return item.dest
+
+
 def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | None,
                      base_url: str | None = None, release: str = "latest",
                      recipe: dict | None = None, client: PoliteClient | None = None,
                      progress: Callable | None = None, rate: float = S2_KEYED_RATE) -> dict:
-    """List, stream-filter (PubMed only) and ingest one S2 dataset of one release. The name is
-    checked against the release's dataset list; `s2orc`/`s2orc_v2` mean the full text under
-    whichever name the release uses."""
+    """List, stream-filter (PubMed only) and ingest one S2 dataset of one release (S2Dataset
+    through the shared driver). The name is checked against the release's dataset list;
+    `s2orc`/`s2orc_v2` mean the full text under whichever name the release uses."""
     output = Path(output)
     if not api_key:
         raise S2Error("the Semantic Scholar datasets API needs a key: set S2_API_KEY or pass "
@@ -72,40 +149,14 @@ def download_dataset(output: str | os.PathLike, dataset: str, *, api_key: str | 
         log.info("abstracts are matched to PubMed through the papers index; fetching papers first")
         download_dataset(output, "papers", api_key=api_key, release=release, recipe=recipe,
                          client=client, progress=progress)
-    keep = _keep_rule(output, dataset)
-    files = api.list_files(dataset, release)
-    state = State(output / "state.sqlite")
     quarantine = Quarantine()
-    folder = output / "downloads" / "s2" / release / dataset
-    written: list[str] = []
-    totals = {"files": len(files), "rows": 0, "kept": 0, "bytes": 0}
-    for i, url in enumerate(progress(files) if progress else files):
-        key = f"{release}/{dataset}/{file_key(url)}"
-        dest = folder / f"{dataset}_{i:04d}.jsonl.gz"
-        if dest.exists() and state.done("s2-file", key) is not None:
-            written.append(str(dest))
-            continue
-
-        def relist(i=i, url=url) -> str:
-            fresh = api.list_files(dataset, release)
-            same = [u for u in fresh if file_key(u) == file_key(url)]
-            return same[0] if same else fresh[i]
-
-        source = "abstracts" if dataset == "abstracts" else "papers"
-        quarantined_before = len(quarantine)
-        counts = stream_filtered(client, url, dest, keep, quarantine, relist=relist, source=source)
-        for k in ("rows", "kept", "bytes"):
-            totals[k] += counts[k]
-        # rows the download filter dropped never reach ingest: the ledger counts them here
-        quarantined = len(quarantine) - quarantined_before
-        with Ledger(output) as ledger:
-            ledger.input_counts(f"s2-download-{key}", source, quarantined=quarantined,
-                                dropped={"not_pubmed": counts["rows"] - counts["kept"] - quarantined})
-        state.mark_done("s2-file", key, str(counts["kept"]))
-        written.append(str(dest))
+    fmt = FORMAT_OF[dataset]
+    ctx = Context(output, all_records=True, source=FORMAT_SOURCE[fmt])
+    source = S2Dataset(ctx, api, dataset, release, output, quarantine)
+    report = run_ingest(fmt, (), output, recipe=recipe, progress=progress, source=source,
+                        ctx=ctx)
     quarantine.flush(output / "quarantine" / f"s2-{dataset}-{release}.jsonl")
-    report = run_ingest(FORMAT_OF[dataset], written, output, recipe=recipe, all_records=True)
-    return {"dataset": dataset, "release": release, **totals, **report.to_dict()}
+    return {"dataset": dataset, "release": release, **source.totals, **report.to_dict()}
 
 
 def _keep_rule(output: Path, dataset: str) -> Callable[[dict], bool]:
@@ -125,7 +176,9 @@ def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_
                     recipe: dict | None = None, client: PoliteClient | None = None,
                     rate: float = S2_KEYED_RATE) -> dict:
     """Apply the release diffs `since` → `release`: rows of `delete_files` and the older copies
-    of `update_files` rows are removed from the raw shards, then the updates are ingested."""
+    of `update_files` rows are removed from the raw shards, then the updates are ingested.
+    S2Dataset(since=...) discovers and fetches the diff files; the updates are ingested after
+    the removal (else their own rows would go too), as local files of the format."""
     output = Path(output)
     client = client or _client(base_url, rate=rate)
     api = S2Datasets(client, api_key)
@@ -135,30 +188,25 @@ def refresh_dataset(output: str | os.PathLike, dataset: str, since: str, *, api_
     db = sqlite3.connect(str(output / "work" / "pubmed" / "superseded.sqlite"))
     db.execute("CREATE TABLE IF NOT EXISTS gone (corpusid INTEGER PRIMARY KEY)")
     updates: list[str] = []
-    keep = _keep_rule(output, dataset)
-    folder = output / "downloads" / "s2" / f"diff-{since}-{release}" / dataset
-    for d_no, diff in enumerate(api.diffs(dataset, since, release)):
-        for kind in ("delete_files", "update_files"):
-            for i, url in enumerate(diff.get(kind) or []):
-                dest = folder / f"{d_no:03d}-{kind}-{i:04d}.jsonl.gz"
-                rule = (lambda row: True) if kind == "delete_files" else keep
-                stream_filtered(client, url, dest, rule, quarantine)
-                ids = []
-                for doc_row in iter_documents_raw(dest, quarantine):
-                    cid = external_ids(doc_row)["corpusid"]
-                    if cid:
-                        ids.append((int(cid),))
-                with db:
-                    db.executemany("INSERT OR IGNORE INTO gone VALUES (?)", ids)
-                if kind == "update_files":
-                    updates.append(str(dest))
-    source = "abstracts" if dataset == "abstracts" else "papers"
+    source = S2Dataset(None, api, dataset, release, output, quarantine, since=since)
+    for item in source.discover():
+        dest = source.fetch(item)
+        ids = []
+        for doc_row in iter_documents_raw(dest, quarantine):
+            cid = external_ids(doc_row)["corpusid"]
+            if cid:
+                ids.append((int(cid),))
+        with db:
+            db.executemany("INSERT OR IGNORE INTO gone VALUES (?)", ids)
+        if not item.keep_all:
+            updates.append(str(dest))
+
     def gone(doc) -> bool:
         cid = doc.meta.get("corpusid")
         return bool(cid) and db.execute("SELECT 1 FROM gone WHERE corpusid=?",
                                         (int(cid),)).fetchone() is not None
 
-    removed = drop_superseded(output, source, gone)
+    removed = drop_superseded(output, source.source, gone)
     db.close()
     report = run_ingest(FORMAT_OF[dataset], updates, output, recipe=recipe, all_records=True)
     quarantine.flush(output / "quarantine" / f"s2-diff-{dataset}-{since}-{release}.jsonl")
@@ -185,18 +233,51 @@ def fetch_oa(output: str | os.PathLike, *, endpoint_url: str | None = None,
                            limit=limit, licenses=licenses, progress=progress, rate=rate)
 
 
+class MedlineBaseline(PubMedFiles):
+    """The PubMed baseline (+ update) MEDLINE files of the NCBI file server behind the source
+    interface: discover = the listed .xml.gz files (name order, at most `limit`), fetch =
+    download one (resume, MD5 where NCBI publishes one, state.sqlite `ncbi-download`; None when
+    it failed: recorded there, retried next run), extract = the MEDLINE parser (the driver
+    resolves versions across all the fetched files)."""
+
+    def __init__(self, ctx: Context, client: PoliteClient, output: Path, *, updates: bool,
+                 limit: int | None) -> None:
+        super().__init__("medline", ctx)
+        self.client, self.updates, self.limit = client, updates, limit
+        self.folder = output / "downloads" / "ncbi" / "pubmed"
+        self.state = State(output / "state.sqlite")
+        self.md5s: set[str] = set()
+        self.listed: list[str] = []
+        self.downloaded: list[Path] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def discover(self, inputs: Iterable[str] = ()) -> list[str]:
+        """The server's listing is the input (`inputs` unused)."""
+        self.listed, self.md5s = ncbi.baseline_urls(self.client, updates=self.updates,
+                                                    limit=self.limit)
+        return self.listed
+
+    def fetch(self, item: str) -> Path | None:
+        done, failed = ncbi.download_listed(self.client, [item], self.folder, self.state,
+                                            md5_available=self.md5s)
+        self.downloaded += done
+        self.failed += failed
+        return done[0] if done else None
+
+
 def fetch_baseline(output: str | os.PathLike, *, base_url: str | None = None,
                    updates: bool = True, limit: int | None = None, recipe: dict | None = None,
                    progress: Callable | None = None, rate: float = 3.0) -> dict:
-    """PubMed baseline (+ update) MEDLINE files → `raw/abstracts/pubmed/`."""
+    """PubMed baseline (+ update) MEDLINE files → `raw/abstracts/pubmed/` (MedlineBaseline
+    through the shared driver)."""
     output = Path(output)
     client = _client(base_url, rate=rate, robots=True)
-    urls, md5s = ncbi.baseline_urls(client, updates=updates, limit=limit)
-    state = State(output / "state.sqlite")
-    files, failed = ncbi.download_listed(client, urls, output / "downloads" / "ncbi" / "pubmed", state,
-                                         md5_available=md5s, progress=progress)
-    report = run_ingest("medline", [str(f) for f in files], output, recipe=recipe)
-    return {"listed": len(urls), "downloaded": len(files), "failed": len(failed), **report.to_dict()}
+    ctx = Context(output, source=FORMAT_SOURCE["medline"])
+    source = MedlineBaseline(ctx, client, output, updates=updates, limit=limit)
+    report = run_ingest("medline", (), output, recipe=recipe, progress=progress, source=source,
+                        ctx=ctx)
+    return {"listed": len(source.listed), "downloaded": len(source.downloaded),
+            "failed": len(source.failed), **report.to_dict()}
 
 
 # -- acquirers ---------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ figure/table references → `[fig_ref] Figure N: caption [/fig_ref]`; `<fig>`/`<
 `[fig]`/`[table]` caption lines (cell contents are dropped); display formulas →
 `[formula] ... [/formula]` on a line of their own, inline formulas stay inline as plain linear
 text (mathml.py has the one renderer and its convention). No author block, affiliations,
-bibliography, footnotes, object-id DOIs or URLs. An article without `<body>` becomes an
+bibliography, footnotes or object-id DOIs; link elements (`<uri>`, an `<ext-link>` whose text is
+a URL or DOI) are dropped as markup, and a URL written in the text stays (the `clean` stage
+removes it, docs/pubmed.md "Text rules"). An article without `<body>` becomes an
 abstract-only record (source `abstracts`, `meta.abstract_only`). A non-English article is read
 in English when it has an English sub-article (or, failing that, an English trans-abstract).
 A set is cut into records by xmlsafe.iter_records, so one malformed article costs only itself.
@@ -22,8 +24,8 @@ from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
 from gap_replay.sources.pubmed.mathml import formula_text, math_text, render_inline
 from gap_replay.sources.pubmed.textutil import (
+    has_words,
     header_line,
-    remove_urls,
     short_caption,
     squash,
     tidy_lines,
@@ -126,7 +128,7 @@ class _Article:
                 piece += "."  # "Title" + "Text" must not read as one sentence
             if piece:
                 pieces.append(piece)
-        return name, remove_urls(" ".join(pieces)).strip()
+        return name, " ".join(pieces).strip()
 
     def fig_token(self, rid: str) -> str | None:
         fig = self.figs.get(rid)
@@ -434,9 +436,9 @@ def article_document(root, source_name: str = "") -> Document:
         for part in (body, parts.back, parts.floats):  # floats: PMC "floats-group"
             if part is not None:
                 _blocks(part, art, 0, lines)
-    text = _unbracket(remove_urls("\n".join(lines)))
+    text = _unbracket("\n".join(lines))
     text = tidy_lines([" ".join(line.split()) for line in text.split("\n")])
-    if not text or text == title:
+    if not has_words(text[len(title):] if text.startswith(title) else text):  # URLs only
         raise JatsError("article without body and abstract text")
     meta["language"] = parts.lang
     meta["language_declared"] = parts.declared or None

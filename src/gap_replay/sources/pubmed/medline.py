@@ -3,7 +3,8 @@
 `iterparse` yields one `PubmedArticle`, `PubmedBookArticle`, bare `MedlineCitation` (old
 `MedlineCitationSet` files) or `DeleteCitation` at a time and frees it, so memory is flat in
 file size. Version resolution and deletions across files are done by `MedlineResolver`
-(SQLite), because an update file deletes or replaces records of earlier files.
+(SQLite), because an update file deletes or replaces records of earlier files. A Document's
+text is the title and the abstract as written, URLs included (the `clean` stage removes them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Iterator
 from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
 from gap_replay.sources.pubmed.mathml import render_inline, strip_escaped_html
-from gap_replay.sources.pubmed.textutil import remove_urls, squash
+from gap_replay.sources.pubmed.textutil import squash
 from gap_replay.sources.pubmed.xmlsafe import (
     HostileXML,
     NotThisFormat,
@@ -172,7 +173,7 @@ def parse_citation(el, source_name: str = "") -> Citation:
         meta["book"] = True
     if source_name:
         meta["source_file"] = source_name
-    text = remove_urls(f"{title}\n{body}" if title else body)
+    text = f"{title}\n{body}" if title else body
     doc = Document(id=document_id(pmid=pmid), source="abstracts", subset="pubmed", title=title,
                    text=text, url=article_url(pmid=pmid), meta=meta)
     return Citation(pmid, version, doc)

@@ -5,7 +5,8 @@ version per PMCID), pick the article versions not yet fetched at that version an
 and refresh in one SQL join against the done markers in `OUT/state.sqlite`), GET each
 article's metadata JSON and JATS XML and write them through the shared ingest (retraction
 marks, writers, full-text marks), one shard per batch, then drop the older copies of articles
-that got a new version. Abstract-only articles go to `raw/abstracts/pmc/` as with local JATS.
+that got a new version. `PmcCloud` is these steps as the source interface (discover = the
+planned rows, fetch = the GETs, extract = the JATS parser). Abstract-only articles go to `raw/abstracts/pmc/` as with local JATS.
 
 Accounting: every candidate ends as written, skipped (not open access, retracted, licence not
 selected), quarantined (bad metadata JSON or JATS, with the object URL) or failed (HTTP error or
@@ -19,15 +20,16 @@ import logging
 import re
 import sqlite3
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from gap_replay.document import Document
 from gap_replay.http import FetchError, HostUnreachable, PoliteClient, RetryPolicy
 from gap_replay.io import Quarantine
+from gap_replay.sources.ingest import ingest_documents
 from gap_replay.sources.pubmed import jats
 from gap_replay.sources.pubmed.ids import norm_doi, norm_pmcid, norm_pmid
-from gap_replay.sources.pubmed.ingest import ingest_documents
 from gap_replay.sources.pubmed.pmc_inventory import (
     InventoryRow,
     LatestVersions,
@@ -139,29 +141,62 @@ def drop_replaced(output: Path, db: sqlite3.Connection) -> int:
     return removed
 
 
-class ArticleFetcher:
-    """Metadata JSON + JATS XML of one article version → Documents; counts every outcome."""
+@dataclass
+class Article:
+    """One article version as fetched: its inventory row, metadata JSON and JATS XML (`body`
+    None when there is nothing to extract: skipped or its metadata quarantined)."""
 
-    def __init__(self, client: PoliteClient, state: State, quarantine: Quarantine, *,
-                 licenses: frozenset[str] | None, open_access_only: bool) -> None:
+    row: InventoryRow
+    meta: dict | None = None
+    body: bytes | None = None
+    xml_url: str = ""
+    xml_key: str = ""
+
+
+class PmcCloud:
+    """The PMC Cloud Service bucket behind the source interface (sources/base.py).
+
+    discover = the newest inventory (`load_inventory`) planned against the done markers
+    (`plan`): the article versions new or changed since the last run, in PMCID order; fetch =
+    GET one version's metadata JSON and JATS XML (None when it failed: recorded in
+    state.sqlite, retried next run; skipped and quarantined versions are counted); extract =
+    the JATS parser (`jats.iter_bytes`, as local JATS) plus the metadata's licence, version
+    and ids. Every outcome is counted in `counts`."""
+
+    name = "pmc-cloud"
+    source = "papers"
+
+    def __init__(self, client: PoliteClient, output: Path, state: State,
+                 versions: LatestVersions, quarantine: Quarantine, *,
+                 licenses: frozenset[str] | None, open_access_only: bool,
+                 since: str | None = None, limit: int | None = None) -> None:
         self.client = client
+        self.output = output
         self.state = state
+        self.versions = versions
         self.quarantine = quarantine
         self.licenses = licenses
         self.open_access_only = open_access_only
+        self.since, self.limit = since, limit
+        self.listing: dict = {}
+        self.candidates = 0
         self.counts: Counter = Counter()
         self.failures: list[str] = []
 
-    def documents(self, row: InventoryRow, done: list[tuple[str, str]]) -> Iterator[Document]:
-        """Yield the article's documents; append (pmcid, marker) to `done` unless it failed."""
+    def discover(self, inputs: Iterable[str] = ()) -> Iterator[InventoryRow]:
+        """The inventory is the input (`inputs` unused); rows stream from SQLite, never a list."""
+        self.listing = load_inventory(self.client, self.output, self.versions)
+        self.candidates = plan(self.versions, self.state.path, since=self.since, limit=self.limit)
+        return _todo(self.versions.db)
+
+    def fetch(self, row: InventoryRow) -> Article | None:
         meta_url = object_url(row.key)
         try:
             meta = parse_metadata(self.client.get(meta_url, cache=False).content)
             reason = self._skip_reason(meta, row)
             if reason:
                 self.counts[f"skipped_{reason}"] += 1
-                done.append((row.pmcid, f"{row.version}:{row.etag}"))
-                return
+                return Article(row)
             xml_key, md5 = key_of_s3_url(meta.get("xml_url") or
                                          f"s3://pmc-oa-opendata/{row.pmcid}.{row.version}/"
                                          f"{row.pmcid}.{row.version}.xml")
@@ -173,24 +208,27 @@ class ArticleFetcher:
             raise  # the whole bucket is out of reach: stop loudly, not one failure per article
         except FetchError as exc:
             self._fail(exc.url, exc.reason, exc.status)
-            return
+            return None
         except ValueError as exc:  # metadata JSON unusable: bad input, not a network fault
             self.quarantine.add(file=meta_url, line=None, reason=f"PMC Cloud metadata: {exc}",
                                 source="papers")
             self.counts["quarantined"] += 1
-            done.append((row.pmcid, f"{row.version}:{row.etag}"))
-            return
+            return Article(row)
         self.state.clear_failure(meta_url)
         self.state.clear_failure(xml_url)
-        for item in jats.iter_bytes(body, xml_url):
+        return Article(row, meta, body, xml_url, xml_key)
+
+    def extract(self, article: Article, quarantine: Quarantine) -> Iterator[Document]:
+        if article.body is None:
+            return
+        for item in jats.iter_bytes(article.body, article.xml_url):
             if isinstance(item, Exception):
-                self.quarantine.add(file=xml_url, line=None, reason=f"JATS: {item}",
-                                    source="papers")
+                quarantine.add(file=article.xml_url, line=None, reason=f"JATS: {item}",
+                               source="papers")
                 self.counts["quarantined"] += 1
             else:
                 self.counts["documents"] += 1
-                yield _with_cloud_meta(item, row, meta, xml_key)
-        done.append((row.pmcid, f"{row.version}:{row.etag}"))
+                yield _with_cloud_meta(item, article.row, article.meta, article.xml_key)
 
     def _skip_reason(self, meta: dict, row: InventoryRow) -> str | None:
         pmcid, version = norm_pmcid(meta.get("pmcid")), meta.get("version")
@@ -230,7 +268,18 @@ def _with_cloud_meta(doc: Document, row: InventoryRow, meta: dict, xml_key: str)
     return doc
 
 
-def _batches(rows: Iterable[InventoryRow], fetcher: ArticleFetcher,
+def _article(source: PmcCloud, row: InventoryRow, done: list[tuple[str, str]]
+             ) -> Iterator[Document]:
+    """fetch + extract one row; append (pmcid, marker) to `done` once its documents are out,
+    unless the fetch failed (then it waits for the next run)."""
+    article = source.fetch(row)
+    if article is None:
+        return
+    yield from source.extract(article, source.quarantine)
+    done.append((row.pmcid, f"{row.version}:{row.etag}"))
+
+
+def _batches(rows: Iterable[InventoryRow], source: PmcCloud,
              pending: dict[str, list[tuple[str, str]]], size: int, progress: Callable | None
              ) -> Iterator[tuple[str, Iterator[Document]]]:
     """(shard name, documents) per `size` articles; the name hashes the batch's keys+ETags so
@@ -241,7 +290,7 @@ def _batches(rows: Iterable[InventoryRow], fetcher: ArticleFetcher,
         digest = hashlib.sha1("|".join(f"{r.key}:{r.etag}" for r in chunk).encode()).hexdigest()
         name = f"pmc-cloud-{chunk[0].pmcid}-{digest[:10]}"
         done = pending.setdefault(name, [])
-        return name, (d for r in chunk for d in fetcher.documents(r, done))
+        return name, (d for r in chunk for d in _article(source, r, done))
 
     for row in (progress(rows) if progress else rows):
         batch.append(row)
@@ -268,11 +317,12 @@ def fetch_pmc_cloud(output: str | Path, *, endpoint_url: str | None = None,
     state = State(output / "state.sqlite")
     versions = LatestVersions(output / "work" / "pubmed" / "pmc_cloud.sqlite")
     try:
-        listing = load_inventory(client, output, versions)
-        candidates = plan(versions, state.path, since=since, limit=limit)
         quarantine = Quarantine()
-        fetcher = ArticleFetcher(client, state, quarantine, open_access_only=open_access_only,
-                                 licenses=frozenset(licenses) if licenses else None)
+        source = PmcCloud(client, output, state, versions, quarantine,
+                          open_access_only=open_access_only, since=since, limit=limit,
+                          licenses=frozenset(licenses) if licenses else None)
+        rows = source.discover()
+        listing, candidates = source.listing, source.candidates
         pending: dict[str, list[tuple[str, str]]] = {}
 
         def written(name: str) -> None:
@@ -285,7 +335,7 @@ def fetch_pmc_cloud(output: str | Path, *, endpoint_url: str | None = None,
                     "INSERT OR IGNORE INTO to_drop SELECT num FROM todo WHERE num=? AND replaces",
                     [(int(pmcid[3:]),) for pmcid, _ in marks])
 
-        batches = _batches(_todo(versions.db), fetcher, pending, batch_size, progress)
+        batches = _batches(rows, source, pending, batch_size, progress)
         report = ingest_documents(batches, output, on_written=written)
         removed = drop_replaced(output, versions.db)
         if candidates:
@@ -295,9 +345,9 @@ def fetch_pmc_cloud(output: str | Path, *, endpoint_url: str | None = None,
     finally:
         versions.close()
     summary = {**listing, "candidates": candidates, "replaced": removed, **report.to_dict(),
-               "failed": 0, **dict(sorted(fetcher.counts.items()))}
-    if fetcher.failures:
+               "failed": 0, **dict(sorted(source.counts.items()))}
+    if source.failures:
         summary["problems"] = [
-            f"papers: {len(fetcher.failures)} PMC Cloud article(s) failed, first: "
-            f"{fetcher.failures[0]}; they are retried on the next run (see state.sqlite failures)"]
+            f"papers: {len(source.failures)} PMC Cloud article(s) failed, first: "
+            f"{source.failures[0]}; they are retried on the next run (see state.sqlite failures)"]
     return summary

@@ -12,7 +12,7 @@ by labelling every character, which is what made the original slow and fragile:
 * formulas → `[formula] ... [/formula]`; figure and table captions → `[fig] ... [/fig]` /
   `[table] ... [/table]` after the body;
 * no author block, affiliations, venue or bibliography (only annotated blocks are emitted);
-* URLs removed; a dropped span leaves a space, so words never glue.
+* a dropped span leaves a space, so words never glue; URLs stay (the `clean` stage removes them).
 
 Offsets are code-point indices; Python `str` slicing is by code point, so they are used as is.
 Pure Python, tuned for speed (docs/pubmed.md, "Measured"): keep it output-identical, the golden
@@ -31,11 +31,13 @@ from typing import Any, Callable
 import orjson
 
 from gap_replay.sources.pubmed.textutil import (
+    first_words,
+    has_words,
     is_main_header,
-    remove_urls,
     short_caption,
     squash,
 )
+from gap_replay.textrules import remove_urls
 
 
 class S2orcFormatError(ValueError):
@@ -239,7 +241,7 @@ class AnnotatedRow:
             caption = self.text[cap[0]:cap[1]] if cap else self.text[fig_start:fig_end]
             prefix = self.text[fig_start:cap_start] if cap else ""
             name = _figure_name(prefix, fig_id, fig_attrs.get("type"))
-            caption = squash(remove_urls(caption))
+            caption = squash(caption)
             # GROBID repeats the label number right before the caption ("\nFigure 2 :\n2[Left]...").
             m = _LEADING_NUMBER.match(caption)
             if m and name.endswith(" " + m.group(1)):
@@ -278,14 +280,15 @@ def _first_inside(starts: list[int], ends: list[int], o_start: int,
 
 def _bib_token_text(text: str, title_span: tuple[int, int] | None,
                     author_span: tuple[int, int] | None) -> str | None:
-    """The cited title cut to 12 words (URLs removed) and the first author's surname."""
+    """The cited title cut to 12 words and the first author's surname; none for a title that is
+    only URLs (URLs stay in the token for the `clean` stage and do not count as words)."""
     if not title_span:
         return None
     title = text[title_span[0]:title_span[1]]
-    if "://" in title or "www." in title:
-        title = remove_urls(title)
-    words = title.split()
-    title = " ".join(words[:12]).strip(" .,") + ("..." if len(words) > 12 else "")
+    if ("://" in title or "www." in title) and not remove_urls(title).strip(" .,"):
+        return None
+    words, cut = first_words(title.split(), 12)
+    title = " ".join(words).strip(" .,") + ("..." if cut else "")
     if not title:
         return None
     if author_span:
@@ -464,11 +467,8 @@ def _render_paragraphs(article: AnnotatedRow, spans: list[Span], refs: list[Ref]
 
 
 def _tidy_block(part: str) -> str:
-    """URLs removed, whitespace squashed (`strip` when there is no run to collapse: cheaper),
-    bullets turned into dashes."""
-    # "/" is found by memchr; the "://" scan (a slow multi-character search) runs only then
-    if ("/" in part and "://" in part) or "www." in part:
-        part = remove_urls(part)
+    """Whitespace squashed (`strip` when there is no run to collapse: cheaper), bullets turned
+    into dashes."""
     if "\n" in part or "  " in part or "\t" in part or "\r" in part:
         part = _squash_block(part)
     else:
@@ -573,7 +573,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     article = AnnotatedRow(text=text, ann=ann, raw={key: get(key) for key in _LAZY_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
-    items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
+    items: list[tuple[int, str]] = []  # (header level, 0 for text or _URLS_ONLY, line)
     add = items.append
     figure_header = _FIGURE_HEADER.match
     header_seen_abstract = False
@@ -583,11 +583,17 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         article, [span for kind, span in blocks if kind in ("abstract", "paragraph")], refs))
     for kind, span in blocks:
         if kind == "sectionheader":
-            header = squash(remove_urls(text[span[0]:span[1]]))
-            if header and not figure_header(header):
+            header = squash(text[span[0]:span[1]])
+            # structure is decided on the header's words without its URLs (what `clean` leaves:
+            # a header of URLs only is no header, a main header stays one with a URL after it);
+            # the line keeps the URLs for that stage
+            words = remove_urls(header)
+            if words is not header:  # remove_urls returns its input when there is no URL
+                words = squash(words)
+            if words and not figure_header(words):
                 # `header_line` without its own squash: the header is squashed already
                 head = header.rstrip(":").strip()
-                level = 1 if is_main_header(head) else 2
+                level = 1 if is_main_header(words.rstrip(":").strip()) else 2
                 add((level, f"{'#' * level} {head}"))
             continue
         if kind == "formula":
@@ -603,13 +609,17 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         # never start a block with a dangling token or punctuation left by a mis-parse
         rendered = rendered.lstrip(":;,.) ")
         if rendered:
-            add((0, rendered))
+            add((0 if has_words(rendered) else _URLS_ONLY, rendered))
     captions = _captions(article)
     out = _layout(title, items, captions)
     formulas = sum(1 for kind, _ in blocks if kind == "formula")
     info = {"title": title, "bib_refs": article.counts["bib"], "fig_refs": article.counts["fig"],
             "formulas": formulas + article.counts["for"], "figures": len(captions)}
     return out, info
+
+
+# the level of a text block holding only URLs: kept, but no section's content (textutil.has_words)
+_URLS_ONLY = -2
 
 
 def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> str:
@@ -619,8 +629,11 @@ def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> st
     out: list[str] = [title, ""] if title else []
     n = len(items)
     for i, (level, line) in enumerate(items):
-        if level:
-            nxt = items[i + 1][0] if i + 1 < n else -1
+        if level > 0:
+            j = i + 1
+            while j < n and items[j][0] == _URLS_ONLY:
+                j += 1
+            nxt = items[j][0] if j < n else -1
             if nxt == -1 or (nxt and nxt <= level):
                 continue
             if out and out[-1]:

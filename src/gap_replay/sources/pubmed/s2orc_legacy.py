@@ -2,7 +2,7 @@
 `cite_spans`/`ref_spans`/`eq_spans`, `bib_entries`, `ref_entries`) → the paper's format.
 
 Old dumps and mirrors still carry this layout; it is converted with the same tokens as the v2
-formatter rather than rejected.
+formatter rather than rejected. Like it, it keeps URLs for the `clean` stage.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 from gap_replay.sources.pubmed.s2orc import S2orcFormatError
 from gap_replay.sources.pubmed.textutil import (
     header_line,
-    remove_urls,
     short_caption,
     squash,
     tidy_lines,
@@ -38,7 +37,7 @@ def _parse_part(record: dict) -> dict:
 
 
 def _caption_name(entry: dict, default: str) -> tuple[str, str]:
-    text = squash(remove_urls(entry.get("text") or ""))
+    text = squash(entry.get("text") or "")
     m = _LABEL.match(text)
     if not m:
         return default, text
@@ -138,7 +137,7 @@ def format_legacy(record: dict) -> tuple[str, dict]:
             captions.append(f"[{kind}] {name}: {caption} [/{kind}]")
     if captions:
         lines += [""] + captions
-    text = tidy_lines(remove_urls("\n".join(lines)).split("\n"))
+    text = tidy_lines(lines)
     meta = {
         "pmid": meta_in.get("pubmed_id"), "pmcid": meta_in.get("pmc_id"),
         "doi": meta_in.get("doi"), "corpusid": record.get("paper_id"),

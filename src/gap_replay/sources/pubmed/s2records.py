@@ -3,7 +3,8 @@
 Key spelling differs per dataset (see docs/sources.md §5.2): papers use CamelCase inside
 `externalids` (`PubMed`, `PubMedCentral`, `DOI`), s2orc rows use lowercase, abstracts keep
 their ids under `openaccessinfo.externalids`. Everything is read through `_ext` so a renamed
-case never silently drops a record.
+case never silently drops a record. Texts are extracted, not cleaned: URLs stay for the `clean`
+stage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gap_replay.sources.pubmed.ids import (
 from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
 from gap_replay.sources.pubmed.s2orc_legacy import format_legacy, is_legacy
 from gap_replay.sources.pubmed.s2orc_v2 import is_v2_row, row_title, to_content_row
-from gap_replay.sources.pubmed.textutil import remove_urls, squash
+from gap_replay.sources.pubmed.textutil import has_words, squash
 
 
 class RecordError(ValueError):
@@ -159,7 +160,7 @@ def s2orc_document(row: dict, paper: dict | None = None) -> Document:
     if doc_id is None:
         raise RecordError("S2ORC row without any identifier")
     meta.pop("title", None)
-    if not text.strip():
+    if not has_words(text):  # blank, or only URLs (which the `clean` stage removes)
         raise RecordError("S2ORC row formats to an empty text")
     return Document(id=doc_id, source="papers", subset="pmc" if meta.get("pmcid") else "pubmed",
                     title=title, text=text, meta=meta,
@@ -180,7 +181,7 @@ def abstract_document(row: dict, paper: dict | None = None) -> Document:
     oa = row.get("openaccessinfo") if isinstance(row.get("openaccessinfo"), dict) else {}
     if oa.get("license"):
         meta["license"] = oa["license"]
-    body = squash(remove_urls(abstract))
+    body = squash(abstract)
     text = f"{title}\n{body}" if title else body
     doc_id = document_id(**{k: meta.get(k) for k in ("pmid", "pmcid", "corpusid", "doi")})
     if doc_id is None:

@@ -1,11 +1,12 @@
-"""Small text helpers shared by the S2ORC, JATS and MEDLINE formatters (URL removal is
-gap_replay.textrules.remove_urls, re-exported here)."""
+"""Small layout helpers shared by the S2ORC, JATS and MEDLINE formatters: header lines,
+squashing, captions. They only lay out what was extracted; text rules (URLs, citations, lists)
+are the `clean` stage's (gap_replay.textrules, switched per source in the recipe)."""
 
 from __future__ import annotations
 
 import re
 
-from gap_replay.textrules import remove_urls  # noqa: F401  (the formatters' URL rule: textrules)
+from gap_replay.textrules import remove_urls
 
 # Section titles that open a main (`#`) section, compared whole (after numbering, case and
 # punctuation are normalised); anything else is a `##` sub-section.
@@ -67,11 +68,30 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def truncate_words(text: str, n: int = 12) -> str:
-    words = text.split()
+def _url_only(word: str) -> bool:
+    return (("://" in word or "www." in word or "WWW." in word)
+            and not any(map(str.isalnum, remove_urls(word))))
+
+
+def first_words(words: list[str], n: int) -> tuple[list[str], bool]:
+    """The first `n` words and whether any were cut. A word that is only a URL is kept but not
+    counted: the `clean` stage removes it, and `n` words remain (as when the formatters removed
+    URLs themselves)."""
     if len(words) <= n:
-        return " ".join(words)
-    return " ".join(words[:n]) + "..."
+        return words, False
+    count = 0
+    for i, word in enumerate(words):
+        if not _url_only(word):
+            count += 1
+            if count > n:
+                return words[:i], True
+    return words, False
+
+
+def truncate_words(text: str, n: int = 12) -> str:
+    """At most `n` words (URLs not counted, see `first_words`), "..." when some were cut."""
+    words, cut = first_words(text.split(), n)
+    return " ".join(words) + ("..." if cut else "")
 
 
 def short_caption(caption: str, n: int = 12) -> str:
@@ -105,6 +125,13 @@ _OPEN_TOKEN_PAREN = re.compile(r"\( +(\[(?:bib_ref|fig_ref|formula)\])")
 # a clause ends at . ; : after two lower-case letters/digits ("Y. pestis", "e.g." do not end it)
 _CLAUSE = re.compile(r"(?<=[a-z0-9)\]]{2})[.;:](?:\s|$)|\s[(]")
 _CLAUSE_PUNCT = re.compile(r"[.;:](?<=[a-z0-9)\]]{2}[.;:])(?:\s|$)")  # `_CLAUSE`'s first branch
+
+
+def has_words(line: str) -> bool:
+    """Whether `line` keeps any text once the `clean` stage removed its URLs. The formatters
+    keep URLs in the text (the stage removes them) but decide structure on what is left: a
+    section holding only URLs is empty, a header of URLs only is no header."""
+    return bool(remove_urls(line).strip())
 
 
 def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
@@ -141,7 +168,8 @@ def _level(line: str) -> int:
 
 def _drop_empty_sections(lines: list[str]) -> list[str]:
     """A header followed only by a header of the same or a higher level (or nothing) heads an
-    empty section (e.g. supplementary material that was dropped): remove it."""
+    empty section (e.g. supplementary material that was dropped, or a list of links): remove
+    it. Lines of URLs only stay but are not section content (see `has_words`)."""
     keep: list[str] = []
     next_level = -1  # level of the next non-empty line, scanning backwards (-1: the end)
     for line in reversed(lines):
@@ -150,7 +178,7 @@ def _drop_empty_sections(lines: list[str]) -> list[str]:
             if next_level == -1 or (next_level and next_level <= level):
                 continue
             next_level = level
-        elif line:
+        elif line and has_words(line):
             next_level = 4  # body text (below every header level)
         elif next_level == 0:
             next_level = -1  # end of document
