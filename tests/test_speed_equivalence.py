@@ -230,3 +230,26 @@ def test_citation_removal_scanning_from_the_bracket_equals_the_leading_space_pat
     assert mismatches == []
     unchanged = "no markers here [not numeric] (nor 1999a years)"
     assert remove_citations(unchanged) is unchanged
+
+
+def _reference_normalize_headers(text: str, max_level: int = 3) -> str:
+    """normalize_headers as first written: a MULTILINE `^` pattern, finditer then sub."""
+    header = re.compile(r"^(#{1,})[ \t]+(?=\S)", re.MULTILINE)
+    levels = [len(m.group(1)) for m in header.finditer(text)]
+    if not levels:
+        return text
+    shift = min(levels) - 1
+    return header.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
+
+
+def test_header_levels_scanned_from_line_starts_equal_the_multiline_pattern():
+    cases = TEXTS + _formatted_texts() + [
+        "# A\n## B\n### C\n#### D", "## A\n### B", "#\tA\n##  B", "#1 cause\n# A", "x # not\n#  y",
+        "#### deep\n##### deeper", "# A\n\n#\n# \n#x", "\n# first after newline", "#A\r\n## B",
+    ]
+    rewritten = [t for t in cases if _reference_normalize_headers(t) != t]
+    assert len(rewritten) >= 6
+    for max_level in (2, 3, 6):
+        mismatches = [t[:80] for t in cases
+                      if textrules.normalize_headers(t, max_level) != _reference_normalize_headers(t, max_level)]
+        assert mismatches == []

@@ -83,6 +83,27 @@ def test_scientific_english_with_dashes_units_and_greek_symbols_takes_the_fast_p
     assert detector.detect(text) == "en" and detector.path_counts["fast_path"] == 1
 
 
+NUMERIC_ENGLISH = (
+    "The mean ± SD was 12.4 ± 3.1 (n = 48; p < 0.01) at 0, 6, 12 and 24 h, 1.2–3.4 mg/L, 56% vs 41%, "
+    "with 2 × 10^6 cells per well on day 3 and 7; IL-6 rose 2.1-fold (95% CI 1.4–3.0) but CRP fell 18% "
+    "(p = 0.03). Serum TNF 4.2 → 2.9 pg/mL; HbA1c 7.9% → 7.1%; BMI 31.2 → 29.8 kg/m2; SBP 148 → 134 "
+    "mmHg at 12 weeks. ") * 2
+
+
+def test_english_thick_with_numbers_and_symbols_counts_its_words_only():
+    from gap_replay.stages.language import _EN_WORDS
+
+    tokens = NUMERIC_ENGLISH.lower().split()
+    # among all tokens the function words fall short; among the tokens holding a letter they do not
+    assert sum(map(_EN_WORDS.__contains__, tokens)) < 0.25 * len(tokens)
+    assert english_fast_path(NUMERIC_ENGLISH) and langdetect_reference(NUMERIC_ENGLISH) == "en"
+    # the same numbers around another language's words do not make it English
+    for lang, text in ACCENTED_WITH_LOANWORDS.items():
+        numbers = " 12.4 ± 3.1 (p < 0.01) 1.2–3.4 → ".join(text.split(". "))
+        assert not english_fast_path(numbers), lang
+        assert LanguageDetector().detect(numbers) == langdetect_reference(numbers) == lang
+
+
 def test_accented_languages_with_english_loanwords_do_not_take_the_fast_path():
     for lang, text in ACCENTED_WITH_LOANWORDS.items():
         assert len(text.split()) >= 30, lang  # long enough that the fast path has to decide

@@ -215,6 +215,7 @@ def normalize_lists(text: str, *, pdf_bullets: bool = False, numbered: bool = Fa
 # --- headers --------------------------------------------------------------------------------
 
 _HEADER = re.compile(r"^(#{1,})[ \t]+(?=\S)", re.MULTILINE)
+_HEADER_AFTER_NL = re.compile(r"\n(#+)([ \t]+)(?=\S)")  # `_HEADER` after a newline
 
 
 def normalize_headers(text: str, max_level: int = 3) -> str:
@@ -225,10 +226,14 @@ def normalize_headers(text: str, max_level: int = 3) -> str:
     """
     if "#" not in text:
         return text
-    levels = [len(m.group(1)) for m in _HEADER.finditer(text)]
-    if not levels:
+    # a pattern that starts at "\n" lets the regex engine skip to line starts (a `^` in MULTILINE
+    # mode is tried at every character); "\n" + text makes the first line one of them
+    found = _HEADER_AFTER_NL.findall("\n" + text)
+    if not found:
         return text
-    shift = min(levels) - 1
+    shift = min(len(hashes) for hashes, _ in found) - 1
+    if shift == 0 and all(len(hashes) <= max_level and space == " " for hashes, space in found):
+        return text  # nothing to rewrite (the common case: formatted papers)
     return _HEADER.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
 
 

@@ -102,10 +102,10 @@ class ShardWriter:
     """Write one shard of JSON lines atomically; compression chosen by suffix.
 
     gzip headers carry no timestamp or file name, and zstd frames no dictionary id,
-    so the same records always give the same bytes. `compresslevel` (gzip) is 6 for shards that
-    are kept (raw/); the shards the next stage reads back (process's clean/ and segment shards,
-    mix's) use 1: zlib at level 6 was a fifth of `process` on papers; level 1 compresses ~4x
-    faster into shards 15-30% larger, holding the same records.
+    so the same records always give the same bytes. `compresslevel` (gzip) is 6 by default; the
+    shards written on the hot path use 1: `ingest`'s raw/ shards (zlib 6 was half of `ingest` on
+    S2ORC papers), process's clean/ and segment shards and mix's work files (a fifth of `process`
+    on papers). Level 1 compresses ~3-4x faster into shards 15-30% larger, same records.
     """
 
     def __init__(self, path: str | os.PathLike, compresslevel: int = 6) -> None:

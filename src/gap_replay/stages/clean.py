@@ -122,6 +122,8 @@ def _ftfy_precheck() -> tuple[re.Pattern, ...]:
     plain = [cp for cp in _nfc_inert(range(0xA0, 0x40000)) + _nfc_inert(range(0xE0000, 0xE1000))
              if cp not in acted_on]  # quotes stay in: the fast path uncurls them as ftfy does
 
+    # the checks below run on _SUSPECTS' stretches only: every char they start at must be one
+    assert not _PRINTABLE_ASCII.search("".join(leads | conts | space_leads | space_leads_long | quotes))
     needs_ftfy = re.compile(f"[^\\t\\n\\x20-\\x7e{_char_class(plain)}]")
     # separate patterns, not alternations: a scan for one class is 2x faster than one trying two
     mojibake = re.compile(f"[{_char_class(leads)}][{_char_class(conts | {'?'})}]")
@@ -131,19 +133,29 @@ def _ftfy_precheck() -> tuple[re.Pattern, ...]:
     return needs_ftfy, mojibake, lost_a0, lost_a0_long, curly
 
 
+# Every check but the entity one starts at a char outside printable ASCII, tab and newline, and
+# looks at most two chars on ("?", or a space and a continuation char): one scan collects those
+# stretches (runs of such chars joined by single spaces or "?", the space or "?" after them too),
+# and the checks run on the stretches joined by "\n", which no check crosses. On papers this is
+# one scan of the text instead of six.
+# (the pattern starts with one char class, not a repeat: the engine then skips ahead in C, 3x faster)
+_SUSPECTS = re.compile(r"[^\t\n\x20-\x7e][^\t\n\x20-\x7e]*(?:[ ?][^\t\n\x20-\x7e]*)*")
+_PRINTABLE_ASCII = re.compile(r"[\t\n\x20-\x7e]")
 _NEEDS_FTFY, _MOJIBAKE_PAIR, _MOJIBAKE_LOST_A0, _MOJIBAKE_LOST_A0_LONG, _HAS_CURLY = _ftfy_precheck()
 
 
 def fix_encoding(text: str) -> str:
     """Repair mojibake, HTML entities, odd line breaks and quotes with ftfy (same output, fast)."""
-    if _ASCII_FTFY_TRIGGERS.search(text) or ("&" in text and HTML_ENTITY_RE.search(text)):
+    if "&" in text and HTML_ENTITY_RE.search(text):
         return ftfy.fix_text(text)
-    if text.isascii():
+    suspects = "\n".join(_SUSPECTS.findall(text))
+    if not suspects:
         return text
-    if (_NEEDS_FTFY.search(text) or _MOJIBAKE_PAIR.search(text) or _MOJIBAKE_LOST_A0.search(text)
-            or _MOJIBAKE_LOST_A0_LONG.search(text)):
+    if (_ASCII_FTFY_TRIGGERS.search(suspects) or _NEEDS_FTFY.search(suspects)
+            or _MOJIBAKE_PAIR.search(suspects) or _MOJIBAKE_LOST_A0.search(suspects)
+            or _MOJIBAKE_LOST_A0_LONG.search(suspects)):
         return ftfy.fix_text(text)
-    fixed = ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(text) else text
+    fixed = ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(suspects) else text
     if not unicodedata.is_normalized("NFC", fixed):  # starters that compose (see above)
         return ftfy.fix_text(text)
     return fixed

@@ -40,6 +40,8 @@ o os da do das dos em um uma não com
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# a whitespace-separated token without a letter (digits, "_", punctuation and symbols only)
+_LETTER_FREE_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 # A Greek letter (or the micro sign) with no Greek letter beside it is a symbol in scientific
 # English (IL-1β, ω-3, µg, κ = 0.8), not a Greek word: seeded langdetect still says `en` with
 # 50 such symbols per 100 words. Greek words are runs of Greek letters, and those do count.
@@ -67,7 +69,8 @@ def foreign_letters(text: str) -> int:
 def english_fast_path(text: str) -> bool:
     """True when `text` is confidently English by function-word statistics alone.
 
-    Needs 30+ words, at least 25% English function words, at most 3% function words of
+    Needs 30+ words, at least 25% English function words (among all tokens, or else among the
+    tokens holding a letter), at most 3% function words of
     French/German/Spanish/Italian/Dutch/Portuguese, and `foreign_letters` at most 3% of the word
     count (counting every non-ASCII byte instead sent two thirds of the benchmark's English
     abstracts, with their en dashes and ±, to the models).
@@ -77,8 +80,13 @@ def english_fast_path(text: str) -> bool:
     n = len(words)
     if n < 30:
         return False
-    if sum(map(_EN_WORDS.__contains__, words)) < 0.25 * n:
-        return False
+    english = sum(map(_EN_WORDS.__contains__, words))
+    if english < 0.25 * n:
+        # numbers and symbols ("0.5", "±", "→"; "(n=12)" holds a letter) are not words: terse or
+        # formula-heavy English falls short by them. The smaller count tightens the checks below.
+        n -= len(_LETTER_FREE_TOKEN.findall(text))
+        if n < 30 or english < 0.25 * n:
+            return False
     if sum(map(_OTHER_WORDS.__contains__, words)) > 0.03 * n:
         return False
     return foreign_letters(text) <= 0.03 * n
