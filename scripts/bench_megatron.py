@@ -36,7 +36,7 @@ def main() -> None:
         per = args.documents // args.shards
         for k in range(args.shards):
             rel = f"shards/train/shard-{k:05d}.jsonl.gz"
-            with ShardWriter(out / rel, compresslevel=1) as w:
+            with ShardWriter(out / rel, fast=True) as w:
                 for i in range(per):
                     n = rng.randint(args.tokens_per_doc // 2, args.tokens_per_doc * 3 // 2)
                     w.write({"id": f"d{k}-{i}", "source": "papers", "split": "train", "n_tokens": n,

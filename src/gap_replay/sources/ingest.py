@@ -101,7 +101,7 @@ class _Writers:
             folder = self.output / "raw" / doc.source
             if doc.subset:
                 folder = folder / doc.subset
-            writer = ShardWriter(folder / f"{self.name}.jsonl.gz", compresslevel=1).__enter__()
+            writer = ShardWriter(folder / f"{self.name}.jsonl.gz", fast=True).__enter__()
             self.open[key] = writer
         writer.write(doc)
         self.counts[key] += 1

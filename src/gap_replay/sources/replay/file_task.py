@@ -168,7 +168,7 @@ def sample_file(task: FileTask) -> dict:
     stopped_early = False
     task.part_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with ShardWriter(task.part_path, compresslevel=1) as writer, \
+        with ShardWriter(task.part_path, fast=True) as writer, \
                 open_documents(task.file, quarantine, task.http, task.text_field) as (docs, _):
             for doc in docs:
                 seen += 1
