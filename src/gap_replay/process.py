@@ -380,8 +380,7 @@ def run_stages(shards: list[Shard], plan: RecipePlan | StepsPlan, executor, work
         if not last:
             step = globals_[i]
             marker = join(workdir, "markers", f"reduce-{i}-{step.name}.json")
-            task_keys = keys + (step.map_prior(workdir, prior, executor)
-                                if prior and isinstance(step, ExactDedup) else [])
+            task_keys = keys + (step.map_prior(workdir, prior, executor) if prior else [])
             summary = run_once(marker, lambda: step.reduce(workdir, task_keys, executor) or {})
             if not keep_work:
                 _remove_paths(step.reduce_inputs(workdir))

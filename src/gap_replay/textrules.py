@@ -234,7 +234,8 @@ def normalize_headers(text: str, max_level: int = 3) -> str:
     shift = min(len(hashes) for hashes, _ in found) - 1
     if shift == 0 and all(len(hashes) <= max_level and space == " " for hashes, space in found):
         return text  # nothing to rewrite (the common case: formatted papers)
-    return _HEADER.sub(lambda m: "#" * min(len(m.group(1)) - shift, max_level) + " ", text)
+    return _HEADER_AFTER_NL.sub(lambda m: "\n" + "#" * min(len(m.group(1)) - shift, max_level) + " ",
+                                "\n" + text)[1:]
 
 
 def demote_headers(text: str) -> str:

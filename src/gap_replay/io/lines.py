@@ -15,11 +15,11 @@ files and RedPajama data files over HTTP (io.stream) all go through `iter_lines`
 
 from __future__ import annotations
 
-from isal import isal_zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import zstandard
+from isal import isal_zlib
 
 from gap_replay import limits
 

@@ -68,7 +68,6 @@ class IngestReport:
                 "empty_files": list(self.empty_files)}
 
 
-
 def _shard_name(path: str) -> str:
     base = Path(path).name
     for suffix in (".jsonl.gz", ".xml.gz", ".tar.gz", ".jsonl.zst", ".jsonl", ".json", ".nxml",

@@ -124,7 +124,7 @@ def _ftfy_precheck() -> tuple[re.Pattern, ...]:
 
     # the checks below run on _SUSPECTS' stretches only: every char they start at must be one
     assert not _PRINTABLE_ASCII.search("".join(leads | conts | space_leads | space_leads_long | quotes))
-    needs_ftfy = re.compile(f"[^\\t\\n\\x20-\\x7e{_char_class(plain)}]")
+    needs_ftfy = re.compile(f"[^{_PRINTABLE}{_char_class(plain)}]")
     # separate patterns, not alternations: a scan for one class is 2x faster than one trying two
     mojibake = re.compile(f"[{_char_class(leads)}][{_char_class(conts | {'?'})}]")
     lost_a0 = re.compile(f"[{_char_class(space_leads)}] ")
@@ -139,8 +139,9 @@ def _ftfy_precheck() -> tuple[re.Pattern, ...]:
 # and the checks run on the stretches joined by "\n", which no check crosses. On papers this is
 # one scan of the text instead of six.
 # (the pattern starts with one char class, not a repeat: the engine then skips ahead in C, 3x faster)
-_SUSPECTS = re.compile(r"[^\t\n\x20-\x7e][^\t\n\x20-\x7e]*(?:[ ?][^\t\n\x20-\x7e]*)*")
-_PRINTABLE_ASCII = re.compile(r"[\t\n\x20-\x7e]")
+_PRINTABLE = r"\t\n\x20-\x7e"  # printable ASCII, tab and newline: a class body
+_SUSPECTS = re.compile(f"[^{_PRINTABLE}][^{_PRINTABLE}]*(?:[ ?][^{_PRINTABLE}]*)*")
+_PRINTABLE_ASCII = re.compile(f"[{_PRINTABLE}]")
 _NEEDS_FTFY, _MOJIBAKE_PAIR, _MOJIBAKE_LOST_A0, _MOJIBAKE_LOST_A0_LONG, _HAS_CURLY = _ftfy_precheck()
 
 

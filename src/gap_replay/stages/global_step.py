@@ -41,6 +41,11 @@ class GlobalStep(Step):
     def stage(self, workdir: str, task_key: str) -> Stage:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def map_prior(self, workdir: str, shards: Sequence[str], executor) -> list[str]:
+        """Map already published documents (`shards`) before the reduce; returns the task keys
+        to add to `reduce`'s. By default they take no part (only exact dedup uses them)."""
+        return []
+
     def reduce_inputs(self, workdir: str) -> list[str]:
         """What only the reduce reads: `process` deletes it once the reduce's marker is written."""
         return []

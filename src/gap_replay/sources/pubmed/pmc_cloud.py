@@ -6,7 +6,8 @@ and refresh in one SQL join against the done markers in `OUT/state.sqlite`), GET
 article's metadata JSON and JATS XML and write them through the shared ingest (retraction
 marks, writers, full-text marks), one shard per batch, then drop the older copies of articles
 that got a new version. `PmcCloud` is these steps as the source interface (discover = the
-planned rows, fetch = the GETs, extract = the JATS parser). Abstract-only articles go to `raw/abstracts/pmc/` as with local JATS.
+planned rows, fetch = the GETs, extract = the JATS parser). Abstract-only articles go to
+`raw/abstracts/pmc/` as with local JATS.
 
 Accounting: every candidate ends as written, skipped (not open access, retracted, licence not
 selected), quarantined (bad metadata JSON or JATS, with the object URL) or failed (HTTP error or

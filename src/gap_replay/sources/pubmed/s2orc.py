@@ -285,7 +285,7 @@ def _bib_token_text(text: str, title_span: tuple[int, int] | None,
     if not title_span:
         return None
     title = text[title_span[0]:title_span[1]]
-    if ("://" in title or "www." in title) and not remove_urls(title).strip(" .,"):
+    if not remove_urls(title).strip(" .,"):
         return None
     words, cut = first_words(title.split(), 12)
     title = " ".join(words).strip(" .,") + ("..." if cut else "")
