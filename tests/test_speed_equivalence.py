@@ -9,6 +9,7 @@ plain computation on every text bundled with the project.
 from __future__ import annotations
 
 import gzip
+import random
 import re
 from pathlib import Path
 
@@ -109,6 +110,35 @@ def test_the_ftfy_gate_gives_ftfy_output_on_every_bundled_text_and_the_targeted_
     assert sum("&" in t for t in cases) > 200 and sum(ftfy.fix_text(t) != t for t in cases) > 50
     mismatches = [t[:80] for t in cases if fix_encoding(t) != ftfy.fix_text(t)]
     assert mismatches == []
+
+
+def _reference_whitespace(text: str, attach_punct: bool = False, headers_apart: bool = False) -> str:
+    """normalize_whitespace as plain rules: every regex applied, no pre-check."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = textrules._HSPACE.sub(" ", text)
+    if attach_punct:
+        text = textrules._SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = textrules._LEADING.sub("\n", textrules._TRAILING.sub("\n", text))
+    if headers_apart:
+        text = textrules._headers_apart(text)
+    return textrules._BLANKS.sub("\n\n", text).strip()
+
+
+def _whitespace_stress(rng: random.Random) -> str:
+    """Long lines (the newline walk) or short ones (the scans), with every kind of space."""
+    pieces = ["word", "é", "♥", " ", "  ", "\t", "\u00a0", "\u2003", "\u3000", "\n", "\n\n",
+              "\n\n\n", " \n", "\n ", "\n  - item", "# Head", " .", " ,", "\r\n", "x" * 200]
+    weights = [30, 3, 2, 20, 2, 1, 1, 1, 1, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, rng.choice([0, 10])]
+    return "".join(rng.choices(pieces, weights, k=rng.randint(1, 400)))
+
+
+def test_the_whitespace_pre_checks_give_the_plain_rules_output():
+    rng = random.Random(11)
+    cases = TEXTS + _formatted_texts() + [_whitespace_stress(rng) for _ in range(3000)]
+    for options in ({}, {"attach_punct": True}, {"headers_apart": True}):
+        mismatches = [t[:80] for t in cases
+                      if textrules.normalize_whitespace(t, **options) != _reference_whitespace(t, **options)]
+        assert mismatches == [], options
 
 
 def test_text_with_only_plain_ampersands_skips_ftfy(monkeypatch):

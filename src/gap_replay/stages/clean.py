@@ -146,20 +146,27 @@ _NEEDS_FTFY, _MOJIBAKE_PAIR, _MOJIBAKE_LOST_A0, _MOJIBAKE_LOST_A0_LONG, _HAS_CUR
 
 
 def fix_encoding(text: str) -> str:
-    """Repair mojibake, HTML entities, odd line breaks and quotes with ftfy (same output, fast)."""
+    """Repair mojibake, HTML entities, odd line breaks and quotes with ftfy (same output, fast).
+    The result is NFC, as `normalize_unicode` makes it (the chain skips that rule after this one)."""
     if "&" in text and HTML_ENTITY_RE.search(text):
-        return ftfy.fix_text(text)
+        return _ftfy(text)
     suspects = "\n".join(_SUSPECTS.findall(text))
     if not suspects:
         return text
     if (_ASCII_FTFY_TRIGGERS.search(suspects) or _NEEDS_FTFY.search(suspects)
             or _MOJIBAKE_PAIR.search(suspects) or _MOJIBAKE_LOST_A0.search(suspects)
             or _MOJIBAKE_LOST_A0_LONG.search(suspects)):
-        return ftfy.fix_text(text)
+        return _ftfy(text)
     fixed = ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(suspects) else text
     if not unicodedata.is_normalized("NFC", fixed):  # starters that compose (see above)
-        return ftfy.fix_text(text)
+        return _ftfy(text)
     return fixed
+
+
+def _ftfy(text: str) -> str:
+    # ftfy composes each segment it fixes; a segment cut inside a line longer than its
+    # max_decode_length may start with a combining mark, so the whole is checked once more
+    return normalize_unicode(ftfy.fix_text(text))
 
 
 def normalize_unicode(text: str) -> str:
@@ -202,8 +209,8 @@ def rule_chain(rules: dict[str, Any] | None, extra: dict[str, dict] | None = Non
                              f"use one of {', '.join(CLEAN_OPTIONS.get(name, ())) or 'none'}")
     chain: Chain = []
     for name, rule in RULES.items():
-        if not _is_on(rules, name):
-            continue
+        if not _is_on(rules, name) or (name == "nfc" and _is_on(rules, "ftfy")):
+            continue  # (fix_encoding's output is NFC already)
         options = dict(rules[name]) if rules and isinstance(rules.get(name), dict) else {}
         options.update((extra or {}).get(name, {}))
         chain.append((name, partial(rule, **options) if options else rule))
