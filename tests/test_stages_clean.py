@@ -74,6 +74,21 @@ def test_unicode_is_composed_and_mojibake_repaired():
     assert fix_encoding("donâ€™t cafÃ© &amp; ﬁnal") == "don't café & final"
 
 
+def test_no_composition_pairs_an_ascii_char_or_curly_quote_with_a_starter():
+    # why fix_encoding may check NFC on the non-ASCII stretches alone
+    firsts = {chr(c) for c in range(128)} | {chr(c) for c in (0x02BC, *range(0x2018, 0x2020))}
+    pairs = []
+    for cp in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            parts = [chr(int(x, 16)) for x in decomposition.split()]
+            if len(parts) == 2 and not unicodedata.combining(parts[1]):
+                pairs.append(parts)
+    assert len(pairs) > 40  # Indic vowel signs and length marks
+    assert [p for p in pairs if p[0] in firsts] == []
+    assert fix_encoding("x\u1100\u1161 and “\u1100\u1161”") == ftfy.fix_text("x\u1100\u1161 and “\u1100\u1161”")
+
+
 def test_ftfy_output_is_nfc_so_the_chain_composes_once():
     # the nfc rule runs only when ftfy is off: fix_encoding's output is NFC on every path
     assert [n for n, _ in rule_chain(None)][:2] == ["ftfy", "urls"]

@@ -31,16 +31,16 @@ def parse_json_lines(lines: Iterable[tuple[int, bytes | LongLine]], quarantine: 
         if not line.strip():
             continue
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            quarantine.add(file=file, line=lineno, reason=f"invalid UTF-8 at byte {exc.start}",
-                           raw=line, source=source)
-            continue
-        try:
-            yield lineno, orjson.loads(text)
+            value = orjson.loads(line)  # bytes: orjson checks the UTF-8 itself (no decoded copy)
         except orjson.JSONDecodeError as exc:
-            quarantine.add(file=file, line=lineno, reason=f"malformed JSON: {exc}", raw=line,
-                           source=source)
+            try:
+                line.decode("utf-8")
+                reason = f"malformed JSON: {exc}"
+            except UnicodeDecodeError as bad:
+                reason = f"invalid UTF-8 at byte {bad.start}"
+            quarantine.add(file=file, line=lineno, reason=reason, raw=line, source=source)
+            continue
+        yield lineno, value
 
 
 def iter_records(path: str | os.PathLike, quarantine: Quarantine, source: str = "unknown", *,

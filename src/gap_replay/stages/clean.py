@@ -70,7 +70,9 @@ __all__ = ["CleanStage", "RULES", "clean_text", "fix_encoding", "normalize_heade
 #   Hangul jamo) to ftfy. A text of starters that is NFC has no composing pair, nor has any
 #   piece of it, so NFC is the identity on every line and max_decode_length segment fix_text
 #   cuts (the splitting cannot matter otherwise: each check above is per char or per adjacent
-#   pair, and a match never spans "\n").
+#   pair, and a match never spans "\n"). The NFC check runs on the stretches (below): every char
+#   there is a starter, no canonical composition starts with an ASCII char or a curly quote,
+#   and each non-ASCII char keeps the char before it unless that one is ASCII.
 # So "plain" is computed, not listed: every assigned char that is not a control, surrogate,
 # private-use or noncharacter (planes 0-3 and 14), not in ftfy's tables and NFC-stable; chars a
 # codepage can encode are plain too, as the pair checks cover them. ftfy's config is its default.
@@ -155,12 +157,10 @@ def fix_encoding(text: str) -> str:
         return text
     if (_ASCII_FTFY_TRIGGERS.search(suspects) or _NEEDS_FTFY.search(suspects)
             or _MOJIBAKE_PAIR.search(suspects) or _MOJIBAKE_LOST_A0.search(suspects)
-            or _MOJIBAKE_LOST_A0_LONG.search(suspects)):
+            or _MOJIBAKE_LOST_A0_LONG.search(suspects)
+            or not unicodedata.is_normalized("NFC", suspects)):  # starters that compose
         return _ftfy(text)
-    fixed = ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(suspects) else text
-    if not unicodedata.is_normalized("NFC", fixed):  # starters that compose (see above)
-        return _ftfy(text)
-    return fixed
+    return ftfy.fixes.uncurl_quotes(text) if _HAS_CURLY.search(suspects) else text
 
 
 def _ftfy(text: str) -> str:

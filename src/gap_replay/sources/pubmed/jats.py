@@ -24,7 +24,7 @@ from gap_replay.document import Document
 from gap_replay.sources.pubmed.ids import article_url, document_id, norm_doi, norm_pmcid, norm_pmid
 from gap_replay.sources.pubmed.mathml import formula_text, math_text, render_inline
 from gap_replay.sources.pubmed.textutil import (
-    has_words,
+    any_line_has_words,
     header_line,
     short_caption,
     squash,
@@ -438,7 +438,7 @@ def article_document(root, source_name: str = "") -> Document:
                 _blocks(part, art, 0, lines)
     text = _unbracket("\n".join(lines))
     text = tidy_lines([" ".join(line.split()) for line in text.split("\n")])
-    if not has_words(text[len(title):] if text.startswith(title) else text):  # URLs only
+    if not any_line_has_words(text[len(title):] if text.startswith(title) else text):  # URLs only
         raise JatsError("article without body and abstract text")
     meta["language"] = parts.lang
     meta["language_declared"] = parts.declared or None

@@ -573,7 +573,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     article = AnnotatedRow(text=text, ann=ann, raw={key: get(key) for key in _LAZY_ANNOTATIONS})
     title = squash(title or "") or _title(article)
 
-    items: list[tuple[int, str]] = []  # (header level, 0 for text or _URLS_ONLY, line)
+    items: list[tuple[int, str]] = []  # (header level or 0 for text, line)
     add = items.append
     figure_header = _FIGURE_HEADER.match
     header_seen_abstract = False
@@ -609,7 +609,7 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
         # never start a block with a dangling token or punctuation left by a mis-parse
         rendered = rendered.lstrip(":;,.) ")
         if rendered:
-            add((0 if has_words(rendered) else _URLS_ONLY, rendered))
+            add((0, rendered))
     captions = _captions(article)
     out = _layout(title, items, captions)
     formulas = sum(1 for kind, _ in blocks if kind == "formula")
@@ -618,20 +618,17 @@ def format_s2orc(record: dict, title: str | None = None) -> tuple[str, dict]:
     return out, info
 
 
-# the level of a text block holding only URLs: kept, but no section's content (textutil.has_words)
-_URLS_ONLY = -2
-
-
 def _layout(title: str, items: list[tuple[int, str]], captions: list[str]) -> str:
     """Title, blank line, body (a blank line around each header; a header whose section is
     empty, i.e. followed by a header of the same or a higher level or by nothing, is dropped),
-    then the captions after a blank line."""
+    then the captions after a blank line. A text block of URLs only is kept but is no section's
+    content (textutil.has_words); only the blocks right after a header are asked."""
     out: list[str] = [title, ""] if title else []
     n = len(items)
     for i, (level, line) in enumerate(items):
         if level > 0:
             j = i + 1
-            while j < n and items[j][0] == _URLS_ONLY:
+            while j < n and items[j][0] == 0 and not has_words(items[j][1]):
                 j += 1
             nxt = items[j][0] if j < n else -1
             if nxt == -1 or (nxt and nxt <= level):

@@ -23,7 +23,7 @@ from gap_replay.sources.pubmed.ids import (
 from gap_replay.sources.pubmed.s2orc import S2orcFormatError, format_s2orc
 from gap_replay.sources.pubmed.s2orc_legacy import format_legacy, is_legacy
 from gap_replay.sources.pubmed.s2orc_v2 import is_v2_row, row_title, to_content_row
-from gap_replay.sources.pubmed.textutil import has_words, squash
+from gap_replay.sources.pubmed.textutil import any_line_has_words, squash
 
 
 class RecordError(ValueError):
@@ -160,7 +160,7 @@ def s2orc_document(row: dict, paper: dict | None = None) -> Document:
     if doc_id is None:
         raise RecordError("S2ORC row without any identifier")
     meta.pop("title", None)
-    if not has_words(text):  # blank, or only URLs (which the `clean` stage removes)
+    if not any_line_has_words(text):  # blank, or only URLs (which the `clean` stage removes)
         raise RecordError("S2ORC row formats to an empty text")
     return Document(id=doc_id, source="papers", subset="pmc" if meta.get("pmcid") else "pubmed",
                     title=title, text=text, meta=meta,

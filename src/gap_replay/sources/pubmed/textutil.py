@@ -134,6 +134,21 @@ def has_words(line: str) -> bool:
     return bool(remove_urls(line).strip())
 
 
+def any_line_has_words(text: str) -> bool:
+    """Whether some line of `text` has words (`has_words`): a formatted document that is blank
+    or only URLs has none. Line by line, so the answer comes at the first line of words (the
+    title, most often) instead of after removing every URL of a whole paper."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        if has_words(text[start:end]):
+            return True
+        start = end + 1
+    return False
+
+
 def tidy_lines(lines: list[str], token_punct: bool = True) -> str:
     """Join squashed lines: one blank line before and after every header, never two blank
     lines in a row. Plain `str` methods: regular expressions over long non-ASCII texts were
