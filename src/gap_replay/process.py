@@ -351,6 +351,8 @@ def run_stages(shards: list[Shard], plan: RecipePlan | StepsPlan, executor, work
     `keep_work` keeps the global steps' files (tests and benchmarks inspect them). `prior`:
     published clean shards, mapped by exact dedup as winners before its reduce (run_process)."""
     segs, globals_ = segments(plan.steps())
+    for step in [stage for seg in segs for stage in seg] + globals_:
+        step.warm()  # before the first map forks the workers: each starts with the models
     keys = [s.key for s in shards]
     sizes = [size for _, size, _ in file_fingerprint([s.path for s in shards])]
     done = {s.key: _segments_done(workdir, s, len(segs)) for s in shards}

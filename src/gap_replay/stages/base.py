@@ -75,6 +75,10 @@ class Step:
         """This step as the recipe configures it; None when the recipe turns it off."""
         raise NotImplementedError(f"{cls.__name__} is made by its GlobalStep, not from a recipe")
 
+    def warm(self) -> None:
+        """Import the modules and load the models its tasks need, once in the driver before the
+        workers fork, so each worker starts with them (default: nothing to load)."""
+
     def input_fingerprint(self) -> str | None:
         """Identity of the files it reads besides the documents (benchmark files), so a changed
         file starts `process` again; None when it reads none."""

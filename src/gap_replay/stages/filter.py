@@ -40,6 +40,10 @@ class FilterStage(Stage):
         srcs = recipe.sources
         return cls({s: recipe.min_chars(s) for s in srcs}, {s: recipe.languages(s) for s in srcs})
 
+    def warm(self) -> None:
+        if any(langs is not None for langs in self.languages.values()):
+            self.detector.warm()
+
     def process(self, doc: Document) -> Document | None:
         marked = doc.meta.get(DROP_REASON)
         if marked:

@@ -142,6 +142,12 @@ class LanguageDetector:
         except LangDetectException:
             return "unknown"
 
+    def warm(self) -> None:
+        """Load the models `detect` falls back to (kept per process)."""
+        if self.use_fasttext:
+            _fasttext_model()
+        _langdetect_factory()
+
     def detect(self, text: str) -> str:
         window = text[:WINDOW]
         if english_fast_path(window):

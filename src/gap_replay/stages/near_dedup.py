@@ -103,6 +103,9 @@ class NearDedupStep(GlobalStep):
     def observer(self, workdir: str, task_key: str) -> Observer:
         return _SignatureObserver(self._work(workdir), task_key, self.config)
 
+    def warm(self) -> None:
+        import gap_replay.stages.minhash.phases  # noqa: F401  (numpy, datasketch: ~0.4 s)
+
     def reduce(self, workdir: str, task_keys, executor) -> dict:
         from gap_replay.stages.minhash.phases import ClusterTask, ReduceTask, cluster, reduce_band
 
