@@ -361,6 +361,11 @@ def run_stage(args: list[str], out: Path) -> dict:
             "peak_disk_mb": round(sampler.peak_bytes / MB, 1), "peak_files": sampler.peak_files}
 
 
+def stage_seconds(run: dict, stage: str) -> float:
+    """A run's wall seconds for one stage, or for the chain (process then mix)."""
+    return run["process"]["seconds"] + run["mix"]["seconds"] if stage == "chain" else run[stage]["seconds"]
+
+
 def count_files(root: Path) -> int:
     return sum(len(f) for _, _, f in os.walk(root)) if root.exists() else 0
 
@@ -591,7 +596,7 @@ def main() -> None:
     for r in results:
         for stage in ("process", "mix", "chain"):
             if stage == "chain":
-                secs = r["process"]["seconds"] + r["mix"]["seconds"]
+                secs = stage_seconds(r, stage)
                 rss = max(r["process"]["peak_rss_mb"], r["mix"]["peak_rss_mb"])
                 tree = max(r["process"]["peak_tree_rss_mb"], r["mix"]["peak_tree_rss_mb"])
                 disk = max(r["process"]["peak_disk_mb"], r["mix"]["peak_disk_mb"])
@@ -609,15 +614,15 @@ def main() -> None:
               f"after mix {r['mix']['work_files_after']:,}; raw gzip {r['raw_gzip_mb']} MB")
     if len(results) > 1:
         one, two = results[0], results[1]
-        for stage in ("process", "mix"):
+        for stage in ("process", "mix", "chain"):
             print(f"speed-up {two['workers']} vs {one['workers']} workers, {stage}: "
-                  f"{one[stage]['seconds'] / two[stage]['seconds']:.2f}x")
+                  f"{stage_seconds(one, stage) / stage_seconds(two, stage):.2f}x")
     if "peer" in report:
         p = report["peer"]
         if "skipped" in p:
             print(f"\npeer: skipped: {p['skipped']}")
         else:
-            ours = results[0]["process"]["seconds"] + results[0]["mix"]["seconds"]
+            ours = stage_seconds(results[0], "chain")
             print(f"\npeer (datatrove, same stages, 1 worker): {p['seconds']:.1f} s; gap-replay {ours:.1f} s: "
                   f"gap-replay is {p['seconds'] / ours:.2f}x faster")
             print(f"  datatrove steps (s): {p['step_seconds']}; tokens written {p['tokens']}")
