@@ -595,15 +595,15 @@ def main() -> None:
     tokens = alone["tokens"]
     for r in results:
         for stage in ("process", "mix", "chain"):
+            secs = stage_seconds(r, stage)
             if stage == "chain":
-                secs = stage_seconds(r, stage)
                 rss = max(r["process"]["peak_rss_mb"], r["mix"]["peak_rss_mb"])
                 tree = max(r["process"]["peak_tree_rss_mb"], r["mix"]["peak_tree_rss_mb"])
                 disk = max(r["process"]["peak_disk_mb"], r["mix"]["peak_disk_mb"])
                 files = max(r["process"]["peak_files"], r["mix"]["peak_files"])
             else:
                 s = r[stage]
-                secs, rss, disk, files = s["seconds"], s["peak_rss_mb"], s["peak_disk_mb"], s["peak_files"]
+                rss, disk, files = s["peak_rss_mb"], s["peak_disk_mb"], s["peak_files"]
                 tree = s["peak_tree_rss_mb"]
             mbps = raw_mb / secs
             r.setdefault("rates", {})[stage] = {"mb_per_s": round(mbps, 3), "tokens_per_s": round(tokens / secs),
